@@ -1,0 +1,128 @@
+"""The runner: expand a suite into runs, reuse the cached ones, train the rest, record all.
+
+One failing or diverging run is recorded and the suite goes on. Each finished run is stored at
+once, so a crash or a kill loses at most the run in flight; the rerun trains only what is
+missing. The manifest (`manifest.json`) records which runs the last invocation of the suite
+asked for, so `bench report` can re-render without training.
+"""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+import sys
+import time
+import traceback
+from dataclasses import asdict
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+import vae_core
+from bench.store import RunRecord, Store, StoredRunError, code_version, run_key, write_json
+from bench.suites import SuiteOptions, SuiteRun
+from vae_core.config import RunConfig
+from vae_core.data import load_dataset
+from vae_core.metrics import evaluate
+from vae_core.train import fit
+
+
+def train_and_evaluate(config: RunConfig, key: str, progress: tqdm | None = None) -> RunRecord:
+    """Train one run and compute its metrics. A diverged run is evaluated no further."""
+    def on_epoch(row: dict) -> None:
+        if progress is not None:
+            progress.set_postfix_str(f"{config.label} seed {config.seed} epoch {row['epoch']}/{config.epochs}")
+
+    result = fit(config, on_epoch=on_epoch)
+    info = {"device": result.device, "diverged_epoch": result.diverged_epoch,
+            "torch": torch.__version__, "vae_bench": vae_core.__version__, "code_version": code_version(),
+            "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    metrics = {"train_images_per_s": result.train_images_per_s, "train_seconds": result.train_seconds}
+    images = {}
+    if result.status == "ok":
+        data = load_dataset(config.dataset, config.data_dir).to(result.device)
+        eval_start = time.perf_counter()
+        evaluation = evaluate(result.model, data)
+        info["eval_seconds"] = time.perf_counter() - eval_start
+        metrics.update(evaluation.metrics)
+        images = evaluation.images
+    return RunRecord(key, config, result.status, metrics, info, pd.DataFrame(result.history), images)
+
+
+def run_suite(
+    suite_name: str, runs: list[SuiteRun], options: SuiteOptions, results_root: Path, show_progress: bool = True
+) -> tuple[list[RunRecord], dict]:
+    """Run (or reuse) every run of a suite; returns the records, in suite order without
+    duplicates, and the manifest written beside them."""
+    store = Store(results_root, suite_name)
+    started = time.perf_counter()
+    started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    version = code_version()
+    unique: dict[str, RunConfig] = {}
+    for run in runs:
+        unique.setdefault(run_key(run.config, version), run.config)
+
+    with store.locked():
+        records: dict[str, RunRecord] = {}
+        for key in unique:
+            try:
+                if (record := store.load(key)) is not None:
+                    records[key] = record
+            except StoredRunError as exc:
+                print(f"warning: {exc}; retraining it", file=sys.stderr)
+        todo = [key for key in unique if key not in records]
+        print(f"suite {suite_name}: {len(unique)} runs, {len(records)} cached, {len(todo)} to train",
+              file=sys.stderr)
+        with tqdm(todo, desc=suite_name, unit="run", disable=not show_progress, file=sys.stderr) as bar:
+            for key in bar:
+                config = unique[key]
+                try:
+                    record = train_and_evaluate(config, key, bar)
+                except Exception as exc:  # a bug in one run must not end the suite
+                    info = {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
+                    records[key] = RunRecord(key, config, "failed", {}, info)
+                    print(f"\nrun {config.label} seed {config.seed} failed: {info['error']}", file=sys.stderr)
+                    continue
+                store.save(record)
+                records[key] = record
+
+        manifest = {
+            "suite": suite_name,
+            "options": asdict(options),
+            "entries": [{"axis": r.axis, "key": run_key(r.config, version)} for r in runs],
+            "failed": {k: r.info["error"] for k, r in records.items() if r.status == "failed"},
+            "trained": len(todo),
+            "cached": len(unique) - len(todo),
+            "started_at": started_at,
+            "wall_seconds": time.perf_counter() - started,
+            "environment": environment(),
+        }
+        write_json(store.dir / "manifest.json", manifest)
+    return [records[k] for k in unique], manifest
+
+
+def environment() -> dict:
+    """What produced these numbers: versions, device, machine, commit."""
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "vae_bench": vae_core.__version__,
+        "code_version": code_version(),
+        "platform": platform.platform(),
+        "cpu_threads": torch.get_num_threads(),
+        "gpu": torch.cuda.get_device_name(0) if device == "cuda" else None,
+        "git_commit": _git_commit(),
+    }
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                             timeout=5, cwd=Path(__file__).parent)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None

@@ -1,0 +1,179 @@
+"""The results store: one folder per run, addressed by a hash of its config and the code.
+
+Layout: `<results>/<suite>/<key>/` holds `config.json`, `metrics.json`, `history.csv` and
+`images.npz`. A run folder is written under a temporary name and renamed into place when
+complete, so a folder named by a key is always whole; a kill leaves only a `.tmp-*` folder,
+which the next run removes. A lock file keeps two runs off one suite folder at once.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import io
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+import vae_core
+from vae_core.config import ConfigError, RunConfig, config_dict, config_from_dict
+
+SCHEMA = 1
+
+
+def code_version() -> str:
+    """Hash of the `vae_core` sources: results of older training or metric code are not reused."""
+    digest = hashlib.sha256()
+    root = Path(vae_core.__file__).parent
+    for path in sorted(root.rglob("*.py")):
+        digest.update(path.relative_to(root).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def run_key(config: RunConfig, version: str | None = None) -> str:
+    """Content address of a run: the same config and code give the same key."""
+    text = json.dumps(config_dict(config), sort_keys=True) + (version or code_version())
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclass
+class RunRecord:
+    key: str
+    config: RunConfig
+    status: str  # "ok", "diverged" or "failed"
+    metrics: dict = field(default_factory=dict)
+    info: dict = field(default_factory=dict)  # device, diverged_epoch, error, versions
+    history: pd.DataFrame = field(default_factory=pd.DataFrame)
+    images: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write to a temporary file beside `path`, fsync, then rename over it."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".tmp-{path.name}-")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, obj: object) -> None:
+    write_atomic(path, (json.dumps(obj, indent=1, allow_nan=False) + "\n").encode())
+
+
+def prepare_folder(path: Path, what: str, flag: str) -> Path:
+    """Create `path` if needed and check that it is a writable folder; else a one-line error."""
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{what} folder {path} is a file; pass {flag} a folder path")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot write the {what} folder {path} ({exc.strerror or exc}); pass {flag} a writable folder"
+        ) from None
+    return path
+
+
+class Store:
+    """The run folders of one suite under a results root."""
+
+    def __init__(self, root: Path, suite: str) -> None:
+        self.dir = Path(root) / suite
+
+    def run_dir(self, key: str) -> Path:
+        return self.dir / key
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the suite folder's lock; refuse with a one-line error if another run has it."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        with open(self.dir / ".lock", "a+") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise ConfigError(
+                    f"another bench run is using {self.dir}; wait for it to finish or pass --results "
+                    "another folder"
+                ) from None
+            try:
+                self._remove_partial()
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def _remove_partial(self) -> None:
+        for tmp in self.dir.glob(".tmp-*"):
+            shutil.rmtree(tmp, ignore_errors=True) if tmp.is_dir() else tmp.unlink(missing_ok=True)
+
+    def save(self, record: RunRecord) -> None:
+        """Write a finished run: all files into a temporary folder, then one rename."""
+        tmp = Path(tempfile.mkdtemp(dir=self.dir, prefix=f".tmp-{record.key}-"))
+        try:
+            write_json(tmp / "config.json", config_dict(record.config))
+            write_json(tmp / "metrics.json", {"schema": SCHEMA, "key": record.key,
+                                              "status": record.status, "info": record.info,
+                                              "metrics": _json_safe(record.metrics)})
+            write_atomic(tmp / "history.csv", record.history.to_csv(index=False).encode())
+            buf = io.BytesIO()
+            np.savez_compressed(buf, **record.images)
+            write_atomic(tmp / "images.npz", buf.getvalue())
+            final = self.run_dir(record.key)
+            if final.exists():  # an unreadable leftover of an older version: replace it
+                shutil.rmtree(final)
+            os.replace(tmp, final)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+
+    def load(self, key: str, with_images: bool = True) -> RunRecord | None:
+        """The stored run, or None when there is none. A folder that is not a whole run of
+        this version raises `ConfigError` naming it."""
+        folder = self.run_dir(key)
+        if not folder.is_dir():
+            return None
+        try:
+            meta = json.loads((folder / "metrics.json").read_text())
+            if meta.get("schema") != SCHEMA or meta.get("key") != key:
+                raise ValueError("written by another version of vae-bench")
+            config = config_from_dict(json.loads((folder / "config.json").read_text()))
+            history = pd.read_csv(folder / "history.csv")
+            images: dict[str, np.ndarray] = {}
+            if with_images:
+                with np.load(folder / "images.npz", allow_pickle=False) as npz:
+                    images = {name: npz[name] for name in npz.files}
+        except (OSError, ValueError, KeyError, TypeError, ConfigError) as exc:
+            raise StoredRunError(folder, exc) from None
+        return RunRecord(key, config, meta["status"], meta["metrics"], meta["info"], history, images)
+
+
+class StoredRunError(ConfigError):
+    def __init__(self, folder: Path, exc: Exception) -> None:
+        super().__init__(f"results folder {folder} is unreadable ({type(exc).__name__}: {exc}); "
+                         "delete it to retrain that run")
+        self.folder = folder
+
+
+def _json_safe(metrics: dict) -> dict:
+    """NaN/inf are not JSON: store them as None ("not available")."""
+    def fix(v: object) -> object:
+        if isinstance(v, float) and not np.isfinite(v):
+            return None
+        if isinstance(v, list):
+            return [fix(x) for x in v]
+        return v
+    return {k: fix(v) for k, v in metrics.items()}

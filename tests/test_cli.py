@@ -1,0 +1,151 @@
+"""The CLI end to end on the tiny `digits` data, and every user mistake's one-line error."""
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from bench.cli import main
+from bench.report import fmt
+
+TINY = ["--quick", "--dataset", "digits", "--epochs", "2", "--seeds", "2", "--no-progress"]
+SECTIONS = ["environment", "summary", "model", "loss", "beta", "latent", "limitations", "throughput", "metrics"]
+
+
+def run_cli(args, capsys):
+    code = exit_code(args)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.fixture(scope="module")
+def tiny_suite(tmp_path_factory):
+    root = tmp_path_factory.mktemp("suite")
+    args = ["run", "--suite", "ablations", *TINY, "--results", root / "results", "--reports", root / "reports"]
+    assert main([str(a) for a in args]) == 0
+    return root, args
+
+
+def stored_metrics(results: Path) -> dict[str, dict]:
+    return {p.parent.name: json.loads(p.read_text()) for p in (results / "ablations").glob("*/metrics.json")}
+
+
+def test_run_writes_a_report_with_every_section_and_the_stored_numbers(tiny_suite):
+    root, _ = tiny_suite
+    html = (root / "reports" / "ablations.html").read_text()
+    for section in SECTIONS:
+        assert f'id="{section}"' in html, section
+    assert "Limitations: blur and the posterior-prior mismatch" in html
+    runs = stored_metrics(root / "results")
+    assert len(runs) == 12 * 2  # 12 distinct configs of the quick grid, 2 seeds
+    configs = {k: json.loads((root / "results" / "ablations" / k / "config.json").read_text()) for k in runs}
+    baseline = [runs[k]["metrics"]["test_recon_mse"] for k, c in configs.items()
+                if (c["model"], c["recon_loss"], c["beta"], c["latent_dim"]) == ("vae", "bce", 1.0, 20)]
+    assert len(baseline) == 2
+    assert fmt(sum(baseline) / 2) in html  # the summary shows the seed mean of the stored values
+    assert html.count('<img src="data:image/png;base64,') >= 15
+    assert not re.search(r'(src|href)="(https?:)?//', html)  # nothing loaded from the network
+
+
+def test_second_identical_run_trains_nothing_and_changes_no_result(tiny_suite, capsys):
+    root, args = tiny_suite
+    before = stored_metrics(root / "results")
+    code, out, err = run_cli(args, capsys)
+    assert code == 0 and "24 runs, 24 cached, 0 to train" in err
+    assert stored_metrics(root / "results") == before
+    assert "report:" in out
+
+
+def test_rerun_after_a_lost_run_trains_only_that_run(tiny_suite, capsys):
+    root, args = tiny_suite
+    runs = sorted((root / "results" / "ablations").glob("*/metrics.json"))
+    victim = runs[0].parent
+    shutil.rmtree(victim)
+    (root / "results" / "ablations" / f".tmp-{victim.name}-killed").mkdir()  # what a kill leaves
+    code, _, err = run_cli(args, capsys)
+    assert code == 0 and "23 cached, 1 to train" in err
+    assert victim.is_dir() and not list((root / "results" / "ablations").glob(".tmp-*"))
+
+
+def test_report_rerenders_from_stored_results(tiny_suite, capsys):
+    root, _ = tiny_suite
+    out_dir = root / "rerendered"
+    code, out, _ = run_cli(["report", "--suite", "ablations", "--results", root / "results",
+                            "--reports", out_dir], capsys)
+    assert code == 0 and (out_dir / "ablations.html").is_file() and "report:" in out
+
+
+def test_list_shows_suites(tiny_suite, capsys):
+    code, out, _ = run_cli(["list", "--results", tiny_suite[0] / "results"], capsys)
+    assert code == 0 and "ablations" in out and "quick" in out
+
+
+def snapshot(path: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(path)): (p.read_bytes() if p.is_file() else b"<dir>") for p in path.rglob("*")}
+
+
+def bad_inputs(tmp: Path) -> list[list]:
+    a_file = tmp / "file.txt"
+    cases = [
+        ["run", "--suite", "nope"],
+        ["run"],
+        [],
+        ["fly"],
+        ["run", "--suite", "ablations", "--dataset", "imagenet"],
+        ["run", "--suite", "ablations", "--device", "tpu"],
+        ["run", "--suite", "ablations", "--epochs", "0"],
+        ["run", "--suite", "ablations", "--epochs", "ten"],
+        ["run", "--suite", "ablations", "--epochs", "99999999999"],
+        ["run", "--suite", "ablations", "--seeds", "-1"],
+        ["run", "--suite", "ablations", "--seeds", ""],
+        ["run", "--suite", "ablations", "--bogus"],
+        ["run", "--suite", "ablations", "--dataset", "digits", "--results", a_file],
+        ["run", "--suite", "ablations", "--dataset", "digits", "--results", a_file / "sub"],
+        ["run", "--suite", "ablations", "--dataset", "digits", "--reports", a_file],
+        ["run", "--suite", "ablations", "--dataset", "mnist", "--data-dir", tmp / "missing"],
+        ["run", "--suite", "ablations", "--dataset", "mnist", "--data-dir", tmp / "empty"],
+        ["run", "--suite", "ablations", "--dataset", "digits", "--data-dir", tmp / "empty"],
+        ["report", "--suite", "ablations", "--results", tmp / "results"],
+        ["report", "--suite", "nope"],
+    ]
+    if not torch.cuda.is_available():
+        cases.append(["run", "--suite", "ablations", "--device", "cuda"])
+    return cases
+
+
+def exit_code(args: list) -> int:
+    """main()'s status, whether it returns it or argparse exits with it."""
+    try:
+        return main([str(a) for a in args])
+    except SystemExit as exc:
+        return exc.code
+
+
+@pytest.mark.parametrize("case", range(len(bad_inputs(Path("/x")))))
+def test_user_mistakes_get_one_line_exit_2_and_change_nothing(tmp_path, capsys, case):
+    (tmp_path / "file.txt").write_text("keep me")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "results").mkdir()
+    args = bad_inputs(tmp_path)[case]
+    before = snapshot(tmp_path)
+    code = exit_code(args)
+    err = capsys.readouterr().err
+    assert code == 2, (args, err)
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:"), err
+    assert "Traceback" not in err
+    assert snapshot(tmp_path) == before
+
+
+def test_real_process_exit_status_and_help():
+    bad = subprocess.run([sys.executable, "-m", "bench", "run", "--suite", "ablations", "--epochs", "x"],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+    for cmd in (["--help"], ["run", "--help"], ["list", "--help"], ["report", "--help"]):
+        done = subprocess.run([sys.executable, "-m", "bench", *cmd], capture_output=True, text=True)
+        assert done.returncode == 0 and "usage:" in done.stdout

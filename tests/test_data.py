@@ -1,0 +1,72 @@
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from vae_core import ConfigError
+from vae_core.data import iterate_batches, load_dataset
+
+
+def test_digits_is_a_stratified_split_of_images_in_unit_range():
+    d = load_dataset("digits")
+    assert d.train_x.shape[1:] == (1, 8, 8) and d.train_x.dtype == torch.float32
+    assert len(d.train_x) + len(d.test_x) == 1797
+    assert 0.0 <= d.train_x.min() and d.train_x.max() <= 1.0
+    train_share = np.bincount(d.train_y.numpy()) / len(d.train_y)
+    test_share = np.bincount(d.test_y.numpy()) / len(d.test_y)
+    assert np.abs(train_share - test_share).max() < 0.01
+
+
+def test_mnist5k_is_offline_real_mnist_split_4000_1000_stratified():
+    d = load_dataset("mnist5k")
+    assert d.train_x.shape == (4000, 1, 28, 28) and d.test_x.shape == (1000, 1, 28, 28)
+    assert np.bincount(d.train_y.numpy()).tolist() == [400] * 10
+    assert np.bincount(d.test_y.numpy()).tolist() == [100] * 10
+    assert d.train_x.max() == 1.0 and d.train_x.min() == 0.0
+
+
+def test_batches_cover_every_image_once_in_a_seeded_order():
+    x = torch.arange(10).float().view(10, 1)
+    batches = list(iterate_batches(x, 4, torch.Generator().manual_seed(0)))
+    assert [len(b) for b in batches] == [4, 4, 2]
+    assert sorted(torch.cat(batches).view(-1).tolist()) == list(range(10))
+    again = list(iterate_batches(x, 4, torch.Generator().manual_seed(0)))
+    assert all(torch.equal(a, b) for a, b in zip(batches, again, strict=True))
+
+
+def write_idx(path: Path, array: np.ndarray) -> None:
+    """The MNIST file format (idx): magic, dims (big-endian), then unsigned bytes."""
+    header = struct.pack(">HBB", 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    path.write_bytes(header + array.astype(np.uint8).tobytes())
+
+
+def fake_mnist(root: Path, folder: str = "MNIST", n_train: int = 30, n_test: int = 10) -> Path:
+    raw = root / folder / "raw"
+    raw.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        write_idx(raw / f"{prefix}-images-idx3-ubyte", rng.integers(0, 256, (n, 28, 28)))
+        write_idx(raw / f"{prefix}-labels-idx1-ubyte", np.arange(n) % 10)
+    return root
+
+
+@pytest.mark.parametrize("name,folder", [("mnist", "MNIST"), ("fashion-mnist", "FashionMNIST")])
+def test_torchvision_sets_load_from_data_dir(tmp_path, name, folder):
+    root = fake_mnist(tmp_path, folder)
+    d = load_dataset(name, str(root))
+    assert d.train_x.shape == (30, 1, 28, 28) and d.test_x.shape == (10, 1, 28, 28)
+    assert d.train_y.tolist()[:3] == [0, 1, 2] and 0 <= d.train_x.min() and d.train_x.max() <= 1
+
+
+def test_missing_or_empty_data_dir_is_a_clear_error(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_dataset("mnist", str(tmp_path / "nowhere"))
+    with pytest.raises(ConfigError, match="pass --data-dir"):
+        load_dataset("mnist", str(tmp_path))
+
+
+def test_unknown_data_set_names_the_choices():
+    with pytest.raises(ConfigError, match="mnist5k"):
+        load_dataset("imagenet")

@@ -1,0 +1,156 @@
+"""Each metric on a case whose answer is known without the code under test."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from vae_core.data import load_dataset
+from vae_core.metrics import evaluate
+from vae_core.metrics.blur import high_freq_energy_fraction, laplacian_variance, sharpness_ratios
+from vae_core.metrics.rate import active_units, gaussian_kl_to_standard_normal
+from vae_core.metrics.realism import nearest_distance, nn_distance_ratio
+from vae_core.metrics.reconstruction import recon_errors
+from vae_core.metrics.smoothness import interpolation_paths, smoothness_figures
+from vae_core.models import Posterior
+
+
+def gaussian_blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
+    """A Gaussian blur with a kernel of radius 4 sigma and periodic borders, so that its transfer
+    function falls monotonically with frequency (a truncated kernel has side lobes)."""
+    radius = math.ceil(4 * sigma)
+    t = torch.arange(-radius, radius + 1, dtype=torch.float32)
+    k = torch.exp(-(t**2) / (2 * sigma**2))
+    k = (k / k.sum()).view(1, 1, 1, -1)
+    padded = F.pad(images, (radius, radius, radius, radius), mode="circular")
+    return F.conv2d(F.conv2d(padded, k), k.transpose(2, 3))
+
+
+@pytest.fixture(scope="module")
+def real_images():
+    return load_dataset("mnist5k").test_x[:200]
+
+
+def test_blur_lowers_every_sharpness_figure_monotonically(real_images):
+    lap, hf = [], []
+    for sigma in (0.5, 0.8, 1.2, 2.0, 3.0):
+        blurred = gaussian_blur(real_images, sigma)
+        lap.append(laplacian_variance(blurred).mean().item())
+        hf.append(high_freq_energy_fraction(blurred).mean().item())
+    assert lap == sorted(lap, reverse=True) and len(set(lap)) == 5
+    assert hf == sorted(hf, reverse=True) and len(set(hf)) == 5
+    ratios = sharpness_ratios(gaussian_blur(real_images, 1.0), real_images)
+    assert ratios["laplacian_ratio"] < 0.8 and ratios["hf_energy_ratio"] < 0.8
+
+
+def test_sharpness_ratio_of_images_with_themselves_is_one(real_images):
+    ratios = sharpness_ratios(real_images, real_images)
+    assert ratios == pytest.approx({"laplacian_ratio": 1.0, "hf_energy_ratio": 1.0})
+
+
+def test_laplacian_of_a_constant_or_linear_ramp_is_zero():
+    ramp = torch.linspace(0, 1, 8).expand(1, 1, 8, 8).contiguous()
+    assert laplacian_variance(ramp).item() == pytest.approx(0.0, abs=1e-10)
+    assert laplacian_variance(torch.full((1, 1, 8, 8), 0.3)).item() == pytest.approx(0.0, abs=1e-10)
+
+
+def test_high_freq_fraction_of_a_checkerboard_is_one_and_of_a_flat_image_is_zero():
+    i, j = torch.meshgrid(torch.arange(8), torch.arange(8), indexing="ij")
+    checker = ((i + j) % 2).float().view(1, 1, 8, 8)
+    assert high_freq_energy_fraction(checker).item() == pytest.approx(1.0)
+    assert high_freq_energy_fraction(torch.ones(1, 1, 8, 8)).item() == 0.0
+
+
+class _Decoder(torch.nn.Module):
+    """decode(z) = logit of a fixed image scaled by a function of z[:, 0]."""
+
+    def __init__(self, f):
+        super().__init__()
+        self.f = f
+
+    def decode(self, z):
+        level = self.f(z[:, :1]).clamp(1e-4, 1 - 1e-4)
+        return torch.logit(level.view(-1, 1, 1, 1).expand(-1, 1, 4, 4))
+
+
+def test_constant_decoder_has_zero_step_change_and_no_jump_ratio():
+    model = _Decoder(lambda a: torch.full_like(a, 0.5))
+    paths = interpolation_paths(model, torch.zeros(3, 2), torch.ones(3, 2), 8)
+    figures = smoothness_figures(paths)
+    assert figures["step_l2_mean"] == 0.0 and figures["jump_ratio"] is None
+
+
+def test_linear_decoder_steps_evenly():
+    model = _Decoder(lambda a: 0.1 + 0.8 * a)
+    paths = interpolation_paths(model, torch.zeros(3, 2), torch.ones(3, 2), 9)
+    figures = smoothness_figures(paths)
+    assert figures["jump_ratio"] == pytest.approx(1.0, abs=1e-4)
+    # each of 8 steps changes 16 pixels by 0.8 / 8: L2 = 0.1 * 4
+    assert figures["step_l2_mean"] == pytest.approx(0.4, rel=1e-3)
+
+
+def test_step_decoder_puts_all_change_in_one_step():
+    model = _Decoder(lambda a: torch.where(a > 0.5, 0.9, 0.1))
+    paths = interpolation_paths(model, torch.zeros(2, 2), torch.ones(2, 2), 10)
+    assert smoothness_figures(paths)["jump_ratio"] == pytest.approx(9.0, rel=1e-3)  # max / (max / 9)
+
+
+def test_nearest_distance_is_zero_for_training_images_and_ratio_grows_with_noise(digits, rng):
+    train, test = digits.train_x, digits.test_x
+    assert nearest_distance(train[:50], train).max().item() == pytest.approx(0.0, abs=1e-3)
+    assert nn_distance_ratio(test, test, train) == pytest.approx(1.0)
+    noisy = (test + 0.3 * torch.randn(test.shape, generator=rng)).clamp(0, 1)
+    assert nn_distance_ratio(noisy, test, train) > 1.2
+
+
+def test_active_units_counts_dimensions_whose_mean_varies(rng):
+    mu = torch.randn(500, 4, generator=rng) * torch.tensor([1.0, 0.5, 0.01, 0.0])
+    assert active_units(mu) == 2
+
+
+def test_gaussian_kl_to_prior_is_zero_for_prior_samples_and_half_squared_shift(rng):
+    z = torch.randn(200_000, 3, generator=rng)
+    assert gaussian_kl_to_standard_normal(z) == pytest.approx(0.0, abs=5e-4)
+    shift = torch.tensor([1.0, -2.0, 0.0])
+    assert gaussian_kl_to_standard_normal(z + shift) == pytest.approx(0.5 * 5.0, abs=5e-3)
+    # scale: KL(N(0, s^2) || N(0, 1)) = (s^2 - 1 - log s^2) / 2 per dimension
+    s2 = 4.0
+    assert gaussian_kl_to_standard_normal(z * 2) == pytest.approx(3 * 0.5 * (s2 - 1 - math.log(s2)), rel=1e-2)
+
+
+class _Identity(torch.nn.Module):
+    """An 'autoencoder' that returns its input exactly: reconstruction error 0."""
+
+    def encode(self, x):
+        return Posterior(x.flatten(1))
+
+    def decode(self, z):
+        p = z.clamp(1e-6, 1 - 1e-6)
+        return torch.logit(p).view(-1, 1, 8, 8)
+
+
+def test_perfect_autoencoder_has_zero_reconstruction_error(digits):
+    x = (digits.test_x[:64] > 0.5).float()  # binary, so the Bernoulli NLL can reach ~0 too
+    errors = recon_errors(_Identity(), x)
+    assert errors["mse"] == pytest.approx(0.0, abs=1e-6)
+    assert errors["bce"] == pytest.approx(0.0, abs=1e-3)
+
+
+def test_evaluate_reports_every_registered_metric(digits):
+    from vae_core import METRICS, RunConfig, fit
+
+    result = fit(RunConfig(dataset="digits", epochs=1, device="cpu"), data=digits)
+    evaluation = evaluate(result.model, digits)
+    expected = set(METRICS) - {"train_images_per_s", "train_seconds"}
+    assert expected <= set(evaluation.metrics)
+    assert evaluation.images["recon"].shape == (16, 1, 8, 8)
+    assert evaluation.metrics["infer_images_per_s"] > 0
+
+
+def test_ae_and_vae_are_scored_on_the_same_latent_path_endpoints(digits):
+    from vae_core import RunConfig, fit
+
+    pairs = [evaluate(fit(RunConfig(model=m, dataset="digits", epochs=1, device="cpu"), data=digits).model,
+                      digits).images["path_pairs"] for m in ("ae", "vae")]
+    assert (pairs[0] == pairs[1]).all()

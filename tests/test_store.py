@@ -1,0 +1,67 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bench.store import RunRecord, Store, StoredRunError, run_key
+from vae_core import ConfigError, RunConfig
+
+
+def test_same_config_same_key_and_any_change_a_new_key():
+    base = RunConfig()
+    assert run_key(base, "v1") == run_key(RunConfig(), "v1")
+    for change in ({"seed": 1}, {"beta": 0.5}, {"latent_dim": 2}, {"recon_loss": "mse"}, {"epochs": 3},
+                   {"dataset": "digits"}, {"device": "cpu"}):
+        assert run_key(base.replace(**change), "v1") != run_key(base, "v1"), change
+    assert run_key(base, "v1") != run_key(base, "v2")  # new code, new key
+
+
+def record(key: str) -> RunRecord:
+    return RunRecord(key, RunConfig(seed=5), "ok", {"test_recon_mse": 1.5, "kl_per_dim": [0.1, float("nan")]},
+                     {"device": "cpu"}, pd.DataFrame({"epoch": [1], "loss": [2.0]}),
+                     {"recon": np.zeros((2, 1, 4, 4), np.float16)})
+
+
+def test_save_then_load_round_trips_and_leaves_no_temporary_files(tmp_path):
+    store = Store(tmp_path, "s")
+    with store.locked():
+        store.save(record("k1"))
+    loaded = store.load("k1")
+    assert loaded.config == RunConfig(seed=5)
+    assert loaded.metrics["test_recon_mse"] == 1.5 and loaded.metrics["kl_per_dim"] == [0.1, None]
+    assert loaded.images["recon"].shape == (2, 1, 4, 4)
+    assert sorted(p.name for p in store.dir.iterdir()) == [".lock", "k1"]
+    assert store.load("missing") is None
+
+
+def test_partial_run_folders_are_removed_under_the_lock(tmp_path):
+    store = Store(tmp_path, "s")
+    (store.dir / ".tmp-k2-abc").mkdir(parents=True)
+    with store.locked():
+        assert not (store.dir / ".tmp-k2-abc").exists()
+
+
+@pytest.mark.parametrize("damage", ["truncate", "foreign", "pickle"])
+def test_damaged_run_folder_is_reported_not_trusted(tmp_path, damage):
+    store = Store(tmp_path, "s")
+    with store.locked():
+        store.save(record("k1"))
+    folder = store.run_dir("k1")
+    if damage == "truncate":
+        (folder / "metrics.json").write_text('{"schema": 1, "key": "k1", "sta')
+    elif damage == "foreign":
+        meta = json.loads((folder / "metrics.json").read_text())
+        (folder / "metrics.json").write_text(json.dumps({**meta, "schema": 99}))
+    else:  # an object array in the npz would need pickle to load: refused
+        np.savez(folder / "images.npz", recon=np.array([{"a": 1}], dtype=object))
+    with pytest.raises(StoredRunError, match="delete it to retrain"):
+        store.load("k1")
+
+
+def test_second_holder_of_the_lock_is_refused(tmp_path):
+    store = Store(tmp_path, "s")
+    with store.locked():
+        with pytest.raises(ConfigError, match="another bench run is using"):
+            with Store(tmp_path, "s").locked():
+                pass

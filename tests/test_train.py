@@ -1,0 +1,65 @@
+import dataclasses
+
+import pytest
+import torch
+
+from vae_core import ConfigError, RunConfig, fit
+from vae_core.models import VAE, AutoEncoder, build_model
+
+
+def tiny(**kw) -> RunConfig:
+    return RunConfig(**{"dataset": "digits", "epochs": 2, "device": "cpu", **kw})
+
+
+def test_default_config_is_the_classic_pytorch_vae_example():
+    c = RunConfig()
+    assert (c.model, c.recon_loss, c.hidden_dim, c.latent_dim, c.lr, c.batch_size, c.beta) == (
+        "vae", "bce", 400, 20, 1e-3, 128, 1.0)
+    model = build_model(c, (1, 28, 28))
+    shapes = [tuple(p.shape) for p in model.parameters()]
+    assert shapes == [(400, 784), (400,), (40, 400), (40,), (400, 20), (400,), (784, 400), (784,)]
+
+
+def test_models_share_one_interface(digits):
+    x = digits.train_x[:5]
+    for cls in (AutoEncoder, VAE):
+        model = cls((1, 8, 8), latent_dim=3, hidden_dim=16)
+        logits, post = model(x)
+        assert logits.shape == x.shape and post.mu.shape == (5, 3)
+        assert (post.logvar is None) == (cls is AutoEncoder)
+
+
+def test_fit_is_deterministic_on_cpu_for_a_seed(digits):
+    a, b = fit(tiny(seed=3), data=digits), fit(tiny(seed=3), data=digits)
+    assert [r["loss"] for r in a.history] == [r["loss"] for r in b.history]
+    for pa, pb in zip(a.model.parameters(), b.model.parameters(), strict=True):
+        assert torch.equal(pa, pb)
+    c = fit(tiny(seed=4), data=digits)
+    assert [r["loss"] for r in a.history] != [r["loss"] for r in c.history]
+
+
+def test_training_lowers_the_loss(digits):
+    result = fit(tiny(epochs=5), data=digits)
+    assert result.status == "ok"
+    assert result.history[-1]["loss"] < result.history[0]["loss"]
+    assert result.train_images_per_s > 0
+
+
+def test_non_finite_loss_marks_the_run_diverged_instead_of_raising(digits):
+    poisoned = dataclasses.replace(digits, train_x=digits.train_x.clone())
+    poisoned.train_x[0, 0, 0, 0] = float("nan")
+    result = fit(tiny(epochs=3), data=poisoned)
+    assert result.status == "diverged" and result.diverged_epoch == 1
+    assert len(result.history) == 1
+
+
+def test_beta_zero_vae_trains_without_kl_pressure(digits):
+    result = fit(tiny(beta=0.0, epochs=3), data=digits)
+    assert result.history[-1]["kl"] > fit(tiny(beta=4.0, epochs=3), data=digits).history[-1]["kl"]
+
+
+@pytest.mark.parametrize("field,value", [("model", "gan"), ("recon_loss", "l1"), ("epochs", 0), ("lr", -1.0),
+                                         ("beta", float("nan")), ("latent_dim", 2.5), ("seed", True)])
+def test_bad_config_values_are_refused_with_the_fix(field, value):
+    with pytest.raises(ConfigError, match=field):
+        RunConfig(**{field: value})

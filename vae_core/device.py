@@ -1,0 +1,37 @@
+"""Device choice: cuda > mps > cpu, overridable, with a clear error for an absent device."""
+
+from __future__ import annotations
+
+import torch
+
+from vae_core.config import ConfigError
+
+
+def available_devices() -> list[str]:
+    found = ["cpu"]
+    if torch.cuda.is_available():
+        found.insert(0, "cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        found.insert(0 if "cuda" not in found else 1, "mps")
+    return found
+
+
+def resolve_device(requested: str = "auto") -> str:
+    """Map "auto" to the best device present; refuse a device this machine lacks."""
+    found = available_devices()
+    if requested == "auto":
+        return found[0]
+    if requested not in found:
+        raise ConfigError(
+            f"device {requested!r} is not available on this machine (found: {', '.join(found)}); "
+            "use --device auto or one of those"
+        )
+    return requested
+
+
+def synchronize(device: str) -> None:
+    """Wait for queued kernels, so that wall-clock timings mean something on a GPU."""
+    if device == "cuda":
+        torch.cuda.synchronize()
+    elif device == "mps":
+        torch.mps.synchronize()

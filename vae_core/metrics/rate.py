@@ -1,0 +1,75 @@
+"""Rate and posterior figures: KL per image and per dimension, negative ELBO, posterior
+variance, active units, and how far the aggregate posterior is from the prior.
+
+Sources: the closed-form KL is the chapter's eq. 1.6 (Kingma & Welling 2014); active units
+follow Burda, Grosse & Salakhutdinov 2016 ("Importance Weighted Autoencoders", sec. 5.2):
+dimension d is active when Cov_x(E_q[z_d | x]) > 0.01. The aggregate-posterior gap is the
+chapter's first limitation (fig 1.14): q(z) = E_x q(z|x) never equals p(z) = N(0, I).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from vae_core.losses import kl_per_dim, recon_bce
+from vae_core.models import Posterior
+
+ACTIVE_UNIT_THRESHOLD = 0.01  # Burda et al. 2016
+
+
+def active_units(mu: torch.Tensor, threshold: float = ACTIVE_UNIT_THRESHOLD) -> int:
+    """Number of latent dimensions whose posterior mean varies across inputs by more than
+    `threshold` (variance, latent units squared). Higher = more of the code is used."""
+    if mu.shape[0] < 2:
+        return 0
+    return int((mu.var(dim=0) > threshold).sum().item())
+
+
+def gaussian_kl_to_standard_normal(z: torch.Tensor) -> float:
+    """KL(N(m, S) || N(0, I)) in nats for the Gaussian N(m, S) fitted to samples `z` (N, D):
+    0.5 * (tr S + m^T m - D - log det S). Zero when the samples' first two moments match the
+    prior; lower is better. A moment gap: it cannot see holes that keep the moments."""
+    z = z.double()
+    d = z.shape[1]
+    m = z.mean(0)
+    cov = torch.cov(z.T).reshape(d, d) + 1e-9 * torch.eye(d, dtype=z.dtype, device=z.device)
+    logdet = torch.linalg.slogdet(cov).logabsdet
+    return float(0.5 * (torch.trace(cov) + m @ m - d - logdet))
+
+
+@torch.no_grad()
+def posterior_figures(model: torch.nn.Module, x: torch.Tensor, generator: torch.Generator) -> dict:
+    """KL (nats per image and per dimension), 1-sample negative ELBO with a Bernoulli decoder
+    (nats per image), mean posterior variance, active units and the aggregate-posterior gap.
+    For an AE the KL figures are None and the aggregate posterior is the set of codes."""
+    posterior: Posterior = model.encode(x)
+    mu, logvar = posterior.mu, posterior.logvar
+    out: dict = {"active_units": active_units(mu)}
+    if logvar is None:
+        out.update(kl=None, kl_per_dim=None, neg_elbo=None, posterior_var=None)
+        out["agg_posterior_kl"] = gaussian_kl_to_standard_normal(mu)
+        return out
+    kl_dims = kl_per_dim(posterior)
+    eps = torch.randn(mu.shape, generator=generator).to(mu.device)
+    z = posterior.sample(eps)
+    neg_elbo = recon_bce(model.decode(z), x) + kl_dims.sum(1)
+    out.update(
+        kl=kl_dims.sum(1).mean().item(),
+        kl_per_dim=kl_dims.mean(0).tolist(),
+        neg_elbo=neg_elbo.mean().item(),
+        posterior_var=logvar.exp().mean().item(),
+        agg_posterior_kl=gaussian_kl_to_standard_normal(z),
+    )
+    return out
+
+
+def prior_samples(
+    model: torch.nn.Module, train_mu: torch.Tensor, n: int, generator: torch.Generator
+) -> torch.Tensor:
+    """Latent samples to decode: N(0, I) for a VAE (its prior); for an AE, which has no prior,
+    the diagonal Gaussian fitted to its training codes (the most charitable simple choice)."""
+    eps = torch.randn((n, train_mu.shape[1]), generator=generator).to(train_mu.device)
+    if getattr(model, "stochastic", False):
+        return eps
+    return train_mu.mean(0) + eps * train_mu.std(0)
+
