@@ -1,4 +1,4 @@
-"""Command line: `python -m bench run | list | report`.
+"""Command line: `python -m bench run | list | report | tune`.
 
 A user's mistake ends with one line naming the problem and the fix, exit status 2, no
 traceback, and nothing on disk changed: every option is checked before a folder is touched.
@@ -21,80 +21,174 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
 
 
-def _bounded_int(low: int, high: int) -> type:
-    def parse(text: str) -> int:
+def _bounded(kind: type, low: float, high: float) -> type:
+    def parse(text: str) -> float:
         try:
-            value = int(text)
+            value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+            raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if kind is int else 'a number'}") from None
         if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"{value} is out of range; use {low} to {high}")
+            raise argparse.ArgumentTypeError(f"{text} is out of range; use {low:g} to {high:g}")
         return value
-    parse.__name__ = "integer"
+    parse.__name__ = kind.__name__
     return parse  # type: ignore[return-value]
+
+
+def _name(text: str) -> str:
+    from bench.suites import safe_name
+
+    try:
+        return safe_name(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
     from bench.suites import SUITES
+    from bench.tune import SEARCH_SPACE, objectives_help
     from vae_core.config import DEVICES
     from vae_core.data import DATASETS
 
     parser = _Parser(prog="python -m bench", description="Benchmark and ablation harness for autoencoders.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    def folders(p: argparse.ArgumentParser) -> None:
+    def results(p: argparse.ArgumentParser) -> None:
         p.add_argument("--results", type=Path, default=Path("results"), help="results folder (default: results)")
+
+    def reports(p: argparse.ArgumentParser) -> None:
         p.add_argument("--reports", type=Path, default=Path("reports"), help="reports folder (default: reports)")
 
-    run = sub.add_parser("run", help="train a suite (reusing cached runs) and write its HTML report",
-                         description="Train every run of a suite that is not cached yet, then write "
-                                     "reports/<suite>.html. Interrupt and rerun at will: finished runs are kept.")
-    run.add_argument("--suite", required=True, choices=sorted(SUITES), metavar="NAME",
-                     help=f"suite to run: {', '.join(sorted(SUITES))}")
+    def data_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--epochs", type=_bounded(int, 1, 10000), help="epochs per run")
+        p.add_argument("--dataset", choices=list(DATASETS), metavar="D",
+                       help=f"data set: {', '.join(DATASETS)} (default: mnist5k, offline)")
+        p.add_argument("--data-dir", help="folder holding a torchvision data set (MNIST/raw, FashionMNIST/raw); "
+                                          "without it, mnist and fashion-mnist are downloaded")
+        p.add_argument("--device", choices=list(DEVICES), metavar="DEV",
+                       help="auto (cuda > mps > cpu; the default), cpu, cuda or mps")
+
+    def storage(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--storage", help="Optuna storage URL (default: sqlite:///RESULTS/optuna.db); "
+                                         "postgresql+psycopg2://USER:PW@HOST/DB to share a study between machines, "
+                                         "journal:///FILE.log for many processes on one machine")
+
+    run = sub.add_parser(
+        "run", help="train a suite (reusing cached runs) and write its HTML report",
+        description="Train every run of a suite that is not cached yet, then write reports/<suite>.html. "
+                    "Interrupt and rerun at will: finished runs are kept. Instead of a suite, --config FILE or "
+                    "--from-study NAME --trial N trains one configuration over several seeds.")
+    what = run.add_mutually_exclusive_group(required=True)
+    what.add_argument("--suite", choices=sorted(SUITES), metavar="NAME", help=f"suite: {', '.join(sorted(SUITES))}")
+    what.add_argument("--config", type=Path, metavar="FILE",
+                      help="JSON or TOML file of RunConfig fields (model, recon_loss, beta, latent_dim, ...)")
+    what.add_argument("--from-study", type=_name, metavar="NAME", help="re-run a trial of a tuning study")
+    run.add_argument("--trial", type=_bounded(int, 0, 10**9), help="trial number, with --from-study")
+    storage(run)
     run.add_argument("--quick", action="store_true", help="smaller grids, fewer epochs and seeds (about a minute)")
-    run.add_argument("--seeds", type=_bounded_int(1, 100), help="number of seeds per run (default: 3, quick 2)")
-    run.add_argument("--epochs", type=_bounded_int(1, 10000), help="epochs per run (default: 20, quick 5)")
-    run.add_argument("--dataset", default="mnist5k", choices=list(DATASETS), metavar="D",
-                     help=f"data set: {', '.join(DATASETS)} (default: mnist5k, offline)")
-    run.add_argument("--data-dir", help="folder holding a torchvision data set (MNIST/raw, FashionMNIST/raw); "
-                                        "without it, mnist and fashion-mnist are downloaded")
-    run.add_argument("--device", default="auto", choices=list(DEVICES), metavar="DEV",
-                     help="auto (cuda > mps > cpu), cpu, cuda or mps")
+    run.add_argument("--seeds", type=_bounded(int, 1, 100), help="seeds per run (default: 3; quick: 2)")
+    data_options(run)
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
-    folders(run)
+    results(run)
+    reports(run)
 
     lst = sub.add_parser("list", help="list suites, their runs and what is cached",
                          description="List the suites with their number of runs, and the cached results with "
                                      "their training throughput.")
-    lst.add_argument("--results", type=Path, default=Path("results"), help="results folder (default: results)")
+    results(lst)
 
-    rep = sub.add_parser("report", help="re-render a suite's report from stored results, without training",
-                         description="Re-render reports/<suite>.html from the results of the suite's last run.")
-    rep.add_argument("--suite", required=True, choices=sorted(SUITES), metavar="NAME",
-                     help=f"suite: {', '.join(sorted(SUITES))}")
-    folders(rep)
+    rep = sub.add_parser("report", help="re-render a suite's or a study's report, without training",
+                         description="Re-render reports/<suite>.html from the suite's stored results, or "
+                                     "reports/study-<name>.html from a tuning study.")
+    which = rep.add_mutually_exclusive_group(required=True)
+    which.add_argument("--suite", type=_name, metavar="NAME", help="a suite that was run into --results")
+    which.add_argument("--study", type=_name, metavar="NAME", help="a tuning study in --storage")
+    storage(rep)
+    results(rep)
+    reports(rep)
+
+    space = "; ".join(p.describe() for p in SEARCH_SPACE)
+    tune = sub.add_parser(
+        "tune", help="tune the loss balance with Optuna",
+        description=f"Optuna search over the loss balance. Search space: {space} (warm-up capped by the epochs). "
+                    f"Objectives: {objectives_help()}. Trials are scored on a validation split held out of the "
+                    "training data. One objective prunes hopeless trials after each epoch; several give a Pareto "
+                    "front (Optuna cannot prune multi-objective studies). Rerun the same command to resume: "
+                    "--trials is the number of finished trials the study should hold.")
+    tune.add_argument("--study", required=True, type=_name, metavar="NAME", help="study name (created or resumed)")
+    tune.add_argument("--trials", required=True, type=_bounded(int, 1, 100000), metavar="N",
+                      help="finished (complete or pruned) trials the study should hold")
+    tune.add_argument("--objectives", default="test_recon,smoothness",
+                      help="comma-separated objectives (default: test_recon,smoothness)")
+    storage(tune)
+    tune.add_argument("--workers", type=_bounded(int, 1, 256), default=1,
+                      help="worker processes on this machine sharing the study (default 1)")
+    tune.add_argument("--timeout", type=_bounded(float, 1, 10**7), metavar="S", help="stop starting trials after S s")
+    tune.add_argument("--quick", action="store_true", help="3 epochs per trial instead of 10")
+    data_options(tune)
+    results(tune)
+    tune.add_argument("--reports", type=Path, default=Path("reports"), help="where the study report goes")
     return parser
+
+
+def _check_data(args: argparse.Namespace) -> None:
+    from vae_core.data import load_dataset
+    from vae_core.device import resolve_device
+
+    dataset = args.dataset or "mnist5k"
+    if args.data_dir is not None and dataset not in ("mnist", "fashion-mnist"):
+        raise ConfigError(f"--data-dir applies to mnist and fashion-mnist, not {dataset}; drop it")
+    resolve_device(args.device or "auto")
+    load_dataset(dataset, args.data_dir)  # a missing data set fails here, before any folder is made
+
+
+def _storage_url(args: argparse.Namespace) -> str:
+    return args.storage or f"sqlite:///{(args.results / 'optuna.db').resolve()}"
+
+
+def _existing_storage_url(args: argparse.Namespace, study: str) -> str:
+    """The storage of an existing study; the default one must exist (opening it would create it)."""
+    if args.storage is None and not (args.results / "optuna.db").is_file():
+        raise ConfigError(f"no study storage in {args.results}; run python -m bench tune --study {study} "
+                          "first, or pass --storage")
+    return _storage_url(args)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from bench.report import write_report
     from bench.runner import run_suite
     from bench.store import prepare_folder
-    from bench.suites import SUITES, SuiteOptions
-    from vae_core.data import load_dataset
-    from vae_core.device import resolve_device
+    from bench.suites import SUITES, SuiteOptions, config_suite, load_config_file
 
-    if args.data_dir is not None and args.dataset not in ("mnist", "fashion-mnist"):
-        raise ConfigError(f"--data-dir applies to mnist and fashion-mnist, not {args.dataset}; drop it")
-    resolve_device(args.device)
+    if (args.trial is None) != (args.from_study is None):
+        raise ConfigError("--from-study and --trial go together; give both")
+    if args.suite is None and args.quick:
+        raise ConfigError("--quick applies to suites; use --epochs with --config or --from-study")
     options = SuiteOptions(quick=args.quick, seeds=args.seeds, epochs=args.epochs, dataset=args.dataset,
                            data_dir=args.data_dir, device=args.device)
-    runs = SUITES[args.suite].build(options)
-    load_dataset(args.dataset, args.data_dir)  # a missing data set fails here, before any folder is made
+    if args.suite is not None:
+        suite = SUITES[args.suite]
+        options = SuiteOptions(quick=args.quick, seeds=args.seeds, epochs=args.epochs,
+                               dataset=args.dataset or "mnist5k", data_dir=args.data_dir, device=args.device or "auto")
+    elif args.config is not None:
+        from bench.suites import safe_name
+
+        config = load_config_file(args.config)
+        suite = config_suite(safe_name(f"config-{args.config.stem}"), f"the configuration in {args.config}",
+                             config, options)
+    else:
+        from bench.tune import trial_config
+
+        config = trial_config(_existing_storage_url(args, args.from_study), args.from_study, args.trial)
+        suite = config_suite(f"study-{args.from_study}-trial-{args.trial}",
+                             f"trial {args.trial} of study {args.from_study}, re-run on the train/test split",
+                             config, options)
+    runs = suite.build(options)
+    args.dataset, args.data_dir = runs[0].config.dataset, runs[0].config.data_dir
+    _check_data(args)
     results = prepare_folder(args.results, "results", "--results")
     reports = prepare_folder(args.reports, "reports", "--reports")
-    records, manifest = run_suite(args.suite, runs, options, results, show_progress=not args.no_progress)
-    path = write_report(args.suite, records, manifest, reports)
+    records, manifest = run_suite(suite, runs, options, results, show_progress=not args.no_progress)
+    path = write_report(suite.name, records, manifest, reports)
     bad = sum(r.status != "ok" for r in records)
     print(f"{len(records)} runs ({manifest['trained']} trained, {manifest['cached']} cached, {bad} not ok) "
           f"in {manifest['wall_seconds']:.1f} s")
@@ -106,6 +200,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     from bench.report import write_report
     from bench.store import Store, prepare_folder
 
+    if args.study is not None:
+        return _report_study(args)
     store = Store(args.results, args.suite)
     manifest_path = store.dir / "manifest.json"
     if not manifest_path.is_file():
@@ -126,6 +222,44 @@ def cmd_report(args: argparse.Namespace) -> int:
     if missing:
         print(f"warning: {missing} run(s) of the suite are not stored (failed or removed)", file=sys.stderr)
     print(f"report: {path}")
+    return 0
+
+
+def _report_study(args: argparse.Namespace) -> int:
+    import optuna
+
+    from bench.store import prepare_folder
+    from bench.study_report import write_study_report
+    from bench.tune import open_storage, quiet_optuna, redact
+
+    quiet_optuna()
+    url = _existing_storage_url(args, args.study)
+    try:
+        study = optuna.load_study(study_name=args.study, storage=open_storage(url))
+    except KeyError:
+        raise ConfigError(f"no study named {args.study} in {redact(url)}; check --study and --storage") from None
+    path = write_study_report(study, url, prepare_folder(args.reports, "reports", "--reports"))
+    print(f"report: {path}")
+    return 0
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    from bench.store import prepare_folder
+    from bench.study_report import write_study_report
+    from bench.tune import TuneOptions, open_storage, parse_objectives, run_study
+
+    objectives = parse_objectives(args.objectives)
+    _check_data(args)
+    opts = TuneOptions(study=args.study, trials=args.trials, objectives=objectives, storage=args.storage,
+                       workers=args.workers, timeout=args.timeout, dataset=args.dataset or "mnist5k",
+                       data_dir=args.data_dir, device=args.device or "auto",
+                       epochs=args.epochs or (3 if args.quick else 10), results=args.results)
+    if args.storage is not None:
+        open_storage(args.storage)  # a bad URL or an unreachable server fails before any folder is made
+    prepare_folder(args.results, "results", "--results")
+    reports = prepare_folder(args.reports, "reports", "--reports")
+    study = run_study(opts)
+    print(f"report: {write_study_report(study, opts.storage_url, reports)}")
     return 0
 
 
@@ -158,10 +292,11 @@ def cmd_list(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return {"run": cmd_run, "report": cmd_report, "list": cmd_list}[args.command](args)
+        return {"run": cmd_run, "report": cmd_report, "list": cmd_list, "tune": cmd_tune}[args.command](args)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print("interrupted: finished runs are stored; run the same command again to continue", file=sys.stderr)
+        print("interrupted: finished runs and trials are stored; run the same command again to continue",
+              file=sys.stderr)
         return 130

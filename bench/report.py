@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -285,6 +285,30 @@ def _prior_gap_sentence(beta_df: pd.DataFrame) -> str:
                else "samples from the prior are not farther from the data than reconstructions."))
 
 
+def _section_runs(df: pd.DataFrame, recs: list[RunRecord]) -> list[dict]:
+    """Any list of configs (a config file, a re-run trial): the headline metrics per config and
+    their images."""
+    out = [{"img": figures.metric_panels(df, "label", ["test_recon_mse", "interp_jump_ratio", "prior_nn_ratio",
+                                                      "recon_laplacian_ratio"], kind="bar"),
+            "caption": "Headline metrics of each configuration (bars: 95% t-interval over seeds).",
+            "text": [f"{label}: " + ", ".join(f"{m} {fmt_stat(stat(g, m))}" for m in
+                                             ("test_recon_mse", "test_kl", "interp_jump_ratio", "prior_nn_ratio"))
+                     for label, g in df.groupby("label", sort=False)]}]
+    rows, labels = [], []
+    for label in dict.fromkeys(df.label):
+        r = min((r for r in recs if r.config.label == label and r.status == "ok" and r.images),
+                key=lambda r: r.config.seed, default=None)
+        if r is not None:
+            if not rows:
+                rows.append(r.images["real"]), labels.append("real test")
+            rows += [r.images["recon"], r.images["prior"]]
+            labels += [f"{label} recon", f"{label} samples"]
+    if rows:
+        out.append({"img": figures.image_rows(rows, labels), "text": [],
+                    "caption": "Reconstructions of test images and decoded prior samples (lowest seed)."})
+    return out
+
+
 SECTIONS: dict[str, Callable[[pd.DataFrame, list[RunRecord]], list[dict]]] = {
     "model": _section_model, "loss": _section_loss, "beta": _section_beta, "latent": _section_latent,
 }
@@ -314,7 +338,7 @@ def build_context(suite_name: str, records: list[RunRecord], manifest: dict) -> 
     df = records_frame(records)
     by_key = {r.key: r for r in records}
     suite = SUITES.get(suite_name)
-    axes = suite.axes if suite else {}
+    axes = manifest.get("axes") or (suite.axes if suite else {})
     sections = []
     by_axis: dict[str, pd.DataFrame] = {}
     for axis, title in axes.items():
@@ -324,7 +348,7 @@ def build_context(suite_name: str, records: list[RunRecord], manifest: dict) -> 
         if sub.empty:
             continue
         recs = [by_key[k] for k in keys if k in by_key]
-        sections.append({"id": axis, "title": title, "figures": SECTIONS[axis](sub, recs)})
+        sections.append({"id": axis, "title": title, "figures": SECTIONS.get(axis, _section_runs)(sub, recs)})
     ok = df[df.status == "ok"]
     limitations = _section_limitations(ok, by_axis, records) if not ok.empty else []
     env = manifest.get("environment", {})
@@ -336,8 +360,9 @@ def build_context(suite_name: str, records: list[RunRecord], manifest: dict) -> 
     tp_header, tp_rows = throughput_table(df)
     return {
         "suite": suite_name,
-        "description": suite.description if suite else "",
-        "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "description": manifest.get("description") or (suite.description if suite else ""),
+        "datasets": sorted(df.dataset.unique().tolist()) if not df.empty else [],
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "env": env,
         "options": manifest.get("options", {}),
         "seeds": sorted(df.seed.unique().tolist()) if not df.empty else [],
@@ -356,9 +381,11 @@ def build_context(suite_name: str, records: list[RunRecord], manifest: dict) -> 
     }
 
 
-def render(context: dict) -> str:
+def render(context: dict, template: str = "report.html.j2") -> str:
+    """Render a report template; autoescaping is on for every template (labels and config
+    values are user text), and nothing is marked safe."""
     env = Environment(loader=PackageLoader("bench", "templates"), autoescape=select_autoescape(default=True))
-    return env.get_template("report.html.j2").render(**context)
+    return env.get_template(template).render(**context)
 
 
 def write_report(suite_name: str, records: list[RunRecord], manifest: dict, reports_dir: Path) -> Path:

@@ -14,7 +14,7 @@ import sys
 import time
 import traceback
 from dataclasses import asdict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -23,43 +23,54 @@ from tqdm.auto import tqdm
 
 import vae_core
 from bench.store import RunRecord, Store, StoredRunError, code_version, run_key, write_json
-from bench.suites import SuiteOptions, SuiteRun
+from bench.suites import Suite, SuiteOptions, SuiteRun
 from vae_core.config import RunConfig
-from vae_core.data import load_dataset
+from vae_core.data import dataset_for
 from vae_core.metrics import evaluate
-from vae_core.train import fit
+from vae_core.train import EpochCallback, fit
 
 
-def train_and_evaluate(config: RunConfig, key: str, progress: tqdm | None = None) -> RunRecord:
+def train_and_evaluate(config: RunConfig, key: str, on_epoch: EpochCallback | None = None) -> RunRecord:
     """Train one run and compute its metrics. A diverged run is evaluated no further."""
-    def on_epoch(row: dict) -> None:
-        if progress is not None:
-            progress.set_postfix_str(f"{config.label} seed {config.seed} epoch {row['epoch']}/{config.epochs}")
-
-    result = fit(config, on_epoch=on_epoch)
+    data = dataset_for(config)
+    result = fit(config, data, on_epoch=on_epoch)
     info = {"device": result.device, "diverged_epoch": result.diverged_epoch,
             "torch": torch.__version__, "vae_bench": vae_core.__version__, "code_version": code_version(),
-            "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+            "finished_at": datetime.now(UTC).isoformat(timespec="seconds")}
     metrics = {"train_images_per_s": result.train_images_per_s, "train_seconds": result.train_seconds}
     images = {}
     if result.status == "ok":
-        data = load_dataset(config.dataset, config.data_dir).to(result.device)
         eval_start = time.perf_counter()
-        evaluation = evaluate(result.model, data)
+        evaluation = evaluate(result.model, data.to(result.device))
         info["eval_seconds"] = time.perf_counter() - eval_start
         metrics.update(evaluation.metrics)
         images = evaluation.images
     return RunRecord(key, config, result.status, metrics, info, pd.DataFrame(result.history), images)
 
 
+def run_cached(store: Store, config: RunConfig, on_epoch: EpochCallback | None = None) -> tuple[RunRecord, bool]:
+    """The stored run for `config` if there is one, else train, store and return it; the flag
+    says whether it came from the cache. An unreadable stored run is retrained."""
+    key = run_key(config)
+    try:
+        if (record := store.load(key)) is not None:
+            return record, True
+    except StoredRunError as exc:
+        print(f"warning: {exc}; retraining it", file=sys.stderr)
+    record = train_and_evaluate(config, key, on_epoch)
+    store.save(record)
+    return record, False
+
+
 def run_suite(
-    suite_name: str, runs: list[SuiteRun], options: SuiteOptions, results_root: Path, show_progress: bool = True
+    suite: Suite, runs: list[SuiteRun], options: SuiteOptions, results_root: Path, show_progress: bool = True
 ) -> tuple[list[RunRecord], dict]:
     """Run (or reuse) every run of a suite; returns the records, in suite order without
     duplicates, and the manifest written beside them."""
+    suite_name = suite.name
     store = Store(results_root, suite_name)
     started = time.perf_counter()
-    started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    started_at = datetime.now(UTC).isoformat(timespec="seconds")
     version = code_version()
     unique: dict[str, RunConfig] = {}
     for run in runs:
@@ -71,26 +82,30 @@ def run_suite(
             try:
                 if (record := store.load(key)) is not None:
                     records[key] = record
-            except StoredRunError as exc:
-                print(f"warning: {exc}; retraining it", file=sys.stderr)
+            except StoredRunError:
+                pass  # retrained below; run_cached says so
         todo = [key for key in unique if key not in records]
         print(f"suite {suite_name}: {len(unique)} runs, {len(records)} cached, {len(todo)} to train",
               file=sys.stderr)
         with tqdm(todo, desc=suite_name, unit="run", disable=not show_progress, file=sys.stderr) as bar:
-            for key in bar:
+            for key in todo:
                 config = unique[key]
+
+                def show_epoch(row: dict, model: object, data: object, config: RunConfig = config) -> None:
+                    bar.set_postfix_str(f"{config.label} seed {config.seed} epoch {row['epoch']}/{config.epochs}")
+
                 try:
-                    record = train_and_evaluate(config, key, bar)
+                    records[key], _ = run_cached(store, config, show_epoch)
                 except Exception as exc:  # a bug in one run must not end the suite
                     info = {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
                     records[key] = RunRecord(key, config, "failed", {}, info)
                     print(f"\nrun {config.label} seed {config.seed} failed: {info['error']}", file=sys.stderr)
-                    continue
-                store.save(record)
-                records[key] = record
+                bar.update()
 
         manifest = {
             "suite": suite_name,
+            "description": suite.description,
+            "axes": suite.axes,
             "options": asdict(options),
             "entries": [{"axis": r.axis, "key": run_key(r.config, version)} for r in runs],
             "failed": {k: r.info["error"] for k, r in records.items() if r.status == "failed"},

@@ -18,6 +18,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,7 @@ from vae_core.config import ConfigError, RunConfig, config_dict, config_from_dic
 SCHEMA = 1
 
 
+@lru_cache(maxsize=1)
 def code_version() -> str:
     """Hash of the `vae_core` sources: results of older training or metric code are not reused."""
     digest = hashlib.sha256()
@@ -121,7 +123,8 @@ class Store:
             shutil.rmtree(tmp, ignore_errors=True) if tmp.is_dir() else tmp.unlink(missing_ok=True)
 
     def save(self, record: RunRecord) -> None:
-        """Write a finished run: all files into a temporary folder, then one rename."""
+        """Write a finished run: all files into a temporary folder, then one rename. If a whole
+        copy is already there (a parallel worker), keep it; if an unreadable one, replace it."""
         tmp = Path(tempfile.mkdtemp(dir=self.dir, prefix=f".tmp-{record.key}-"))
         try:
             write_json(tmp / "config.json", config_dict(record.config))
@@ -133,9 +136,15 @@ class Store:
             np.savez_compressed(buf, **record.images)
             write_atomic(tmp / "images.npz", buf.getvalue())
             final = self.run_dir(record.key)
-            if final.exists():  # an unreadable leftover of an older version: replace it
-                shutil.rmtree(final)
-            os.replace(tmp, final)
+            try:
+                os.replace(tmp, final)
+            except OSError:  # the folder exists: another worker stored it first, or it is unreadable
+                try:
+                    if self.load(record.key, with_images=False) is not None:
+                        return
+                except StoredRunError:
+                    shutil.rmtree(final)
+                os.replace(tmp, final)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise

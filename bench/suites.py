@@ -6,10 +6,14 @@ A suite is a function of its options (quick, seeds, epochs, data set, device) th
 
 from __future__ import annotations
 
+import json
+import re
+import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
-from vae_core.config import RunConfig
+from vae_core.config import ConfigError, RunConfig, config_from_dict
 
 
 @dataclass(frozen=True)
@@ -73,3 +77,43 @@ SUITES: dict[str, Suite] = {
         },
     ),
 }
+
+
+def config_suite(name: str, description: str, config: RunConfig, opts: SuiteOptions) -> Suite:
+    """A suite of one config over seeds: a re-run of a tuned trial or of a user's config file.
+    The data set, epochs and device of `opts` override the config's where given."""
+    overrides = {k: v for k, v in (("dataset", opts.dataset), ("data_dir", opts.data_dir), ("device", opts.device),
+                                   ("epochs", opts.epochs)) if v is not None}
+    config = config.replace(**overrides)
+
+    def build(options: SuiteOptions) -> list[SuiteRun]:
+        return [SuiteRun("runs", config.replace(seed=seed)) for seed in range(options.seeds or 3)]
+
+    return Suite(name, description, build, {"runs": f"Runs of {config.label}"})
+
+
+def load_config_file(path: Path) -> RunConfig:
+    """A RunConfig from a JSON or TOML file of its fields (missing fields take the defaults)."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path} ({exc.strerror}); check the path") from None
+    try:
+        data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+    except (ValueError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"config file {path} is not valid {'TOML' if path.suffix == '.toml' else 'JSON'} ({exc}); "
+                          "fix its syntax") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a table of RunConfig fields")
+    try:
+        return config_from_dict(data)
+    except TypeError as exc:
+        raise ConfigError(f"config file {path}: {exc}") from None
+
+
+def safe_name(text: str) -> str:
+    """A suite or study name usable as a file name; anything else is refused, not rewritten."""
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", text):
+        raise ConfigError(f"name {text!r} must be 1-100 letters, digits, '.', '_' or '-', starting with a letter "
+                          "or digit; choose another")
+    return text

@@ -14,6 +14,7 @@ from typing import Any
 MODELS = ("ae", "vae")
 RECON_LOSSES = ("mse", "bce")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+EVAL_SPLITS = ("test", "validation")
 
 
 class ConfigError(ValueError):
@@ -29,6 +30,7 @@ class RunConfig:
     model: str = "vae"  # "ae" (deterministic code) or "vae" (Gaussian posterior)
     recon_loss: str = "bce"  # "bce" (Bernoulli decoder) or "mse" (Gaussian decoder, fixed variance)
     beta: float = 1.0  # weight of the KL term (beta-VAE, Higgins et al. 2017); ignored by the AE
+    kl_warmup_epochs: int = 0  # KL weight ramps linearly from 0 to beta over these epochs (Bowman et al. 2016)
     latent_dim: int = 20
     hidden_dim: int = 400
     epochs: int = 20
@@ -37,14 +39,17 @@ class RunConfig:
     seed: int = 0
     dataset: str = "mnist5k"
     data_dir: str | None = None  # only for torchvision data sets; None = download to the cache
+    eval_split: str = "test"  # "validation": train on 80% of the training split, score on the rest (tuning)
     device: str = "auto"
 
     def __post_init__(self) -> None:
         _check_choice("model", self.model, MODELS)
         _check_choice("recon_loss", self.recon_loss, RECON_LOSSES)
         _check_choice("device", self.device, DEVICES)
+        _check_choice("eval_split", self.eval_split, EVAL_SPLITS)
         _check_range("beta", self.beta, 0.0, 1e4)
         _check_range("latent_dim", self.latent_dim, 1, 4096, integer=True)
+        _check_range("kl_warmup_epochs", self.kl_warmup_epochs, 0, 10000, integer=True)
         _check_range("hidden_dim", self.hidden_dim, 1, 65536, integer=True)
         _check_range("epochs", self.epochs, 1, 10000, integer=True)
         _check_range("batch_size", self.batch_size, 1, 1 << 20, integer=True)
@@ -57,8 +62,14 @@ class RunConfig:
     @property
     def label(self) -> str:
         """Short human name, e.g. `vae-bce-b1-z20` (seed not included: seeds are pooled)."""
-        beta = f"-b{self.beta:g}" if self.model == "vae" else ""
-        return f"{self.model}-{self.recon_loss}{beta}-z{self.latent_dim}"
+        label = f"{self.model}-{self.recon_loss}" + (f"-b{self.beta:g}" if self.model == "vae" else "")
+        label += f"-z{self.latent_dim}"
+        defaults = RunConfig.__dataclass_fields__
+        for name, short in (("kl_warmup_epochs", "w"), ("lr", "lr"), ("hidden_dim", "h"), ("batch_size", "bs")):
+            value = getattr(self, name)
+            if value != defaults[name].default:
+                label += f"-{short}{value:g}"
+        return label + ("-val" if self.eval_split == "validation" else "")
 
 
 def config_dict(config: RunConfig) -> dict[str, Any]:

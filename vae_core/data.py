@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from sklearn.model_selection import train_test_split
 
-from vae_core.config import ConfigError
+from vae_core.config import ConfigError, RunConfig
 
 #: Where torchvision data sets are downloaded when no --data-dir is given.
 DEFAULT_DOWNLOAD_DIR = Path(os.environ.get("VAE_BENCH_DATA", Path.home() / ".cache" / "vae-bench"))
@@ -39,6 +39,15 @@ class Dataset:
     @property
     def n_pixels(self) -> int:
         return int(np.prod(self.image_shape))
+
+    def validation(self) -> Dataset:
+        """Hold out a stratified 20% of the training split and score on it: the test split
+        stays unseen while a tuner chooses settings."""
+        idx = np.arange(len(self.train_y))
+        fit_idx, val_idx = train_test_split(idx, test_size=0.2, stratify=self.train_y.numpy(), random_state=0)
+        fit_idx, val_idx = torch.as_tensor(fit_idx), torch.as_tensor(val_idx)
+        return Dataset(f"{self.name}/validation", self.train_x[fit_idx], self.train_y[fit_idx],
+                       self.train_x[val_idx], self.train_y[val_idx])
 
     def to(self, device: str) -> Dataset:
         move = lambda t: t.to(device, non_blocking=True)  # noqa: E731
@@ -116,6 +125,12 @@ def load_dataset(name: str, data_dir: str | None = None) -> Dataset:
     if name not in DATASETS:
         raise ConfigError(f"unknown data set {name!r}; choose one of {', '.join(DATASETS)}")
     return DATASETS[name](data_dir)
+
+
+def dataset_for(config: RunConfig) -> Dataset:
+    """The data a run trains and is scored on: its data set, or its validation split."""
+    data = load_dataset(config.dataset, config.data_dir)
+    return data.validation() if config.eval_split == "validation" else data
 
 
 def iterate_batches(

@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 import torch
 
 from vae_core.config import RunConfig
-from vae_core.data import Dataset, iterate_batches, load_dataset
+from vae_core.data import Dataset, dataset_for, iterate_batches
 from vae_core.device import resolve_device, synchronize
 from vae_core.losses import RECON_LOSSES, kl_divergence
 from vae_core.models import build_model
 
-EpochCallback = Callable[[dict], None]
+EpochCallback = Callable[[dict, torch.nn.Module, Dataset], None]  # (history row, model, device data)
 
 
 @dataclass
@@ -34,25 +34,37 @@ class TrainResult:
     history: list[dict] = field(default_factory=list)  # one row per epoch
 
 
-def loss_terms(model: torch.nn.Module, x: torch.Tensor, config: RunConfig) -> dict[str, torch.Tensor]:
+def kl_weight(config: RunConfig, epoch: int) -> float:
+    """beta, ramped linearly over the first `kl_warmup_epochs` epochs (KL annealing, Bowman et
+    al. 2016, "Generating sentences from a continuous space"), so the code is used before the
+    KL term can switch it off."""
+    if config.kl_warmup_epochs == 0:
+        return config.beta
+    return config.beta * min(1.0, epoch / config.kl_warmup_epochs)
+
+
+def loss_terms(
+    model: torch.nn.Module, x: torch.Tensor, config: RunConfig, beta: float | None = None
+) -> dict[str, torch.Tensor]:
     """Batch means of the loss and its parts: loss = recon + beta * KL (chapter eq. 1.19 with
-    beta as in Higgins et al. 2017; an AE has no KL)."""
+    beta as in Higgins et al. 2017; an AE has no KL). `beta` overrides the config's (warm-up)."""
     logits, posterior = model(x)
     recon = RECON_LOSSES[config.recon_loss](logits, x).mean()
     if posterior.logvar is None:
         return {"loss": recon, "recon": recon, "kl": torch.zeros_like(recon),
                 "posterior_var": torch.zeros_like(recon)}
     kl = kl_divergence(posterior).mean()
-    return {"loss": recon + config.beta * kl, "recon": recon, "kl": kl,
+    beta = config.beta if beta is None else beta
+    return {"loss": recon + beta * kl, "recon": recon, "kl": kl,
             "posterior_var": posterior.logvar.detach().exp().mean()}
 
 
 def fit(
     config: RunConfig, data: Dataset | None = None, on_epoch: EpochCallback | None = None
 ) -> TrainResult:
-    """Train one model as `config` says; `data` defaults to the config's data set."""
+    """Train one model as `config` says; `data` defaults to `dataset_for(config)`."""
     device = resolve_device(config.device)
-    data = (data or load_dataset(config.dataset, config.data_dir)).to(device)
+    data = (data or dataset_for(config)).to(device)
     torch.manual_seed(config.seed)
     order = torch.Generator().manual_seed(config.seed)
     model = build_model(config, data.image_shape).to(device)
@@ -67,8 +79,9 @@ def fit(
         epoch_start = time.perf_counter()
         sums = torch.zeros(4, device=device)
         n_batches = 0
+        beta = kl_weight(config, epoch)
         for x in iterate_batches(data.train_x, config.batch_size, order):
-            terms = loss_terms(model, x, config)
+            terms = loss_terms(model, x, config, beta)
             optimizer.zero_grad(set_to_none=True)
             terms["loss"].backward()
             optimizer.step()
@@ -77,15 +90,16 @@ def fit(
             n_images += x.shape[0]
         loss, recon, kl, posterior_var = (sums / n_batches).tolist()  # one sync per epoch
         seconds = time.perf_counter() - epoch_start
-        row = {"epoch": epoch, "loss": loss, "recon": recon, "kl": kl,
+        row = {"epoch": epoch, "loss": loss, "recon": recon, "kl": kl, "kl_weight": beta,
                "posterior_var": posterior_var, "seconds": seconds,
                "images_per_s": data.train_x.shape[0] / seconds}
         history.append(row)
-        if on_epoch is not None:
-            on_epoch(row)
         if not math.isfinite(loss):
             status, diverged_epoch = "diverged", epoch
             break
+        if on_epoch is not None:  # may raise to stop the run (a pruned Optuna trial)
+            model.eval()
+            on_epoch(row, model, data)
     synchronize(device)
     train_seconds = time.perf_counter() - start
     model.eval()

@@ -1,0 +1,335 @@
+"""Optuna tuning of the loss balance: beta, reconstruction loss, latent size, KL warm-up, lr.
+
+Each trial is an ordinary run (`RunConfig`) trained and scored by the runner, cached like every
+run, on the *validation* split (20% of the training split held out), so the test split stays
+unseen until the chosen setting is re-run with `bench run --from-study`.
+
+- One objective: the TPE sampler with median pruning on the objective measured after each
+  epoch, so a hopeless trial stops early. Several objectives: the Pareto front (MOTPE), and no
+  pruning, because Optuna's `Trial.report`/`should_prune` do not support multi-objective studies.
+- Storage: a SQLite file in the results folder by default; `journal:///path.log` for several
+  processes on one machine (Optuna advises against SQLite there); any RDB URL Optuna accepts,
+  e.g. `postgresql+psycopg2://user:pw@host/db`, lets workers on many machines share a study.
+- `--trials N` is the number of finished (complete or pruned) trials the study should hold: a
+  rerun after an interruption adds only the missing ones. A trial whose worker died is marked
+  failed: at once when the dead worker ran on this machine, else by the RDB heartbeat.
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import os
+import socket
+import sys
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import optuna
+import torch
+from optuna.trial import TrialState
+
+from bench.runner import run_cached
+from bench.store import Store
+from vae_core.config import ConfigError, RunConfig, config_dict
+from vae_core.data import Dataset
+from vae_core.metrics import METRICS, evaluate
+from vae_core.metrics.reconstruction import recon_errors
+
+HEARTBEAT_S = 10
+GRACE_S = 60
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+@dataclass(frozen=True)
+class Param:
+    """One dimension of the search space."""
+
+    name: str
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    integer: bool = False
+    choices: tuple = ()
+
+    def suggest(self, trial: optuna.Trial) -> object:
+        if self.choices:
+            return trial.suggest_categorical(self.name, list(self.choices))
+        if self.integer:
+            return trial.suggest_int(self.name, int(self.low), int(self.high), log=self.log)
+        return trial.suggest_float(self.name, self.low, self.high, log=self.log)
+
+    def describe(self) -> str:
+        if self.choices:
+            return f"{self.name} in {{{', '.join(map(str, self.choices))}}}"
+        scale = "log-uniform" if self.log else "uniform"
+        return f"{self.name} in [{self.low:g}, {self.high:g}] ({'integer, ' if self.integer else ''}{scale})"
+
+
+#: The search space, declared once; shown by `bench tune --help` and in the study report.
+SEARCH_SPACE: tuple[Param, ...] = (
+    Param("beta", 0.01, 10.0, log=True),
+    Param("recon_loss", choices=("bce", "mse")),
+    Param("latent_dim", choices=(2, 4, 8, 16, 32, 64)),
+    Param("kl_warmup_epochs", 0, 10, integer=True),
+    Param("lr", 1e-4, 1e-2, log=True),
+)
+
+
+def _recon_mse_now(model: torch.nn.Module, data: Dataset) -> float:
+    return recon_errors(model, data.test_x)["mse"]
+
+
+@dataclass(frozen=True)
+class Objective:
+    metric: str
+    direction: str  # "minimize" or "maximize"
+    per_epoch: Callable[[torch.nn.Module, Dataset], float] | None = None  # cheap version for pruning
+
+    def measure(self, model: torch.nn.Module, data: Dataset) -> float:
+        if self.per_epoch is not None:
+            return self.per_epoch(model, data)
+        value = evaluate(model, data).metrics[self.metric]
+        return math.nan if value is None else float(value)
+
+
+OBJECTIVES: dict[str, Objective] = {
+    "test_recon": Objective("test_recon_mse", "minimize", _recon_mse_now),
+    "smoothness": Objective("interp_jump_ratio", "minimize"),
+    "prior_match": Objective("agg_posterior_kl", "minimize"),
+    "sample_realism": Objective("prior_nn_ratio", "minimize"),
+    "sample_sharpness": Objective("prior_laplacian_ratio", "maximize"),
+    "neg_elbo": Objective("test_neg_elbo", "minimize"),
+    "rate": Objective("test_kl", "minimize"),
+}
+
+
+def objectives_help() -> str:
+    return "; ".join(f"{name} = {o.metric} ({o.direction}, {METRICS[o.metric].unit})" for name, o in OBJECTIVES.items())
+
+
+@dataclass(frozen=True)
+class TuneOptions:
+    study: str
+    trials: int
+    objectives: tuple[str, ...] = ("test_recon", "smoothness")
+    storage: str | None = None  # None = sqlite:///<results>/optuna.db
+    workers: int = 1
+    timeout: float | None = None
+    dataset: str = "mnist5k"
+    data_dir: str | None = None
+    device: str = "auto"
+    epochs: int = 10
+    results: Path = field(default_factory=lambda: Path("results"))
+
+    @property
+    def storage_url(self) -> str:
+        return self.storage or f"sqlite:///{(self.results / 'optuna.db').resolve()}"
+
+    def base_config(self) -> RunConfig:
+        return RunConfig(dataset=self.dataset, data_dir=self.data_dir, device=self.device, epochs=self.epochs,
+                         eval_split="validation")
+
+
+def parse_objectives(text: str) -> tuple[str, ...]:
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    unknown = [n for n in names if n not in OBJECTIVES]
+    if not names or unknown:
+        raise ConfigError(f"unknown objective(s) {', '.join(unknown) or repr(text)}; "
+                          f"choose from {', '.join(OBJECTIVES)}")
+    if len(set(names)) != len(names):
+        raise ConfigError(f"objective listed twice in {text!r}; name each once")
+    return names
+
+
+def open_storage(url: str) -> optuna.storages.BaseStorage:
+    """A storage for `url`, or a one-line `ConfigError` that names what is wrong."""
+    quiet_optuna()
+    try:
+        if url.startswith("journal:"):
+            from optuna.storages.journal import JournalFileBackend
+
+            path = Path(url.removeprefix("journal:").removeprefix("//"))
+            if not path.parent.is_dir():
+                raise ConfigError(f"journal folder {path.parent} does not exist; create it or choose another path")
+            return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
+        if not url.startswith(("sqlite:///", "postgresql", "mysql")):
+            raise ConfigError(f"unsupported storage URL {redact(url)!r}; use sqlite:///FILE.db, "
+                              "postgresql+psycopg2://USER:PW@HOST/DB or journal:///FILE.log")
+        if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).parent.is_dir():
+            raise ConfigError(f"the folder of {url} does not exist; create it or pass another --storage")
+        engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
+        return optuna.storages.RDBStorage(url, engine_kwargs=engine, heartbeat_interval=HEARTBEAT_S,
+                                          grace_period=GRACE_S)
+    except ConfigError:
+        raise
+    except Exception as exc:  # sqlalchemy, a missing driver, a refused connection
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(f"cannot open storage {redact(url)} ({type(exc).__name__}: {first[:200]}); "
+                          "check the URL, the server and its driver (pip install psycopg2-binary)") from None
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for messages and reports."""
+    if "://" in url and "@" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        return f"{scheme}://{creds.split(':', 1)[0]}:***@{host}" if ":" in creds else url
+    return url
+
+
+def quiet_optuna() -> None:
+    """Our own progress lines replace Optuna's per-trial log; the multivariate TPE and the
+    constant liar (for parallel workers) are marked experimental but are documented features."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+
+
+def create_or_load(opts: TuneOptions) -> optuna.Study:
+    """Open the study, creating it on first use; refuse a resume with other objectives."""
+    storage = open_storage(opts.storage_url)
+    directions = [OBJECTIVES[o].direction for o in opts.objectives]
+    single = len(directions) == 1
+    sampler = optuna.samplers.TPESampler(n_startup_trials=5, multivariate=True, constant_liar=True)
+    pruner = optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1) if single else optuna.pruners.NopPruner()
+    try:
+        study = optuna.create_study(storage=storage, study_name=opts.study, directions=directions, sampler=sampler,
+                                    pruner=pruner, load_if_exists=True)
+    except ValueError as exc:  # directions differ from the stored study's
+        raise ConfigError(f"study {opts.study} exists with other objectives ({exc}); use its objectives or a new "
+                          "--study name") from None
+    stored = study.user_attrs.get("objectives")
+    if stored is None:
+        study.set_user_attr("objectives", list(opts.objectives))
+        study.set_user_attr("setup", {"dataset": opts.dataset, "epochs": opts.epochs,
+                                      "search_space": [p.describe() for p in SEARCH_SPACE]})
+    elif tuple(stored) != opts.objectives:
+        raise ConfigError(f"study {opts.study} was created with objectives {','.join(stored)}; pass "
+                          f"--objectives {','.join(stored)} or use a new --study name")
+    return study
+
+
+def fail_dead_local_trials(study: optuna.Study) -> int:
+    """Mark failed the running trials whose worker process on this machine no longer exists
+    (a kill -9, a power cut); remote ones are left to the storage heartbeat."""
+    failed = 0
+    host = socket.gethostname()
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        worker = trial.user_attrs.get("worker", "")
+        worker_host, _, pid = worker.rpartition(":")
+        if worker_host == host and pid.isdigit() and not _alive(int(pid)):
+            study._storage.set_trial_user_attr(trial._trial_id, "fail_reason", "worker died")
+            study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+            failed += 1
+    return failed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def make_objective(opts: TuneOptions, store: Store) -> Callable[[optuna.Trial], float | list[float]]:
+    objectives = [OBJECTIVES[o] for o in opts.objectives]
+    single = len(objectives) == 1
+
+    def objective(trial: optuna.Trial) -> float | list[float]:
+        params = {p.name: p.suggest(trial) for p in SEARCH_SPACE}
+        config = opts.base_config().replace(**params)
+        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
+        trial.set_user_attr("config", config_dict(config))
+
+        def report(row: dict, model: torch.nn.Module, data: Dataset) -> None:
+            trial.report(objectives[0].measure(model, data), row["epoch"])
+            if trial.should_prune():
+                raise optuna.TrialPruned(f"pruned after epoch {row['epoch']}")
+
+        record, cached = run_cached(store, config, report if single else None)
+        trial.set_user_attr("run_key", record.key)
+        trial.set_user_attr("cached", cached)
+        if record.status != "ok":
+            trial.set_user_attr("fail_reason", f"{record.status} at epoch {record.info.get('diverged_epoch')}")
+            return math.nan if single else [math.nan] * len(objectives)  # Optuna records NaN as a failed trial
+        values = [record.metrics.get(o.metric) for o in objectives]
+        values = [math.nan if v is None else float(v) for v in values]
+        return values[0] if single else values
+
+    return objective
+
+
+def _progress(target: int) -> Callable[[optuna.Study, optuna.trial.FrozenTrial], None]:
+    def show(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        done = len(study.get_trials(deepcopy=False, states=FINISHED))
+        values = (", ".join(f"{v:.4g}" for v in trial.values) if trial.values
+                  else trial.user_attrs.get("fail_reason", ""))
+        print(f"trial {trial.number} {trial.state.name.lower()} {values} ({done}/{target} finished)",
+              file=sys.stderr, flush=True)
+        if done >= target:
+            study.stop()
+        elif len(study.get_trials(deepcopy=False, states=(TrialState.FAIL,))) >= max(10, target):
+            print("stopping: as many trials failed as were asked for; see their fail_reason", file=sys.stderr)
+            study.stop()
+
+    return show
+
+
+def run_worker(opts: TuneOptions, threads: int | None = None, study: optuna.Study | None = None) -> None:
+    """One worker: trials until the study holds `opts.trials` finished ones (or the timeout)."""
+    quiet_optuna()
+    if threads:
+        torch.set_num_threads(threads)
+    study = study or create_or_load(opts)
+    if len(study.get_trials(deepcopy=False, states=FINISHED)) >= opts.trials:
+        return
+    store = Store(opts.results, "tune")
+    store.dir.mkdir(parents=True, exist_ok=True)
+    study.optimize(make_objective(opts, store), timeout=opts.timeout, callbacks=[_progress(opts.trials)])
+
+
+def run_study(opts: TuneOptions) -> optuna.Study:
+    """Create or resume the study, fail trials of dead local workers, run `opts.workers`
+    worker processes (or this one) until the study holds `opts.trials` finished trials."""
+    quiet_optuna()
+    study = create_or_load(opts)
+    if (n := fail_dead_local_trials(study)) > 0:
+        print(f"marked {n} trial(s) of a dead worker as failed", file=sys.stderr)
+    done = len(study.get_trials(deepcopy=False, states=FINISHED))
+    print(f"study {opts.study}: {done} finished trial(s), target {opts.trials}, objectives "
+          f"{', '.join(opts.objectives)}, storage {redact(opts.storage_url)}", file=sys.stderr)
+    if opts.workers == 1:
+        run_worker(opts, study=study)
+    else:
+        threads = max(1, (os.cpu_count() or 1) // opts.workers)
+        ctx = multiprocessing.get_context("spawn")
+        procs = [ctx.Process(target=run_worker, args=(opts, threads)) for _ in range(opts.workers)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join()
+        if any(p.exitcode != 0 for p in procs):
+            print(f"warning: {sum(p.exitcode != 0 for p in procs)} worker(s) ended with an error", file=sys.stderr)
+    return optuna.load_study(study_name=opts.study, storage=open_storage(opts.storage_url))
+
+
+def trial_config(storage_url: str, study_name: str, number: int) -> RunConfig:
+    """The config of trial `number`, for a re-run on the train/test split."""
+    storage = open_storage(storage_url)
+    try:
+        study = optuna.load_study(study_name=study_name, storage=storage)
+    except KeyError:
+        raise ConfigError(f"no study named {study_name} in {redact(storage_url)}; check --study and --storage") \
+            from None
+    trials = {t.number: t for t in study.get_trials(deepcopy=False)}
+    if number not in trials:
+        raise ConfigError(f"study {study_name} has no trial {number}; it has trials 0 to {max(trials, default=-1)}")
+    config = trials[number].user_attrs.get("config")
+    if config is None:
+        raise ConfigError(f"trial {number} of study {study_name} has no stored config (not made by vae-bench)")
+    return RunConfig(**{**config, "eval_split": "test"})

@@ -1,0 +1,164 @@
+"""Optuna tuning: a tiny study, resume after an interruption or a kill -9, pruning, the
+re-run of a trial, the study report, and the one-line errors."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from bench.cli import main
+from bench.store import Store
+from bench.tune import TuneOptions, create_or_load, make_objective, open_storage, redact
+
+TINY = ["--dataset", "digits", "--epochs", "3"]
+
+
+def exit_code(args) -> int:
+    try:
+        return main([str(a) for a in args])
+    except SystemExit as exc:
+        return exc.code
+
+
+def load(results: Path, name: str) -> optuna.Study:
+    return optuna.load_study(study_name=name, storage=f"sqlite:///{results / 'optuna.db'}")
+
+
+def test_tiny_multi_objective_study_runs_reports_and_reruns_a_trial(tmp_path, capsys):
+    results, reports = tmp_path / "results", tmp_path / "reports"
+    args = ["tune", "--study", "tiny", "--trials", "4", *TINY, "--results", results, "--reports", reports]
+    assert exit_code(args) == 0
+    study = load(results, "tiny")
+    assert len(study.get_trials(states=(TrialState.COMPLETE,))) == 4
+    assert [d.name for d in study.directions] == ["MINIMIZE", "MINIMIZE"]
+    assert all(t.user_attrs["config"]["eval_split"] == "validation" for t in study.trials)
+    html = (reports / "study-tiny.html").read_text()
+    assert "Pareto front" in html and "beta in [0.01, 10] (log-uniform)" in html and "--from-study tiny" in html
+    assert exit_code(["run", "--from-study", "tiny", "--trial", "1", "--seeds", "2", "--no-progress",
+                      "--results", results, "--reports", reports]) == 0
+    rerun = (reports / "study-tiny-trial-1.html").read_text()
+    assert "re-run on the train/test split" in rerun
+    assert exit_code(["report", "--study", "tiny", "--results", results, "--reports", tmp_path / "again"]) == 0
+
+
+def test_rerun_resumes_and_keeps_finished_trials(tmp_path):
+    results = tmp_path / "results"
+    base = ["tune", "--study", "r", "--objectives", "test_recon", *TINY, "--results", results,
+            "--reports", tmp_path / "reports"]
+    assert exit_code([*base, "--trials", "2"]) == 0
+    first = [(t.number, t.params, t.values) for t in load(results, "r").get_trials(states=(TrialState.COMPLETE,))]
+    assert exit_code([*base, "--trials", "3"]) == 0
+    study = load(results, "r")
+    finished = study.get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED))
+    assert len(finished) == 3
+    assert [(t.number, t.params, t.values) for t in finished[:2] if t.state == TrialState.COMPLETE][:2] == first
+
+
+def test_a_trial_killed_mid_run_is_marked_failed_and_the_study_resumes(tmp_path):
+    results = tmp_path / "results"
+    cmd = [sys.executable, "-m", "bench", "tune", "--study", "k", "--objectives", "test_recon", "--trials", "50",
+           "--dataset", "digits", "--epochs", "200", "--results", str(results), "--reports", str(tmp_path / "rep")]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            time.sleep(0.5)
+            if (results / "optuna.db").exists():
+                try:
+                    if load(results, "k").get_trials(states=(TrialState.RUNNING,)):
+                        break
+                except KeyError:
+                    pass
+        else:
+            pytest.fail("the tuner never started a trial")
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert len(load(results, "k").get_trials(states=(TrialState.RUNNING,))) == 1
+    assert exit_code(["tune", "--study", "k", "--objectives", "test_recon", "--trials", "1", *TINY,
+                      "--results", results, "--reports", tmp_path / "rep"]) == 0
+    study = load(results, "k")
+    failed = study.get_trials(states=(TrialState.FAIL,))
+    assert len(failed) == 1 and failed[0].user_attrs["fail_reason"] == "worker died"
+    assert not study.get_trials(states=(TrialState.RUNNING,))
+    assert study.get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED))
+
+
+def test_pruning_stops_a_hopeless_trial_early(tmp_path):
+    opts = TuneOptions(study="p", trials=4, objectives=("test_recon",), dataset="digits", epochs=6,
+                       results=tmp_path, device="cpu")
+    study = create_or_load(opts)
+    good = {"beta": 0.1, "recon_loss": "bce", "latent_dim": 16, "kl_warmup_epochs": 0}
+    for lr in (3e-3, 4e-3, 5e-3):
+        study.enqueue_trial({**good, "lr": lr})
+    study.enqueue_trial({"beta": 10.0, "recon_loss": "mse", "latent_dim": 2, "kl_warmup_epochs": 0, "lr": 1e-4})
+    store = Store(tmp_path, "tune")
+    store.dir.mkdir(parents=True)
+    study.optimize(make_objective(opts, store), n_trials=4)
+    trials = study.get_trials()
+    assert [t.state for t in trials[:3]] == [TrialState.COMPLETE] * 3
+    assert trials[3].state == TrialState.PRUNED
+    assert len(trials[3].intermediate_values) < opts.epochs
+    assert not (store.dir / trials[3].user_attrs.get("run_key", "none")).exists()  # a pruned run is not cached
+
+
+@pytest.mark.parametrize("extra", [
+    ["--objectives", "nope"],
+    ["--objectives", ""],
+    ["--objectives", "test_recon,test_recon"],
+    ["--storage", "foo://bar"],
+    ["--storage", "postgresql+psycopg2://u:secret@127.0.0.1:9/db"],
+    ["--storage", "sqlite:////nonexistent-folder/x.db"],
+    ["--storage", "journal:///nonexistent-folder/x.log"],
+    ["--trials", "0"],
+    ["--workers", "0"],
+    ["--timeout", "-5"],
+])
+def test_bad_tuning_input_is_one_line_exit_2(tmp_path, capsys, extra):
+    args = ["tune", "--study", "bad", "--trials", "2", *TINY, "--results", tmp_path / "r", "--reports", tmp_path / "p"]
+    code = exit_code([*args, *extra])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert "secret" not in err
+    assert not (tmp_path / "r").exists() and not (tmp_path / "p").exists()
+
+
+@pytest.mark.parametrize("args", [
+    ["tune", "--study", "../escape", "--trials", "1"],
+    ["report", "--study", "missing"],
+    ["run", "--from-study", "missing", "--trial", "0"],
+    ["run", "--from-study", "missing"],
+    ["run", "--config", "/nonexistent.json"],
+])
+def test_bad_study_references_are_one_line_exit_2(tmp_path, capsys, args):
+    code = exit_code([*args, "--results", tmp_path / "r"])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert not (tmp_path / "r").exists()
+
+
+def test_objectives_must_match_a_resumed_study(tmp_path):
+    opts = TuneOptions(study="o", trials=1, objectives=("test_recon",), results=tmp_path)
+    create_or_load(opts)
+    with pytest.raises(Exception, match="objectives"):
+        create_or_load(TuneOptions(study="o", trials=1, objectives=("smoothness",), results=tmp_path))
+
+
+def test_passwords_are_redacted():
+    assert redact("postgresql+psycopg2://me:pw@host:5432/db") == "postgresql+psycopg2://me:***@host:5432/db"
+    assert redact("sqlite:////tmp/x.db") == "sqlite:////tmp/x.db"
+
+
+def test_journal_storage_for_many_local_processes(tmp_path):
+    storage = open_storage(f"journal:///{tmp_path / 'j.log'}")
+    study = optuna.create_study(storage=storage, study_name="j")
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
+    assert len(optuna.load_study(study_name="j", storage=open_storage(f"journal:///{tmp_path / 'j.log'}")).trials) == 2
