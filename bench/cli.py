@@ -34,6 +34,16 @@ def _bounded(kind: type, low: float, high: float) -> type:
     return parse  # type: ignore[return-value]
 
 
+def _path(text: str) -> Path:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty path; give a folder or file name")
+    return Path(text)
+
+
+def _dir_text(text: str) -> str:
+    return str(_path(text))
+
+
 def _name(text: str) -> str:
     from bench.suites import safe_name
 
@@ -53,17 +63,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     def results(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--results", type=Path, default=Path("results"), help="results folder (default: results)")
+        p.add_argument("--results", type=_path, default=Path("results"), help="results folder (default: results)")
 
     def reports(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--reports", type=Path, default=Path("reports"), help="reports folder (default: reports)")
+        p.add_argument("--reports", type=_path, default=Path("reports"), help="reports folder (default: reports)")
 
     def data_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("--epochs", type=_bounded(int, 1, 10000), help="epochs per run")
         p.add_argument("--dataset", choices=list(DATASETS), metavar="D",
                        help=f"data set: {', '.join(DATASETS)} (default: mnist5k, offline)")
-        p.add_argument("--data-dir", help="folder holding a torchvision data set (MNIST/raw, FashionMNIST/raw); "
-                                          "without it, mnist and fashion-mnist are downloaded")
+        p.add_argument("--data-dir", type=_dir_text,
+                       help="folder holding a torchvision data set (MNIST/raw, FashionMNIST/raw); "
+                            "without it, mnist and fashion-mnist are downloaded")
         p.add_argument("--device", choices=list(DEVICES), metavar="DEV",
                        help="auto (cuda > mps > cpu; the default), cpu, cuda or mps")
 
@@ -79,7 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
                     "--from-study NAME --trial N trains one configuration over several seeds.")
     what = run.add_mutually_exclusive_group(required=True)
     what.add_argument("--suite", choices=sorted(SUITES), metavar="NAME", help=f"suite: {', '.join(sorted(SUITES))}")
-    what.add_argument("--config", type=Path, metavar="FILE",
+    what.add_argument("--suite-file", type=_path, metavar="FILE",
+                      help="a suite of your own, as TOML or JSON: [defaults] and [[runs]] tables of RunConfig "
+                           "fields, each run with an optional label and axis (see README)")
+    what.add_argument("--config", type=_path, metavar="FILE",
                       help="JSON or TOML file of RunConfig fields (model, recon_loss, beta, latent_dim, ...)")
     what.add_argument("--from-study", type=_name, metavar="NAME", help="re-run a trial of a tuning study")
     run.add_argument("--trial", type=_bounded(int, 0, 10**9), help="trial number, with --from-study")
@@ -126,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--quick", action="store_true", help="3 epochs per trial instead of 10")
     data_options(tune)
     results(tune)
-    tune.add_argument("--reports", type=Path, default=Path("reports"), help="where the study report goes")
+    tune.add_argument("--reports", type=_path, default=Path("reports"), help="where the study report goes")
     return parser
 
 
@@ -169,6 +183,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         suite = SUITES[args.suite]
         options = SuiteOptions(quick=args.quick, seeds=args.seeds, epochs=args.epochs,
                                dataset=args.dataset or "mnist5k", data_dir=args.data_dir, device=args.device or "auto")
+    elif args.suite_file is not None:
+        from bench.suites import load_suite_file
+
+        suite = load_suite_file(args.suite_file, options)
     elif args.config is not None:
         from bench.suites import safe_name
 

@@ -23,11 +23,13 @@ SUMMARY_METRICS = ("test_recon_mse", "test_recon_bce", "recon_mse_gap", "test_kl
                    "midpoint_nn_ratio", "prior_nn_ratio", "recon_laplacian_ratio", "train_images_per_s")
 
 
-def records_frame(records: list[RunRecord]) -> pd.DataFrame:
-    """One row per run: its config fields, status and scalar metrics."""
+def records_frame(records: list[RunRecord], labels: dict[str, str] | None = None) -> pd.DataFrame:
+    """One row per run: its label (from `labels` by key, else the config's), config fields,
+    status and scalar metrics."""
+    labels = labels or {}
     rows = []
     for r in records:
-        row = {"key": r.key, "label": r.config.label, **config_dict(r.config), "status": r.status,
+        row = {"key": r.key, "label": labels.get(r.key, r.config.label), **config_dict(r.config), "status": r.status,
                "device_used": r.info.get("device"), "diverged_epoch": r.info.get("diverged_epoch"),
                "error": r.info.get("error")}
         row.update({k: v for k, v in r.metrics.items() if not isinstance(v, list)})
@@ -295,9 +297,9 @@ def _section_runs(df: pd.DataFrame, recs: list[RunRecord]) -> list[dict]:
                                              ("test_recon_mse", "test_kl", "interp_jump_ratio", "prior_nn_ratio"))
                      for label, g in df.groupby("label", sort=False)]}]
     rows, labels = [], []
-    for label in dict.fromkeys(df.label):
-        r = min((r for r in recs if r.config.label == label and r.status == "ok" and r.images),
-                key=lambda r: r.config.seed, default=None)
+    by_key = {r.key: r for r in recs if r.status == "ok" and r.images}
+    for label, group in df.groupby("label", sort=False):
+        r = min((by_key[k] for k in group.key if k in by_key), key=lambda r: r.config.seed, default=None)
         if r is not None:
             if not rows:
                 rows.append(r.images["real"]), labels.append("real test")
@@ -335,7 +337,8 @@ def throughput_table(df: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
 
 def build_context(suite_name: str, records: list[RunRecord], manifest: dict) -> dict:
     """Everything the template shows, computed from the stored runs."""
-    df = records_frame(records)
+    labels = {e["key"]: e["label"] for e in manifest["entries"] if e.get("label")}
+    df = records_frame(records, labels)
     by_key = {r.key: r for r in records}
     suite = SUITES.get(suite_name)
     axes = manifest.get("axes") or (suite.axes if suite else {})
@@ -352,7 +355,7 @@ def build_context(suite_name: str, records: list[RunRecord], manifest: dict) -> 
     ok = df[df.status == "ok"]
     limitations = _section_limitations(ok, by_axis, records) if not ok.empty else []
     env = manifest.get("environment", {})
-    problems = [{"label": r.config.label, "seed": r.config.seed, "status": r.status,
+    problems = [{"label": labels.get(r.key, r.config.label), "seed": r.config.seed, "status": r.status,
                  "detail": f"non-finite loss at epoch {r.info.get('diverged_epoch')}" if r.status == "diverged"
                  else r.info.get("error", "")}
                 for r in records if r.status != "ok"]

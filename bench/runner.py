@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 import vae_core
 from bench.store import RunRecord, Store, StoredRunError, code_version, run_key, write_json
 from bench.suites import Suite, SuiteOptions, SuiteRun
-from vae_core.config import RunConfig
+from vae_core.config import ConfigError, RunConfig
 from vae_core.data import dataset_for
 from vae_core.metrics import evaluate
 from vae_core.train import EpochCallback, fit
@@ -96,6 +96,8 @@ def run_suite(
 
                 try:
                     records[key], _ = run_cached(store, config, show_epoch)
+                except ConfigError:  # a full disk, an unwritable folder: every later run would fail too
+                    raise
                 except Exception as exc:  # a bug in one run must not end the suite
                     info = {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
                     records[key] = RunRecord(key, config, "failed", {}, info)
@@ -107,7 +109,7 @@ def run_suite(
             "description": suite.description,
             "axes": suite.axes,
             "options": asdict(options),
-            "entries": [{"axis": r.axis, "key": run_key(r.config, version)} for r in runs],
+            "entries": [{"axis": r.axis, "key": run_key(r.config, version), "label": r.label} for r in runs],
             "failed": {k: r.info["error"] for k, r in records.items() if r.status == "failed"},
             "trained": len(todo),
             "cached": len(unique) - len(todo),

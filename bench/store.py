@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import tempfile
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -58,17 +59,31 @@ class RunRecord:
     images: dict[str, np.ndarray] = field(default_factory=dict)
 
 
+class OutputError(ConfigError):
+    """Results or a report could not be written for a reason outside the program: a full or
+    read-only disk, a file-size limit, permissions. Reported in one line, like a user's mistake."""
+
+    def __init__(self, path: Path, exc: OSError) -> None:
+        super().__init__(f"cannot write {path} ({exc.strerror or exc}); free some space or pass --results / "
+                         "--reports a folder with room")
+
+
 def write_atomic(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside `path`, fsync, then rename over it."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".tmp-{path.name}-")
+    """Write to a temporary file beside `path`, fsync, then rename over it: a reader sees the
+    old file or the new one, never half of one."""
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".tmp-{path.name}-")
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as exc:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise OutputError(path, exc) from None
         raise
 
 
@@ -103,8 +118,12 @@ class Store:
     @contextmanager
     def locked(self) -> Iterator[None]:
         """Hold the suite folder's lock; refuse with a one-line error if another run has it."""
-        self.dir.mkdir(parents=True, exist_ok=True)
-        with open(self.dir / ".lock", "a+") as fh:
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            fh = open(self.dir / ".lock", "a+")  # noqa: SIM115 - closed below
+        except OSError as exc:
+            raise OutputError(self.dir, exc) from None
+        with fh:
             try:
                 fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -125,7 +144,10 @@ class Store:
     def save(self, record: RunRecord) -> None:
         """Write a finished run: all files into a temporary folder, then one rename. If a whole
         copy is already there (a parallel worker), keep it; if an unreadable one, replace it."""
-        tmp = Path(tempfile.mkdtemp(dir=self.dir, prefix=f".tmp-{record.key}-"))
+        try:
+            tmp = Path(tempfile.mkdtemp(dir=self.dir, prefix=f".tmp-{record.key}-"))
+        except OSError as exc:
+            raise OutputError(self.dir, exc) from None
         try:
             write_json(tmp / "config.json", config_dict(record.config))
             write_json(tmp / "metrics.json", {"schema": SCHEMA, "key": record.key,
@@ -138,13 +160,16 @@ class Store:
             final = self.run_dir(record.key)
             try:
                 os.replace(tmp, final)
+                return
             except OSError:  # the folder exists: another worker stored it first, or it is unreadable
-                try:
-                    if self.load(record.key, with_images=False) is not None:
-                        return
-                except StoredRunError:
-                    shutil.rmtree(final)
-                os.replace(tmp, final)
+                pass
+            try:
+                if self.load(record.key) is not None:
+                    shutil.rmtree(tmp)
+                    return
+            except StoredRunError:
+                shutil.rmtree(final)
+            os.replace(tmp, final)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -165,7 +190,7 @@ class Store:
             if with_images:
                 with np.load(folder / "images.npz", allow_pickle=False) as npz:
                     images = {name: npz[name] for name in npz.files}
-        except (OSError, ValueError, KeyError, TypeError, ConfigError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile, ConfigError) as exc:
             raise StoredRunError(folder, exc) from None
         return RunRecord(key, config, meta["status"], meta["metrics"], meta["info"], history, images)
 

@@ -20,6 +20,7 @@ from vae_core.config import ConfigError, RunConfig, config_from_dict
 class SuiteRun:
     axis: str  # the ablation this run belongs to, e.g. "beta"
     config: RunConfig
+    label: str | None = None  # a display name from a suite file; None = `config.label`
 
 
 @dataclass(frozen=True)
@@ -95,18 +96,7 @@ def config_suite(name: str, description: str, config: RunConfig, opts: SuiteOpti
 def load_config_file(path: Path) -> RunConfig:
     """A RunConfig from a JSON or TOML file of its fields (missing fields take the defaults)."""
     try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ConfigError(f"cannot read config file {path} ({exc.strerror}); check the path") from None
-    try:
-        data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
-    except (ValueError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"config file {path} is not valid {'TOML' if path.suffix == '.toml' else 'JSON'} ({exc}); "
-                          "fix its syntax") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"config file {path} must hold a table of RunConfig fields")
-    try:
-        return config_from_dict(data)
+        return config_from_dict(_read_table(path))
     except TypeError as exc:
         raise ConfigError(f"config file {path}: {exc}") from None
 
@@ -117,3 +107,76 @@ def safe_name(text: str) -> str:
         raise ConfigError(f"name {text!r} must be 1-100 letters, digits, '.', '_' or '-', starting with a letter "
                           "or digit; choose another")
     return text
+
+
+SUITE_FILE_KEYS = {"name", "description", "seeds", "defaults", "runs"}
+RUN_KEYS = {"label", "axis"}
+
+
+def load_suite_file(path: Path, opts: SuiteOptions) -> Suite:
+    """A suite written by a user as TOML (or JSON):
+
+        name = "my-suite"              # optional, default: the file name
+        description = "..."            # optional
+        seeds = 3                      # optional, default 3 (--seeds overrides)
+        [defaults]                     # optional RunConfig fields for every run
+        dataset = "digits"
+        [[runs]]                       # one table per run: RunConfig fields, plus
+        label = "strong KL"            #   an optional display label
+        axis = "beta"                  #   and an optional section (default "runs")
+        beta = 4.0
+
+    Unknown keys are an error, not ignored: a misspelt field would silently train the default.
+    --dataset, --epochs and --device override the file where given.
+    """
+    data = _read_table(path)
+    unknown = sorted(set(data) - SUITE_FILE_KEYS)
+    if unknown:
+        raise ConfigError(f"suite file {path}: unknown keys {unknown}; allowed: {sorted(SUITE_FILE_KEYS)}")
+    runs = data.get("runs")
+    if not isinstance(runs, list) or not runs or not all(isinstance(r, dict) for r in runs):
+        raise ConfigError(f"suite file {path}: needs at least one [[runs]] table")
+    defaults = data.get("defaults", {})
+    if not isinstance(defaults, dict):
+        raise ConfigError(f"suite file {path}: [defaults] must be a table of RunConfig fields")
+    seeds = data.get("seeds", 3)
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or not 1 <= seeds <= 100:
+        raise ConfigError(f"suite file {path}: seeds = {seeds!r}; use an integer from 1 to 100")
+    overrides = {k: v for k, v in (("dataset", opts.dataset), ("data_dir", opts.data_dir), ("device", opts.device),
+                                   ("epochs", opts.epochs)) if v is not None}
+    declared: list[tuple[str, str | None, RunConfig]] = []
+    for i, run in enumerate(runs, 1):
+        fields = {k: v for k, v in run.items() if k not in RUN_KEYS}
+        try:
+            config = config_from_dict({**defaults, **fields, **overrides})
+        except (ConfigError, TypeError) as exc:
+            raise ConfigError(f"suite file {path}, run {i}: {exc}") from None
+        label, axis = run.get("label"), run.get("axis", "runs")
+        if not isinstance(axis, str) or not axis or (label is not None and not isinstance(label, str)):
+            raise ConfigError(f"suite file {path}, run {i}: label and axis must be text")
+        declared.append((axis, label, config))
+
+    def build(options: SuiteOptions) -> list[SuiteRun]:
+        n = options.seeds or seeds
+        return [SuiteRun(axis, config.replace(seed=seed), label)
+                for seed in range(n) for axis, label, config in declared]
+
+    name = safe_name(str(data.get("name", path.stem)))
+    description = data.get("description", f"suite file {path.name}")
+    axes = {axis: axis for axis, _, _ in declared}
+    return Suite(name, str(description), build, axes)
+
+
+def _read_table(path: Path) -> dict:
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path} ({exc.strerror or exc}); check the path") from None
+    try:
+        data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+    except (ValueError, tomllib.TOMLDecodeError) as exc:
+        kind = "TOML" if path.suffix == ".toml" else "JSON"
+        raise ConfigError(f"{path} is not valid {kind} ({str(exc).splitlines()[0]}); fix its syntax") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must hold a table (key = value pairs)")
+    return data

@@ -12,3 +12,21 @@ def digits():
 @pytest.fixture
 def rng():
     return torch.Generator().manual_seed(0)
+
+
+# Counts of the bad inputs tried and the faults survived, printed at the end of the run.
+FAULT_COUNTS: dict[str, int] = {}
+
+
+@pytest.fixture
+def survived():
+    """Call `survived("bad input")` (or "fault") once a test has shown a case handled."""
+    def count(kind: str) -> None:
+        FAULT_COUNTS[kind] = FAULT_COUNTS.get(kind, 0) + 1
+    return count
+
+
+def pytest_terminal_summary(terminalreporter):
+    if FAULT_COUNTS:
+        parts = ", ".join(f"{n} {kind}s" for kind, n in sorted(FAULT_COUNTS.items()))
+        terminalreporter.write_line(f"robustness: {parts} handled (one line, exit 2, nothing lost)")

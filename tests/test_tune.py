@@ -10,6 +10,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+import sqlalchemy
 from optuna.trial import TrialState
 
 from bench.cli import main
@@ -73,7 +74,7 @@ def test_a_trial_killed_mid_run_is_marked_failed_and_the_study_resumes(tmp_path)
                 try:
                     if load(results, "k").get_trials(states=(TrialState.RUNNING,)):
                         break
-                except KeyError:
+                except (KeyError, sqlalchemy.exc.OperationalError):  # not created yet, or busy writing
                     pass
         else:
             pytest.fail("the tuner never started a trial")

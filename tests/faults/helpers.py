@@ -1,0 +1,39 @@
+"""Shared helpers of the fault tests: run the CLI in-process or as a real process, snapshot a
+folder, and compare stored results without the timing figures."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from bench.cli import main
+
+TINY = ["--quick", "--dataset", "digits", "--epochs", "2", "--seeds", "2", "--no-progress"]
+TIMING = {"train_images_per_s", "infer_images_per_s", "train_seconds"}
+
+
+def exit_code(args: list) -> int:
+    try:
+        return main([str(a) for a in args])
+    except SystemExit as exc:
+        return exc.code
+
+
+def bench_process(args: list, **kw) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "bench", *map(str, args)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, **kw)
+
+
+def snapshot(path: Path) -> dict[str, bytes]:
+    if not path.exists():
+        return {}
+    return {str(p.relative_to(path)): (p.read_bytes() if p.is_file() else b"<dir>") for p in sorted(path.rglob("*"))}
+
+
+def stored_results(suite_dir: Path) -> dict[str, tuple[str, dict]]:
+    """key -> (status, metrics without timing) of every complete run folder."""
+    out = {}
+    for path in suite_dir.glob("*/metrics.json"):
+        meta = json.loads(path.read_text())
+        out[path.parent.name] = (meta["status"], {k: v for k, v in meta["metrics"].items() if k not in TIMING})
+    return out

@@ -1,0 +1,151 @@
+"""Every option of every command with wrong, empty, out-of-range and absurd values: one line
+naming the problem and the fix, exit status 2, no traceback, nothing on disk changed."""
+
+import json
+
+import pytest
+import torch
+
+from faults.helpers import exit_code, snapshot
+
+RUN = ["run", "--suite", "ablations", "--dataset", "digits"]
+TUNE = ["tune", "--study", "s", "--trials", "2", "--dataset", "digits"]
+
+FILES = {
+    "bad.json": "{not json",
+    "unknown.json": json.dumps({"model": "vae", "optimiser": "sgd"}),
+    "range.json": json.dumps({"beta": -1}),
+    "type.json": json.dumps({"epochs": "ten"}),
+    "list.json": "[1, 2]",
+    "s_unknown.toml": 'nme = "x"\n[[runs]]\nbeta = 1.0\n',
+    "s_runkey.toml": '[[runs]]\nbeta = 1.0\nbta = 2.0\n',
+    "s_noruns.toml": 'name = "x"\n',
+    "s_syntax.toml": '[[runs]\nbeta = 1\n',
+    "s_seeds.toml": 'seeds = 0\n[[runs]]\nbeta = 1.0\n',
+    "s_name.toml": 'name = "../evil"\n[[runs]]\nbeta = 1.0\n',
+    "s_label.toml": '[[runs]]\nlabel = 5\nbeta = 1.0\n',
+    "s_value.toml": '[[runs]]\nlatent_dim = 0\n',
+    "s_defaults.toml": 'defaults = 3\n[[runs]]\nbeta = 1.0\n',
+}
+
+CASES = {
+    # run: what to train
+    "unknown suite": ["run", "--suite", "nope"],
+    "nothing to run": ["run"],
+    "suite and config": ["run", "--suite", "ablations", "--config", "{d}/type.json"],
+    "trial without study": [*RUN, "--trial", "3"],
+    "study without trial": ["run", "--from-study", "x"],
+    "study name with a slash": ["run", "--from-study", "../x", "--trial", "1"],
+    "study not stored": ["run", "--from-study", "missing", "--trial", "1", "--results", "{d}/results"],
+    "negative trial": ["run", "--from-study", "x", "--trial", "-1"],
+    "quick with config": ["run", "--config", "{d}/range.json", "--quick"],
+    # run: numbers
+    "epochs zero": [*RUN, "--epochs", "0"],
+    "epochs negative": [*RUN, "--epochs", "-3"],
+    "epochs word": [*RUN, "--epochs", "ten"],
+    "epochs empty": [*RUN, "--epochs", ""],
+    "epochs float": [*RUN, "--epochs", "2.5"],
+    "epochs absurd": [*RUN, "--epochs", "99999999999999999999"],
+    "seeds zero": [*RUN, "--seeds", "0"],
+    "seeds absurd": [*RUN, "--seeds", "1000000000"],
+    "seeds empty": [*RUN, "--seeds", ""],
+    "seeds nan": [*RUN, "--seeds", "nan"],
+    # run: data and device
+    "unknown data set": ["run", "--suite", "ablations", "--dataset", "imagenet"],
+    "empty data set": ["run", "--suite", "ablations", "--dataset", ""],
+    "unknown device": [*RUN, "--device", "tpu"],
+    "empty device": [*RUN, "--device", ""],
+    "data dir for digits": [*RUN, "--data-dir", "{d}/empty"],
+    "missing data dir": ["run", "--suite", "ablations", "--dataset", "mnist", "--data-dir", "{d}/missing"],
+    "empty data dir": ["run", "--suite", "ablations", "--dataset", "fashion-mnist", "--data-dir", "{d}/empty"],
+    "blank data dir": ["run", "--suite", "ablations", "--dataset", "mnist", "--data-dir", " "],
+    # run: folders
+    "results is a file": [*RUN, "--results", "{d}/file.txt"],
+    "results under a file": [*RUN, "--results", "{d}/file.txt/sub"],
+    "reports is a file": [*RUN, "--reports", "{d}/file.txt"],
+    "reports under a file": [*RUN, "--reports", "{d}/file.txt/sub"],
+    "empty results path": [*RUN, "--results", ""],
+    "empty reports path": [*RUN, "--reports", ""],
+    "unknown option": [*RUN, "--bogus"],
+    # run: config files and suite files
+    "config missing": ["run", "--config", "{d}/nope.json"],
+    "config not json": ["run", "--config", "{d}/bad.json"],
+    "config unknown key": ["run", "--config", "{d}/unknown.json"],
+    "config out of range": ["run", "--config", "{d}/range.json"],
+    "config wrong type": ["run", "--config", "{d}/type.json"],
+    "config not a table": ["run", "--config", "{d}/list.json"],
+    "suite file unknown key": ["run", "--suite-file", "{d}/s_unknown.toml"],
+    "suite file unknown run key": ["run", "--suite-file", "{d}/s_runkey.toml"],
+    "suite file without runs": ["run", "--suite-file", "{d}/s_noruns.toml"],
+    "suite file syntax": ["run", "--suite-file", "{d}/s_syntax.toml"],
+    "suite file zero seeds": ["run", "--suite-file", "{d}/s_seeds.toml"],
+    "suite file bad name": ["run", "--suite-file", "{d}/s_name.toml"],
+    "suite file label not text": ["run", "--suite-file", "{d}/s_label.toml"],
+    "suite file bad value": ["run", "--suite-file", "{d}/s_value.toml"],
+    "suite file bad defaults": ["run", "--suite-file", "{d}/s_defaults.toml"],
+    "suite file is a folder": ["run", "--suite-file", "{d}/empty"],
+    # tune
+    "trials zero": [*TUNE[:4], "--trials", "0"],
+    "trials absurd": [*TUNE[:4], "--trials", "1000000000000"],
+    "workers zero": [*TUNE, "--workers", "0"],
+    "workers absurd": [*TUNE, "--workers", "100000"],
+    "timeout zero": [*TUNE, "--timeout", "0"],
+    "timeout word": [*TUNE, "--timeout", "soon"],
+    "timeout absurd": [*TUNE, "--timeout", "1e300"],
+    "unknown objective": [*TUNE, "--objectives", "beauty"],
+    "empty objectives": [*TUNE, "--objectives", ",,"],
+    "objective twice": [*TUNE, "--objectives", "rate,rate"],
+    "bad storage scheme": [*TUNE, "--storage", "redis://localhost"],
+    "unreachable database": [*TUNE, "--storage", "postgresql+psycopg2://u:pw@127.0.0.1:9/db"],
+    "storage folder missing": [*TUNE, "--storage", "sqlite:///{d}/missing/o.db"],
+    "empty study name": ["tune", "--study", "", "--trials", "2"],
+    "tune study name with a slash": ["tune", "--study", "a/b", "--trials", "2"],
+    "tune epochs zero": [*TUNE, "--epochs", "0"],
+    "tune results a file": [*TUNE, "--results", "{d}/file.txt"],
+    # report, list, the command itself
+    "report of a suite never run": ["report", "--suite", "ablations", "--results", "{d}/results"],
+    "report of no study": ["report", "--study", "x", "--results", "{d}/results"],
+    "report of nothing": ["report"],
+    "report of both": ["report", "--suite", "a", "--study", "b"],
+    "no command": [],
+    "unknown command": ["train"],
+    "list with unknown option": ["list", "--suite", "x"],
+}
+
+
+@pytest.fixture
+def workspace(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # default results/ and reports/ land here if anything is written
+    (tmp_path / "file.txt").write_text("keep me")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "results").mkdir()
+    for name, text in FILES.items():
+        (tmp_path / name).write_text(text)
+    return tmp_path
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_bad_input_is_one_line_exit_2_and_changes_nothing(workspace, capsys, case, survived):
+    args = [a.replace("{d}", str(workspace)) for a in CASES[case]]
+    before = snapshot(workspace)
+    code = exit_code(args)
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert code == 2, (case, err)
+    assert len(lines) == 1 and lines[0].startswith("error:") and "Traceback" not in err, err
+    assert "pw@" not in err  # passwords are never printed
+    assert snapshot(workspace) == before, case
+    survived("bad input")
+
+
+def test_cuda_asked_for_on_a_machine_without_one(workspace, capsys, survived):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    assert exit_code([*RUN, "--device", "cuda"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "use --device auto" in err[0]
+    survived("bad input")
+
+
+def test_there_are_at_least_40_cases():
+    assert len(CASES) >= 40

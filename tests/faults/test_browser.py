@@ -1,0 +1,52 @@
+"""The report in a real browser: headless Chromium (Debian's chromium + chromium-driver) loads it
+offline, every figure decodes, the console stays clean, and a screenshot is kept for CI."""
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from faults.helpers import TINY, exit_code
+
+CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+SCREENSHOT_DIR = Path(os.environ.get("VAE_BENCH_ARTIFACTS", "reports/ci"))
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not (CHROMIUM and DRIVER):
+        pytest.skip("Chromium or ChromeDriver not found: install Debian's chromium and chromium-driver (.ci/run does)")
+    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed: pip install -e '.[dev]'")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage", "--window-size=1280,1000"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=DRIVER))
+    yield driver
+    driver.quit()
+
+
+def test_report_renders_in_chromium_with_every_figure_and_no_console_error(browser, tmp_path, survived):
+    assert exit_code(["run", "--suite", "ablations", *TINY, "--results", tmp_path / "r", "--reports",
+                      tmp_path / "p"]) == 0
+    browser.get((tmp_path / "p" / "ablations.html").as_uri())
+    images = browser.execute_script(
+        "return Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.alt.slice(0, 40)])")
+    assert len(images) >= 15
+    broken = [alt for complete, width, alt in images if not complete or width == 0]
+    assert not broken, broken
+    sections = browser.execute_script("return Array.from(document.querySelectorAll('h2')).map(h => h.id)")
+    assert {"summary", "model", "loss", "beta", "latent", "limitations", "throughput"} <= set(sections)
+    errors = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
+    assert not errors, errors
+    height = browser.execute_script("return document.body.scrollHeight")
+    browser.set_window_size(1280, min(height, 16000))
+    SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
+    shot = SCREENSHOT_DIR / "ablations-report.png"
+    assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
+    print(f"screenshot: {shot.resolve()}")
+    survived("fault")

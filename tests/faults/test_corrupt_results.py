@@ -1,0 +1,105 @@
+"""Corrupt or foreign results files are detected and never executed."""
+
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+from faults.helpers import TINY, exit_code, snapshot, stored_results
+
+
+@pytest.fixture(scope="module")
+def suite(tmp_path_factory):
+    root = tmp_path_factory.mktemp("suite")
+    args = ["run", "--suite", "ablations", *TINY, "--results", root / "r", "--reports", root / "p"]
+    assert exit_code(args) == 0
+    return root, args
+
+
+@pytest.fixture
+def fresh(suite, tmp_path):
+    """A private copy of the stored suite to damage."""
+    root, args = suite
+    shutil.copytree(root / "r", tmp_path / "r")
+    return tmp_path, ["run", "--suite", "ablations", *TINY, "--results", tmp_path / "r", "--reports", tmp_path / "p"]
+
+
+class Payload:
+    """Unpickling this would run a shell command."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def damage(run_dir, how, marker):
+    if how == "truncated json":
+        text = (run_dir / "metrics.json").read_text()
+        (run_dir / "metrics.json").write_text(text[: len(text) // 2])
+    elif how == "other version":
+        meta = json.loads((run_dir / "metrics.json").read_text())
+        (run_dir / "metrics.json").write_text(json.dumps({**meta, "schema": 0}))
+    elif how == "foreign config":
+        (run_dir / "config.json").write_text(json.dumps({"optimizer": "sgd", "model": "gan"}))
+    elif how == "pickle that runs code":
+        np.savez(run_dir / "images.npz", recon=np.array([Payload(marker)], dtype=object))
+    elif how == "not an npz":
+        (run_dir / "images.npz").write_bytes(b"PK\x03\x04 this is no archive")
+    elif how == "missing file":
+        (run_dir / "history.csv").unlink()
+
+
+HOW = ["truncated json", "other version", "foreign config", "pickle that runs code", "not an npz", "missing file"]
+
+
+@pytest.mark.parametrize("how", HOW)
+def test_damaged_run_is_retrained_with_a_warning_never_trusted(fresh, capsys, how, survived):
+    root, args = fresh
+    reference = stored_results(root / "r" / "ablations")
+    victim = sorted((root / "r" / "ablations").glob("*/metrics.json"))[3].parent
+    marker = root / "pwned"
+    damage(victim, how, marker)
+    assert exit_code(args) == 0
+    err = capsys.readouterr().err
+    assert f"results folder {victim} is unreadable" in err and "retraining it" in err
+    assert "1 to train" in err
+    assert stored_results(root / "r" / "ablations") == reference  # retrained to the same numbers
+    assert not marker.exists()  # the pickle was never loaded
+    survived("fault")
+
+
+@pytest.mark.parametrize("how", HOW)
+def test_report_from_damaged_results_is_one_line_exit_2(fresh, capsys, how, survived):
+    root, _ = fresh
+    victim = sorted((root / "r" / "ablations").glob("*/metrics.json"))[0].parent
+    damage(victim, how, root / "pwned")
+    before = snapshot(root)
+    code = exit_code(["report", "--suite", "ablations", "--results", root / "r", "--reports", root / "p"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "delete it to retrain" in err[0]
+    assert snapshot(root) == before and not (root / "pwned").exists()
+    survived("fault")
+
+
+@pytest.mark.parametrize("content", ["", "{not json", '{"entries": 5}', "[]"])
+def test_corrupt_manifest_is_one_line_exit_2(fresh, capsys, content, survived):
+    root, _ = fresh
+    (root / "r" / "ablations" / "manifest.json").write_text(content)
+    code = exit_code(["report", "--suite", "ablations", "--results", root / "r", "--reports", root / "p"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "unreadable" in err[0], err
+    survived("fault")
+
+
+def test_foreign_files_in_the_results_folder_are_ignored(fresh, capsys, survived):
+    root, args = fresh
+    (root / "r" / "ablations" / "notes").mkdir()
+    (root / "r" / "ablations" / "notes" / "todo.txt").write_text("mine")
+    (root / "r" / "ablations" / "README").write_text("mine too")
+    assert exit_code(args) == 0 and "0 to train" in capsys.readouterr().err
+    assert (root / "r" / "ablations" / "notes" / "todo.txt").read_text() == "mine"
+    survived("fault")

@@ -1,0 +1,79 @@
+"""Kill -9 mid-suite, two runs on one results folder, a full disk: nothing is lost or corrupted."""
+
+import os
+import random
+import resource
+import signal
+import time
+
+import pytest
+
+from faults.helpers import TINY, bench_process, exit_code, snapshot, stored_results
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """The tiny suite run once without interruption."""
+    root = tmp_path_factory.mktemp("reference")
+    assert exit_code(["run", "--suite", "ablations", *TINY, "--results", root / "r", "--reports", root / "p"]) == 0
+    return stored_results(root / "r" / "ablations")
+
+
+@pytest.mark.parametrize("attempt", range(2))
+def test_kill_9_at_a_random_point_then_rerun_gives_the_uninterrupted_results(tmp_path, reference, attempt, survived):
+    results = tmp_path / "r"
+    args = ["run", "--suite", "ablations", *TINY, "--results", results, "--reports", tmp_path / "p"]
+    rng = random.Random(attempt)
+    wanted = rng.randint(1, len(reference) - 2)  # runs finished before the kill
+    proc = bench_process(args, start_new_session=True)
+    deadline = time.time() + 120
+    while len(stored_results(results / "ablations")) < wanted and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+    time.sleep(rng.random() * 0.2)  # land anywhere inside the next run
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL, "the suite finished before it could be killed"
+    partial = stored_results(results / "ablations")
+    assert 0 < len(partial) < len(reference)
+    assert all(reference[k] == v for k, v in partial.items())  # what was stored is whole and right
+    assert exit_code(args) == 0
+    assert stored_results(results / "ablations") == reference
+    assert not list((results / "ablations").glob(".tmp-*"))
+    survived("fault")
+
+
+def test_a_second_run_on_the_same_results_folder_is_refused_and_corrupts_nothing(tmp_path, capsys, survived):
+    results = tmp_path / "r"
+    args = ["run", "--suite", "ablations", *TINY, "--results", results, "--reports", tmp_path / "p"]
+    first = bench_process([*args[:-4], "--epochs", "30", *args[-4:]])
+    deadline = time.time() + 120
+    while not stored_results(results / "ablations") and time.time() < deadline:
+        time.sleep(0.05)
+    assert first.poll() is None, "the first run ended before the second could start"
+    before = snapshot(tmp_path / "p")
+    assert exit_code(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "another bench run is using" in err[0]
+    assert snapshot(tmp_path / "p") == before
+    out, err_text = first.communicate(timeout=300)
+    assert first.returncode == 0, err_text[-2000:]
+    assert len(stored_results(results / "ablations")) == 24
+    survived("fault")
+
+
+def _limit_file_size() -> None:
+    resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))  # no file over 4 KiB: a full disk, in effect
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # so a write fails with EFBIG instead of killing us
+
+
+def test_a_full_disk_ends_the_suite_with_one_line_and_no_partial_results(tmp_path, survived):
+    results = tmp_path / "r"
+    proc = bench_process(["run", "--suite", "ablations", *TINY, "--results", results, "--reports", tmp_path / "p"],
+                         preexec_fn=_limit_file_size)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 2, err[-2000:]
+    lines = [line for line in err.strip().splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "File too large" in lines[0] and "Traceback" not in err
+    assert stored_results(results / "ablations") == {}
+    assert not list((results / "ablations").glob(".tmp-*"))
+    survived("fault")
