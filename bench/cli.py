@@ -54,8 +54,8 @@ def _name(text: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from bench.search_space import SEARCH_SPACE, objectives_help
     from bench.suites import SUITES
-    from bench.tune import SEARCH_SPACE, objectives_help
     from vae_core.config import DEVICES
     from vae_core.data import DATASETS
 
@@ -101,6 +101,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--quick", action="store_true", help="smaller grids, fewer epochs and seeds (about a minute)")
     run.add_argument("--seeds", type=_bounded(int, 1, 100), help="seeds per run (default: 3; quick: 2)")
     data_options(run)
+    run.add_argument("--executor", choices=("inline", "process", "ray"), default="inline",
+                     help="where runs train: inline (this process, default), process (a local process pool), "
+                          "ray (Ray tasks; pip install -e '.[ray]')")
+    run.add_argument("--jobs", type=_bounded(int, 1, 1024), help="processes for --executor process (default: cores)")
+    run.add_argument("--address", help="Ray cluster address for --executor ray (default: start a local Ray)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     results(run)
     reports(run)
@@ -119,6 +124,21 @@ def build_parser() -> argparse.ArgumentParser:
     storage(rep)
     results(rep)
     reports(rep)
+
+    perf = sub.add_parser(
+        "perf", help="measure throughput against the classic example and the matmul peak; gate regressions",
+        description="Training and inference images/s of the harness, side by side in this process with the "
+                    "classic PyTorch VAE example's pipeline (per-image ToTensor + DataLoader) and the machine's "
+                    "float32 matmul peak. --compare fails (exit 1) when a ratio falls more than --max-regression "
+                    "below the baseline's; ratios, not absolute times, so the gate holds on a noisy machine.")
+    perf.add_argument("--device", choices=list(DEVICES), default="auto", metavar="DEV", help="auto, cpu, cuda, mps")
+    perf.add_argument("--repeats", type=_bounded(int, 1, 20), default=3, help="interleaved rounds, best kept")
+    perf.add_argument("--json", type=_path, metavar="FILE", help="write the measurements as JSON")
+    perf.add_argument("--compare", type=_path, metavar="FILE", help="a stored JSON baseline to gate against")
+    perf.add_argument("--max-regression", type=_bounded(float, 0, 1), default=0.15, metavar="F",
+                      help="allowed fall of each ratio below the baseline, as a fraction (default 0.15)")
+    perf.add_argument("--profile", action="store_true",
+                      help="also print where the time goes in one training step and one evaluation")
 
     space = "; ".join(p.describe() for p in SEARCH_SPACE)
     tune = sub.add_parser(
@@ -205,7 +225,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     _check_data(args)
     results = prepare_folder(args.results, "results", "--results")
     reports = prepare_folder(args.reports, "reports", "--reports")
-    records, manifest = run_suite(suite, runs, options, results, show_progress=not args.no_progress)
+    if args.executor != "ray" and args.address is not None:
+        raise ConfigError("--address applies to --executor ray; drop it or add --executor ray")
+    if args.executor != "process" and args.jobs is not None:
+        raise ConfigError("--jobs applies to --executor process; drop it or add --executor process")
+    records, manifest = run_suite(suite, runs, options, results, show_progress=not args.no_progress,
+                                  executor=args.executor, workers=args.jobs, address=args.address)
     path = write_report(suite.name, records, manifest, reports)
     bad = sum(r.status != "ok" for r in records)
     print(f"{len(records)} runs ({manifest['trained']} trained, {manifest['cached']} cached, {bad} not ok) "
@@ -262,9 +287,10 @@ def _report_study(args: argparse.Namespace) -> int:
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
+    from bench.search_space import parse_objectives
     from bench.store import prepare_folder
     from bench.study_report import write_study_report
-    from bench.tune import TuneOptions, open_storage, parse_objectives, run_study
+    from bench.tune import TuneOptions, open_storage, run_study
 
     objectives = parse_objectives(args.objectives)
     _check_data(args)
@@ -278,6 +304,38 @@ def cmd_tune(args: argparse.Namespace) -> int:
     reports = prepare_folder(args.reports, "reports", "--reports")
     study = run_study(opts)
     print(f"report: {write_study_report(study, opts.storage_url, reports)}")
+    return 0
+
+
+def cmd_perf(args: argparse.Namespace) -> int:
+    from bench import perf
+    from vae_core.device import resolve_device
+
+    device = resolve_device(args.device)
+    baseline = None
+    if args.compare is not None:
+        try:
+            baseline = json.loads(args.compare.read_text())
+            baseline["ratios"]["harness_vs_classic_b128"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ConfigError(f"--compare {args.compare} is not a perf baseline ({type(exc).__name__}: {exc}); "
+                              "write one with python -m bench perf --json FILE") from None
+    if args.json is not None and not args.json.parent.is_dir():
+        raise ConfigError(f"--json {args.json}: folder {args.json.parent} does not exist; create it first")
+    result = perf.measure(device, repeats=args.repeats)
+    print(perf.table(result))
+    if args.profile:
+        print(perf.profile(device))
+    if args.json is not None:
+        perf.save(result, args.json)
+        print(f"wrote {args.json}")
+    if baseline is not None:
+        failures = perf.compare(result, baseline, args.max_regression)
+        for line in failures:
+            print(f"REGRESSION: {line}", file=sys.stderr)
+        if failures:
+            return 1
+        print(f"no regression beyond {args.max_regression:.0%} against {args.compare}")
     return 0
 
 
@@ -310,7 +368,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return {"run": cmd_run, "report": cmd_report, "list": cmd_list, "tune": cmd_tune}[args.command](args)
+        return {"run": cmd_run, "report": cmd_report, "list": cmd_list, "tune": cmd_tune,
+                "perf": cmd_perf}[args.command](args)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

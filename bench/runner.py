@@ -8,6 +8,7 @@ asked for, so `bench report` can re-render without training.
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 import sys
@@ -22,9 +23,10 @@ import torch
 from tqdm.auto import tqdm
 
 import vae_core
+from bench import executors
 from bench.store import RunRecord, Store, StoredRunError, code_version, run_key, write_json
 from bench.suites import Suite, SuiteOptions, SuiteRun
-from vae_core.config import ConfigError, RunConfig
+from vae_core.config import RunConfig
 from vae_core.data import dataset_for
 from vae_core.metrics import evaluate
 from vae_core.train import EpochCallback, fit
@@ -63,10 +65,12 @@ def run_cached(store: Store, config: RunConfig, on_epoch: EpochCallback | None =
 
 
 def run_suite(
-    suite: Suite, runs: list[SuiteRun], options: SuiteOptions, results_root: Path, show_progress: bool = True
+    suite: Suite, runs: list[SuiteRun], options: SuiteOptions, results_root: Path, show_progress: bool = True,
+    executor: str = "inline", workers: int | None = None, address: str | None = None,
 ) -> tuple[list[RunRecord], dict]:
-    """Run (or reuse) every run of a suite; returns the records, in suite order without
-    duplicates, and the manifest written beside them."""
+    """Run (or reuse) every run of a suite on `executor` ("inline", "process" with `workers`
+    processes, or "ray" at `address`); returns the records, in suite order without duplicates,
+    and the manifest written beside them. Only this process writes the results folder."""
     suite_name = suite.name
     store = Store(results_root, suite_name)
     started = time.perf_counter()
@@ -82,26 +86,36 @@ def run_suite(
             try:
                 if (record := store.load(key)) is not None:
                     records[key] = record
-            except StoredRunError:
-                pass  # retrained below; run_cached says so
+            except StoredRunError as exc:
+                print(f"warning: {exc}; retraining it", file=sys.stderr)
         todo = [key for key in unique if key not in records]
         print(f"suite {suite_name}: {len(unique)} runs, {len(records)} cached, {len(todo)} to train",
               file=sys.stderr)
-        with tqdm(todo, desc=suite_name, unit="run", disable=not show_progress, file=sys.stderr) as bar:
-            for key in todo:
-                config = unique[key]
+        jobs = [(key, unique[key]) for key in todo]
+        with tqdm(total=len(jobs), desc=suite_name, unit="run", disable=not show_progress, file=sys.stderr) as bar:
 
-                def show_epoch(row: dict, model: object, data: object, config: RunConfig = config) -> None:
+            def show_epochs(config: RunConfig) -> EpochCallback:
+                def show(row: dict, model: object, data: object) -> None:
                     bar.set_postfix_str(f"{config.label} seed {config.seed} epoch {row['epoch']}/{config.epochs}")
+                return show
 
-                try:
-                    records[key], _ = run_cached(store, config, show_epoch)
-                except ConfigError:  # a full disk, an unwritable folder: every later run would fail too
-                    raise
-                except Exception as exc:  # a bug in one run must not end the suite
-                    info = {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
+            if executor == "inline":
+                outcomes = executors.run_inline(jobs, show_epochs)
+            elif executor == "process":
+                outcomes = executors.run_process_pool(jobs, workers or os.cpu_count() or 1)
+            else:
+                outcomes = executors.run_ray(jobs, address, cpus_per_run=1)
+            for key, outcome in outcomes:
+                config = unique[key]
+                if isinstance(outcome, BaseException):  # a bug in one run must not end the suite
+                    error = f"{type(outcome).__name__}: {outcome}"
+                    info = {"error": error, "traceback": "".join(traceback.format_exception(outcome))}
                     records[key] = RunRecord(key, config, "failed", {}, info)
-                    print(f"\nrun {config.label} seed {config.seed} failed: {info['error']}", file=sys.stderr)
+                    print(f"\nrun {config.label} seed {config.seed} failed: {error}", file=sys.stderr)
+                else:
+                    store.save(outcome)
+                    records[key] = outcome
+                bar.set_postfix_str(f"{config.label} seed {config.seed} done")
                 bar.update()
 
         manifest = {
@@ -111,6 +125,7 @@ def run_suite(
             "options": asdict(options),
             "entries": [{"axis": r.axis, "key": run_key(r.config, version), "label": r.label} for r in runs],
             "failed": {k: r.info["error"] for k, r in records.items() if r.status == "failed"},
+            "executor": executor,
             "trained": len(todo),
             "cached": len(unique) - len(todo),
             "started_at": started_at,

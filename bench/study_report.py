@@ -16,8 +16,9 @@ from optuna.trial import TrialState
 from bench import figures
 from bench.report import fmt, render
 from bench.runner import environment
+from bench.search_space import OBJECTIVES, SEARCH_SPACE
 from bench.store import write_atomic
-from bench.tune import OBJECTIVES, SEARCH_SPACE, redact
+from bench.tune import redact
 from vae_core.metrics import METRICS
 
 

@@ -1,0 +1,79 @@
+"""Where runs train: in this process (default), in a local process pool, or as Ray tasks on a
+cluster. Every executor returns finished `RunRecord`s to the runner, which alone writes the
+results folder, so the cache, the atomic writes and the lock work the same for all three.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from multiprocessing import get_context
+
+import torch
+
+from bench.store import RunRecord
+from vae_core.config import ConfigError, RunConfig
+
+Job = tuple[str, RunConfig]  # (cache key, config)
+Outcome = tuple[str, RunRecord | BaseException]
+EXECUTORS = ("inline", "process", "ray")
+
+
+def _train(key: str, config: RunConfig, threads: int | None = None) -> RunRecord:
+    from bench.runner import train_and_evaluate
+
+    if threads:
+        torch.set_num_threads(threads)
+    return train_and_evaluate(config, key)
+
+
+def run_inline(jobs: list[Job], on_epoch: Callable[[RunConfig], Callable] | None = None) -> Iterator[Outcome]:
+    """One run after another in this process (progress per epoch)."""
+    from bench.runner import train_and_evaluate
+
+    for key, config in jobs:
+        try:
+            yield key, train_and_evaluate(config, key, on_epoch(config) if on_epoch else None)
+        except ConfigError:
+            raise
+        except Exception as exc:  # recorded by the runner; the suite goes on
+            yield key, exc
+
+
+def run_process_pool(jobs: list[Job], workers: int) -> Iterator[Outcome]:
+    """Runs spread over `workers` local processes, each with its share of the CPU threads."""
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"))
+    try:
+        futures = {pool.submit(_train, key, config, threads): key for key, config in jobs}
+        for future in as_completed(futures):
+            exc = future.exception()
+            yield futures[future], exc if exc is not None else future.result()
+    finally:  # on Ctrl-C or a full disk, do not wait for the queued runs
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def run_ray(jobs: list[Job], address: str | None, cpus_per_run: int) -> Iterator[Outcome]:
+    """Each run a Ray task that declares its needs: `cpus_per_run` CPUs, and one GPU when the
+    config asks for `device="cuda"`. `address=None` starts a local Ray instance."""
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError("--executor ray needs Ray: pip install -e '.[ray]'") from None
+    if not ray.is_initialized():
+        try:
+            ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            raise ConfigError(f"cannot reach the Ray cluster at {address} ({exc}); start it with `ray start "
+                              "--head` or check --address") from None
+    task = ray.remote(_train)
+    refs = {task.options(num_cpus=cpus_per_run, num_gpus=1 if config.device == "cuda" else 0)
+            .remote(key, config, cpus_per_run): key for key, config in jobs}
+    pending = list(refs)
+    while pending:
+        done, pending = ray.wait(pending, num_returns=1)
+        try:
+            yield refs[done[0]], ray.get(done[0])
+        except Exception as exc:  # ray wraps the task's exception
+            yield refs[done[0]], exc

@@ -1,0 +1,263 @@
+"""Throughput measured in the open, as ratios to references measured in the same process.
+
+Machines here are noisy (shared cores, turbo, neighbours), so absolute images/s are reported
+but never gated on. Two references are measured beside the harness, interleaved, best of
+`repeats`:
+- the classic PyTorch VAE example's pipeline (pytorch/examples `vae/main.py`): a torchvision
+  MNIST-format data set with a per-image `ToTensor` transform, a shuffling `DataLoader`, the
+  784-400-20 MLP, BCE + KL summed, `loss.item()` every step, Adam 1e-3, batch 128, fed the same
+  mnist5k training images (written once as MNIST idx files);
+- the machine's float32 matmul peak (a large square matmul), against which the training step's
+  arithmetic (6 FLOP per weight per image: forward, input and weight gradients) is a fraction.
+The gate (`compare`) checks those ratios against a stored baseline.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vae_core.config import RunConfig
+from vae_core.data import Dataset, load_dataset
+from vae_core.device import resolve_device, synchronize
+from vae_core.metrics.throughput import inference_images_per_s
+from vae_core.models import build_model
+from vae_core.train import fit, loss_terms, make_optimizer
+
+GATED = ("harness_vs_classic_b128", "peak_fraction_b128", "peak_fraction_b512")
+
+
+def train_flop_per_image(model: nn.Module) -> float:
+    """FLOP of one training image through the linear layers: 2 per weight forward, 4 backward
+    (input and weight gradients); 3.9 MFLOP for the default 784-400-20 VAE."""
+    weights = sum(m.in_features * m.out_features for m in model.modules() if isinstance(m, nn.Linear))
+    return 6.0 * weights
+
+
+def matmul_peak_gflops(device: str, n: int = 2048, repeats: int = 10) -> float:
+    """GFLOP/s of a float32 n x n matmul: the machine's practical peak for this arithmetic."""
+    a = torch.randn(n, n, device=device)
+    b = torch.randn(n, n, device=device)
+    a @ b
+    synchronize(device)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    synchronize(device)
+    return 2 * n**3 * repeats / (time.perf_counter() - start) / 1e9
+
+
+class ClassicVAE(nn.Module):
+    """The model of the classic example, as users write it: separate mean and log-variance
+    heads, a sigmoid decoder, and BCE on probabilities."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc1, self.fc21, self.fc22 = nn.Linear(784, 400), nn.Linear(400, 20), nn.Linear(400, 20)
+        self.fc3, self.fc4 = nn.Linear(20, 400), nn.Linear(400, 784)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        h = F.relu(self.fc1(x.view(-1, 784)))
+        mu, logvar = self.fc21(h), self.fc22(h)
+        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+        return torch.sigmoid(self.fc4(F.relu(self.fc3(z)))), mu, logvar
+
+
+def write_mnist_idx(root: Path, images: torch.Tensor, labels: torch.Tensor) -> Path:
+    """Write images in [0, 1] as torchvision's MNIST/raw training files (idx format)."""
+    raw = root / "MNIST" / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    pixels = (images.squeeze(1).numpy() * 255).round().astype(np.uint8)
+    n = len(pixels)
+    (raw / "train-images-idx3-ubyte").write_bytes(struct.pack(">IIII", 0x803, n, 28, 28) + pixels.tobytes())
+    (raw / "train-labels-idx1-ubyte").write_bytes(struct.pack(">II", 0x801, n)
+                                                  + labels.numpy().astype(np.uint8).tobytes())
+    for name, magic, shape in (("t10k-images-idx3-ubyte", 0x803, (0, 28, 28)), ("t10k-labels-idx1-ubyte", 0x801, (0,))):
+        (raw / name).write_bytes(struct.pack(f">I{len(shape)}I", magic, *shape))
+    return root
+
+
+def classic_images_per_s(device: str, root: Path, epochs: int = 1, batch_size: int = 128) -> float:
+    """Training images/s of the classic example's pipeline on the MNIST files under `root`."""
+    import torchvision
+
+    data = torchvision.datasets.MNIST(str(root), train=True, transform=torchvision.transforms.ToTensor())
+    extra = {"num_workers": 1, "pin_memory": True} if device == "cuda" else {}
+    loader = torch.utils.data.DataLoader(data, batch_size=batch_size, shuffle=True, **extra)
+    torch.manual_seed(0)
+    model = ClassicVAE().to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    total = 0.0
+    synchronize(device)
+    start = time.perf_counter()
+    for _ in range(epochs):
+        for x, _ in loader:
+            x = x.to(device)
+            optimizer.zero_grad()
+            recon, mu, logvar = model(x)
+            loss = F.binary_cross_entropy(recon, x.view(-1, 784), reduction="sum") \
+                - 0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
+            loss.backward()
+            total += loss.item()
+            optimizer.step()
+    synchronize(device)
+    return epochs * len(data) / (time.perf_counter() - start)
+
+
+def harness_images_per_s(device: str, data: Dataset, batch_size: int, epochs: int = 2) -> float:
+    """Training images/s of the harness's own `fit()` (per-epoch bookkeeping included)."""
+    result = fit(RunConfig(batch_size=batch_size, epochs=epochs, device=device), data)
+    return result.train_images_per_s
+
+
+def measure(device: str = "auto", repeats: int = 3, epochs: int = 2) -> dict:
+    """Every figure of the perf table, best of `repeats` interleaved rounds."""
+    device = resolve_device(device)
+    data = load_dataset("mnist5k")
+    flop = train_flop_per_image(build_model(RunConfig(), data.image_shape))
+    runs: dict[str, list[float]] = {k: [] for k in ("classic_b128", "harness_b128", "harness_b512", "peak_gflops")}
+    with tempfile.TemporaryDirectory(prefix="vae-bench-perf-") as tmp:
+        root = write_mnist_idx(Path(tmp), data.train_x, data.train_y)
+        device_data = data.to(device)
+        harness_images_per_s(device, device_data, 128, epochs=1)  # warm-up
+        for _ in range(repeats):
+            runs["peak_gflops"].append(matmul_peak_gflops(device))
+            runs["classic_b128"].append(classic_images_per_s(device, root, epochs=1))
+            runs["harness_b128"].append(harness_images_per_s(device, device_data, 128, epochs))
+            runs["harness_b512"].append(harness_images_per_s(device, device_data, 512, epochs))
+        model = build_model(RunConfig(), data.image_shape).to(device).eval()
+        infer = inference_images_per_s(model, device_data.test_x, repeats=5)
+    best = {k: max(v) for k, v in runs.items()}
+    peak = best["peak_gflops"]
+    out = {
+        "device": device,
+        "device_name": torch.cuda.get_device_name(0) if device == "cuda" else "cpu",
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "train_mflop_per_image": flop / 1e6,
+        "images_per_s": {**{k: v for k, v in best.items() if k != "peak_gflops"}, "inference_b1024": infer},
+        "peak_gflops": peak,
+        "ratios": {
+            "harness_vs_classic_b128": best["harness_b128"] / best["classic_b128"],
+            "peak_fraction_b128": best["harness_b128"] * flop / 1e9 / peak,
+            "peak_fraction_b512": best["harness_b512"] * flop / 1e9 / peak,
+        },
+    }
+    if device == "cuda":
+        out["gpu_variants"] = gpu_variants(device_data)
+    return out
+
+
+def gpu_variants(data: Dataset) -> dict[str, float]:
+    """Training-step images/s on a GPU for batch 128 and 1024: eager float32, bfloat16
+    autocast, and `torch.compile(mode="reduce-overhead")` (CUDA graphs); the step is the
+    harness's `loss_terms` + Adam, on device-resident data."""
+    out = {}
+    for batch in (128, 1024):
+        for name, amp, compiled in (("fp32", False, False), ("bf16", True, False), ("compiled", False, True)):
+            try:
+                out[f"{name}_b{batch}"] = _step_images_per_s(data, batch, amp, compiled)
+            except Exception as exc:  # report what failed instead of hiding the whole table
+                out[f"{name}_b{batch}_error"] = f"{type(exc).__name__}: {exc}"[:200]
+    return out
+
+
+def _step_images_per_s(data: Dataset, batch: int, amp: bool, compiled: bool, steps: int = 200) -> float:
+    config = RunConfig(batch_size=batch)
+    torch.manual_seed(0)
+    model = build_model(config, data.image_shape).to("cuda")
+    optimizer = make_optimizer(model, config)
+
+    def step(x: torch.Tensor) -> torch.Tensor:
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
+            loss = loss_terms(model, x, config)["loss"]
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return loss.detach()
+
+    run = torch.compile(step, mode="reduce-overhead") if compiled else step
+    n = data.train_x.shape[0] // batch * batch
+    batches = data.train_x[:n].view(-1, batch, *data.image_shape)
+    for i in range(10):  # warm-up (and compilation)
+        run(batches[i % len(batches)])
+    synchronize("cuda")
+    start = time.perf_counter()
+    for i in range(steps):
+        run(batches[i % len(batches)])
+    synchronize("cuda")
+    return steps * batch / (time.perf_counter() - start)
+
+
+def compare(current: dict, baseline: dict, max_regression: float) -> list[str]:
+    """Ratios that fell more than `max_regression` (a fraction) below the baseline's."""
+    failures = []
+    for name in GATED:
+        base, now = baseline["ratios"].get(name), current["ratios"].get(name)
+        if base is not None and now is not None and now < base * (1 - max_regression):
+            failures.append(f"{name} fell from {base:.3f} to {now:.3f} ({now / base - 1:+.0%}, allowed "
+                            f"-{max_regression:.0%})")
+    return failures
+
+
+def table(result: dict) -> str:
+    ips, ratios, peak = result["images_per_s"], result["ratios"], result["peak_gflops"]
+    flop = result["train_mflop_per_image"] * 1e6
+    lines = [f"device {result['device']} ({result['device_name']}), torch {result['torch']}, "
+             f"{result['threads']} threads; matmul peak {peak:,.0f} GFLOP/s; "
+             f"{result['train_mflop_per_image']:.2f} MFLOP per training image",
+             f"{'what':<38} {'images/s':>12} {'vs classic':>11} {'% of peak':>10}"]
+    rows = [("classic example pipeline, batch 128", ips["classic_b128"]),
+            ("harness fit(), batch 128", ips["harness_b128"]),
+            ("harness fit(), batch 512", ips["harness_b512"])]
+    for name, value in rows:
+        lines.append(f"{name:<38} {value:>12,.0f} {value / ips['classic_b128']:>10.2f}x "
+                     f"{value * flop / 1e9 / peak:>9.0%}")
+    lines.append(f"{'inference (encode+decode), batch 1024':<38} {ips['inference_b1024']:>12,.0f}")
+    for name, value in result.get("gpu_variants", {}).items():
+        lines.append(f"{'GPU step ' + name:<38} " + (f"{value:>12,.0f} {'':>11} {value * flop / 1e9 / peak:>9.0%}"
+                                                     if isinstance(value, float) else str(value)))
+    lines.append("gated ratios: " + ", ".join(f"{k} {v:.3f}" for k, v in ratios.items()))
+    return "\n".join(lines)
+
+
+def save(result: dict, path: Path) -> None:
+    path.write_text(json.dumps(result, indent=1) + "\n")
+
+
+def profile(device: str, steps: int = 20) -> str:
+    """Where the time goes: torch.profiler tables (top operators by self time) of `steps`
+    training steps of the default VAE at batch 128, and of one `evaluate()` on mnist5k."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    from vae_core.metrics import evaluate
+
+    data = load_dataset("mnist5k").to(device)
+    config = RunConfig(device=device)
+    torch.manual_seed(0)
+    model = build_model(config, data.image_shape).to(device)
+    optimizer = make_optimizer(model, config)
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device == "cuda" else [])
+    sort = "self_cuda_time_total" if device == "cuda" else "self_cpu_time_total"
+    batches = data.train_x[: steps * 128].view(steps, 128, *data.image_shape)
+    with torch_profile(activities=activities) as train_prof:
+        for x in batches:
+            loss = loss_terms(model, x, config)["loss"]
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        synchronize(device)
+    with torch_profile(activities=activities) as eval_prof:
+        evaluate(model, data)
+        synchronize(device)
+    return (f"== {steps} training steps, batch 128 ==\n{train_prof.key_averages().table(sort_by=sort, row_limit=12)}"
+            f"\n== one evaluate() on mnist5k ==\n{eval_prof.key_averages().table(sort_by=sort, row_limit=12)}")

@@ -1,0 +1,28 @@
+"""The process-pool and Ray executors give the same stored results as training in-process."""
+
+import pytest
+from faults.helpers import TINY, exit_code, stored_results
+
+
+@pytest.fixture(scope="module")
+def inline(tmp_path_factory):
+    root = tmp_path_factory.mktemp("inline")
+    assert exit_code(["run", "--suite", "ablations", *TINY, "--results", root, "--reports", root / "p"]) == 0
+    return stored_results(root / "ablations")
+
+
+def test_process_pool_gives_the_in_process_results(inline, tmp_path):
+    assert exit_code(["run", "--suite", "ablations", *TINY, "--executor", "process", "--jobs", "2",
+                      "--results", tmp_path, "--reports", tmp_path / "p"]) == 0
+    assert stored_results(tmp_path / "ablations") == inline
+
+
+def test_ray_tasks_on_a_local_instance_give_the_in_process_results(inline, tmp_path):
+    ray = pytest.importorskip("ray", reason="Ray is not installed: pip install -e '.[ray]'")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    try:
+        assert exit_code(["run", "--suite", "ablations", *TINY, "--executor", "ray", "--results", tmp_path,
+                          "--reports", tmp_path / "p"]) == 0
+    finally:
+        ray.shutdown()
+    assert stored_results(tmp_path / "ablations") == inline

@@ -1,0 +1,71 @@
+"""bench perf: the arithmetic it divides by, the reference pipeline's data, and the gate."""
+
+import json
+
+import pytest
+import torch
+
+from bench import perf
+from bench.cli import main
+from vae_core import RunConfig, load_dataset
+from vae_core.models import build_model
+
+
+def test_flop_count_of_the_default_vae_is_3_9_mflop_per_training_image():
+    model = build_model(RunConfig(), (1, 28, 28))
+    weights = 784 * 400 + 400 * 40 + 20 * 400 + 400 * 784
+    assert perf.train_flop_per_image(model) == 6 * weights == pytest.approx(3.9e6, rel=0.01)
+
+
+def test_classic_pipeline_reads_the_same_images_through_torchvision(tmp_path):
+    import torchvision
+
+    data = load_dataset("digits")
+    images = torch.nn.functional.interpolate(data.train_x[:20], size=(28, 28))
+    perf.write_mnist_idx(tmp_path, images, data.train_y[:20])
+    mnist = torchvision.datasets.MNIST(str(tmp_path), train=True, transform=torchvision.transforms.ToTensor())
+    assert len(mnist) == 20
+    x, y = mnist[3]
+    assert y == int(data.train_y[3]) and torch.allclose(x, images[3], atol=1 / 255)
+
+
+def result(ratios: dict) -> dict:
+    return {"ratios": ratios}
+
+
+def test_gate_fails_only_beyond_the_allowed_fall():
+    base = result({"harness_vs_classic_b128": 2.0, "peak_fraction_b128": 0.6, "peak_fraction_b512": 0.8})
+    same = result({"harness_vs_classic_b128": 1.8, "peak_fraction_b128": 0.52, "peak_fraction_b512": 0.9})
+    assert perf.compare(same, base, 0.15) == []  # -10%, -13%, +12%: within 15%
+    worse = result({"harness_vs_classic_b128": 1.6, "peak_fraction_b128": 0.6, "peak_fraction_b512": 0.8})
+    failures = perf.compare(worse, base, 0.15)
+    assert len(failures) == 1 and "harness_vs_classic_b128 fell from 2.000 to 1.600 (-20%" in failures[0]
+
+
+@pytest.fixture(scope="module")
+def measured(tmp_path_factory):
+    path = tmp_path_factory.mktemp("perf") / "now.json"
+    assert main(["perf", "--repeats", "1", "--device", "cpu", "--json", str(path)]) == 0
+    return json.loads(path.read_text())
+
+
+def test_perf_measures_every_figure(measured):
+    assert set(measured["ratios"]) == set(perf.GATED)
+    assert all(v > 0 for v in measured["images_per_s"].values())
+    assert 0 < measured["ratios"]["peak_fraction_b128"] < 1.5
+
+
+def test_perf_compare_exits_1_on_a_regression_and_0_without(measured, tmp_path, capsys):
+    high = {**measured, "ratios": {k: v * 10 for k, v in measured["ratios"].items()}}
+    (tmp_path / "high.json").write_text(json.dumps(high))
+    (tmp_path / "low.json").write_text(json.dumps({**measured, "ratios": {k: v / 10 for k, v in
+                                                                            measured["ratios"].items()}}))
+    assert main(["perf", "--repeats", "1", "--device", "cpu", "--compare", str(tmp_path / "high.json")]) == 1
+    assert "REGRESSION" in capsys.readouterr().err
+    assert main(["perf", "--repeats", "1", "--device", "cpu", "--compare", str(tmp_path / "low.json")]) == 0
+
+
+def test_perf_refuses_a_file_that_is_no_baseline(tmp_path, capsys):
+    (tmp_path / "x.json").write_text("{}")
+    assert main(["perf", "--compare", str(tmp_path / "x.json")]) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
