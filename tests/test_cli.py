@@ -1,4 +1,5 @@
-"""The CLI end to end on the tiny `digits` data, and every user mistake's one-line error."""
+"""The CLI end to end on the tiny `digits` data (the table of user mistakes is in
+`faults/test_bad_input.py`)."""
 
 import json
 import re
@@ -8,12 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
+from helpers import TINY, exit_code
 
-from bench.cli import main
 from bench.report import fmt
 
-TINY = ["--quick", "--dataset", "digits", "--epochs", "2", "--seeds", "2", "--no-progress"]
 SECTIONS = ["environment", "summary", "model", "loss", "beta", "latent", "limitations", "throughput", "metrics"]
 
 
@@ -27,7 +26,7 @@ def run_cli(args, capsys):
 def tiny_suite(tmp_path_factory):
     root = tmp_path_factory.mktemp("suite")
     args = ["run", "--suite", "ablations", *TINY, "--results", root / "results", "--reports", root / "reports"]
-    assert main([str(a) for a in args]) == 0
+    assert exit_code(args) == 0
     return root, args
 
 
@@ -83,63 +82,6 @@ def test_report_rerenders_from_stored_results(tiny_suite, capsys):
 def test_list_shows_suites(tiny_suite, capsys):
     code, out, _ = run_cli(["list", "--results", tiny_suite[0] / "results"], capsys)
     assert code == 0 and "ablations" in out and "quick" in out
-
-
-def snapshot(path: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(path)): (p.read_bytes() if p.is_file() else b"<dir>") for p in path.rglob("*")}
-
-
-def bad_inputs(tmp: Path) -> list[list]:
-    a_file = tmp / "file.txt"
-    cases = [
-        ["run", "--suite", "nope"],
-        ["run"],
-        [],
-        ["fly"],
-        ["run", "--suite", "ablations", "--dataset", "imagenet"],
-        ["run", "--suite", "ablations", "--device", "tpu"],
-        ["run", "--suite", "ablations", "--epochs", "0"],
-        ["run", "--suite", "ablations", "--epochs", "ten"],
-        ["run", "--suite", "ablations", "--epochs", "99999999999"],
-        ["run", "--suite", "ablations", "--seeds", "-1"],
-        ["run", "--suite", "ablations", "--seeds", ""],
-        ["run", "--suite", "ablations", "--bogus"],
-        ["run", "--suite", "ablations", "--dataset", "digits", "--results", a_file],
-        ["run", "--suite", "ablations", "--dataset", "digits", "--results", a_file / "sub"],
-        ["run", "--suite", "ablations", "--dataset", "digits", "--reports", a_file],
-        ["run", "--suite", "ablations", "--dataset", "mnist", "--data-dir", tmp / "missing"],
-        ["run", "--suite", "ablations", "--dataset", "mnist", "--data-dir", tmp / "empty"],
-        ["run", "--suite", "ablations", "--dataset", "digits", "--data-dir", tmp / "empty"],
-        ["report", "--suite", "ablations", "--results", tmp / "results"],
-        ["report", "--suite", "nope"],
-    ]
-    if not torch.cuda.is_available():
-        cases.append(["run", "--suite", "ablations", "--device", "cuda"])
-    return cases
-
-
-def exit_code(args: list) -> int:
-    """main()'s status, whether it returns it or argparse exits with it."""
-    try:
-        return main([str(a) for a in args])
-    except SystemExit as exc:
-        return exc.code
-
-
-@pytest.mark.parametrize("case", range(len(bad_inputs(Path("/x")))))
-def test_user_mistakes_get_one_line_exit_2_and_change_nothing(tmp_path, capsys, case):
-    (tmp_path / "file.txt").write_text("keep me")
-    (tmp_path / "empty").mkdir()
-    (tmp_path / "results").mkdir()
-    args = bad_inputs(tmp_path)[case]
-    before = snapshot(tmp_path)
-    code = exit_code(args)
-    err = capsys.readouterr().err
-    assert code == 2, (args, err)
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error:"), err
-    assert "Traceback" not in err
-    assert snapshot(tmp_path) == before
 
 
 def test_real_process_exit_status_and_help():

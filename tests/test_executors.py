@@ -1,7 +1,7 @@
 """The process-pool and Ray executors give the same stored results as training in-process."""
 
 import pytest
-from faults.helpers import TINY, exit_code, stored_results
+from helpers import TINY, exit_code, stored_results
 
 
 @pytest.fixture(scope="module")

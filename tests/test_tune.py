@@ -11,20 +11,13 @@ from pathlib import Path
 import optuna
 import pytest
 import sqlalchemy
+from helpers import exit_code
 from optuna.trial import TrialState
 
-from bench.cli import main
 from bench.store import Store
 from bench.tune import TuneOptions, create_or_load, make_objective, open_storage, redact
 
 TINY = ["--dataset", "digits", "--epochs", "3"]
-
-
-def exit_code(args) -> int:
-    try:
-        return main([str(a) for a in args])
-    except SystemExit as exc:
-        return exc.code
 
 
 def load(results: Path, name: str) -> optuna.Study:

@@ -5,8 +5,7 @@ import json
 
 import pytest
 import torch
-
-from faults.helpers import exit_code, snapshot
+from helpers import exit_code, snapshot
 
 RUN = ["run", "--suite", "ablations", "--dataset", "digits"]
 TUNE = ["tune", "--study", "s", "--trials", "2", "--dataset", "digits"]

@@ -6,8 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-
-from faults.helpers import TINY, exit_code
+from helpers import TINY, exit_code
 
 CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 SCREENSHOT_DIR = Path(os.environ.get("VAE_BENCH_ARTIFACTS", "reports/ci"))

@@ -6,8 +6,7 @@ import shutil
 
 import numpy as np
 import pytest
-
-from faults.helpers import TINY, exit_code, snapshot, stored_results
+from helpers import TINY, exit_code, snapshot, stored_results
 
 
 @pytest.fixture(scope="module")

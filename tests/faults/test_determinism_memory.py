@@ -4,8 +4,7 @@ import subprocess
 import sys
 
 import pytest
-
-from faults.helpers import TINY, exit_code, stored_results
+from helpers import TINY, exit_code, stored_results
 
 # A run of the default VAE on mnist5k (2 epochs, one seed, through the CLI, report included)
 # peaked at 1.14 GB RSS on the development machine (torch with its CUDA libraries, pandas,

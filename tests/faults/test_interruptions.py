@@ -7,8 +7,7 @@ import signal
 import time
 
 import pytest
-
-from faults.helpers import TINY, bench_process, exit_code, snapshot, stored_results
+from helpers import TINY, bench_process, exit_code, snapshot, stored_results
 
 
 @pytest.fixture(scope="module")

@@ -4,8 +4,7 @@ import re
 from html.parser import HTMLParser
 
 import pytest
-
-from faults.helpers import exit_code
+from helpers import exit_code
 
 HOSTILE = ["<script>alert(1)</script>", '"><img src=x onerror=alert(2)>', "</style><b onclick=alert(3)>x</b>"]
 

@@ -1,4 +1,4 @@
-"""Shared helpers of the fault tests: run the CLI in-process or as a real process, snapshot a
+"""Shared helpers of the tests: run the CLI in-process or as a real process, snapshot a
 folder, and compare stored results without the timing figures."""
 
 import json
