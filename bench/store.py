@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -132,13 +133,21 @@ class Store:
                     "another folder"
                 ) from None
             try:
-                self._remove_partial()
+                self.remove_partial()
                 yield
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
-    def _remove_partial(self) -> None:
+    def remove_partial(self, older_than_s: float = 0.0) -> None:
+        """Remove what killed writers left (`.tmp-*`). Without the lock (tuning workers share a
+        folder), pass an age no write in progress can have."""
+        now = time.time()
         for tmp in self.dir.glob(".tmp-*"):
+            try:
+                if now - tmp.stat().st_mtime < older_than_s:
+                    continue
+            except FileNotFoundError:
+                continue
             shutil.rmtree(tmp, ignore_errors=True) if tmp.is_dir() else tmp.unlink(missing_ok=True)
 
     def save(self, record: RunRecord) -> None:

@@ -211,6 +211,7 @@ def run_worker(opts: TuneOptions, threads: int | None = None, study: optuna.Stud
         return
     store = Store(opts.results, "tune")
     store.dir.mkdir(parents=True, exist_ok=True)
+    store.remove_partial(older_than_s=3600)  # leftovers of killed workers; live writes take seconds
     study.optimize(make_objective(opts, store), timeout=opts.timeout, callbacks=[_progress(opts.trials)])
 
 

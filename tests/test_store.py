@@ -65,3 +65,16 @@ def test_second_holder_of_the_lock_is_refused(tmp_path):
         with pytest.raises(ConfigError, match="another bench run is using"):
             with Store(tmp_path, "s").locked():
                 pass
+
+
+def test_partial_folders_are_removed_only_when_older_than_asked(tmp_path):
+    import os
+    import time
+
+    store = Store(tmp_path, "tune")
+    old, fresh = store.dir / ".tmp-old", store.dir / ".tmp-fresh"
+    old.mkdir(parents=True)
+    fresh.mkdir()
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    store.remove_partial(older_than_s=3600)
+    assert not old.exists() and fresh.exists()
