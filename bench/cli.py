@@ -105,6 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="where runs train: inline (this process, default), process (a local process pool), "
                           "ray (Ray tasks; pip install -e '.[ray]')")
     run.add_argument("--jobs", type=_bounded(int, 1, 1024), help="processes for --executor process (default: cores)")
+    run.add_argument("--stack", choices=("auto", "on", "off"), default="auto",
+                     help="train runs that differ only in seed and beta together (torch.func.vmap); auto = on "
+                          "a GPU, where it wins (inline executor only)")
     run.add_argument("--address", help="Ray cluster address for --executor ray (default: start a local Ray)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     results(run)
@@ -227,10 +230,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     reports = prepare_folder(args.reports, "reports", "--reports")
     if args.executor != "ray" and args.address is not None:
         raise ConfigError("--address applies to --executor ray; drop it or add --executor ray")
+    if args.executor != "inline" and args.stack == "on":
+        raise ConfigError("--stack on applies to --executor inline; drop one of them")
     if args.executor != "process" and args.jobs is not None:
         raise ConfigError("--jobs applies to --executor process; drop it or add --executor process")
     records, manifest = run_suite(suite, runs, options, results, show_progress=not args.no_progress,
-                                  executor=args.executor, workers=args.jobs, address=args.address)
+                                  executor=args.executor, workers=args.jobs, address=args.address,
+                                  stack={"auto": None, "on": True, "off": False}[args.stack])
     path = write_report(suite.name, records, manifest, reports)
     bad = sum(r.status != "ok" for r in records)
     print(f"{len(records)} runs ({manifest['trained']} trained, {manifest['cached']} cached, {bad} not ok) "

@@ -28,17 +28,47 @@ def _train(key: str, config: RunConfig, threads: int | None = None) -> RunRecord
     return train_and_evaluate(config, key)
 
 
-def run_inline(jobs: list[Job], on_epoch: Callable[[RunConfig], Callable] | None = None) -> Iterator[Outcome]:
-    """One run after another in this process (progress per epoch)."""
-    from bench.runner import train_and_evaluate
+def run_inline(jobs: list[Job], progress: Callable[[str], None] | None = None, stack: bool = False
+               ) -> Iterator[Outcome]:
+    """Runs in this process, `progress` told each epoch. With `stack`, runs that differ only in
+    seed and beta train together (`vae_core.stacked.fit_stacked`), each then evaluated alone."""
+    from bench.runner import evaluate_result, train_and_evaluate
+    from vae_core.data import dataset_for
+    from vae_core.stacked import fit_stacked, stack_key
 
-    for key, config in jobs:
-        try:
-            yield key, train_and_evaluate(config, key, on_epoch(config) if on_epoch else None)
-        except ConfigError:
-            raise
-        except Exception as exc:  # recorded by the runner; the suite goes on
-            yield key, exc
+    def tell(text: str, epochs: int) -> Callable | None:
+        """An epoch callback that shows `text` and the epoch (a history row or an epoch number)."""
+        if progress is None:
+            return None
+        return lambda row, *_: progress(f"{text} epoch {row['epoch'] if isinstance(row, dict) else row}/{epochs}")
+
+    groups: dict[tuple, list[Job]] = {}
+    for job in jobs:
+        groups.setdefault(stack_key(job[1]) if stack else (job[0],), []).append(job)
+    for group in groups.values():
+        if len(group) == 1:
+            key, config = group[0]
+            yield key, _attempt(train_and_evaluate, config, key, tell(f"{config.label} seed {config.seed}",
+                                                                       config.epochs))
+            continue
+        configs = [config for _, config in group]
+        data = dataset_for(configs[0])
+        told = tell(f"{len(group)} runs stacked ({configs[0].label}, ...)", configs[0].epochs)
+        results = _attempt(fit_stacked, configs, data, told)
+        for i, (key, config) in enumerate(group):
+            failed = isinstance(results, Exception)
+            yield key, results if failed else _attempt(evaluate_result, config, key, results[i], data)
+
+
+def _attempt(work: Callable, *args: object) -> object:
+    """`work(*args)`, or the exception a bug raised (recorded by the runner, and the suite goes
+    on); a `ConfigError` (a full disk, bad input) ends the suite."""
+    try:
+        return work(*args)
+    except ConfigError:
+        raise
+    except Exception as exc:
+        return exc
 
 
 def run_process_pool(jobs: list[Job], workers: int) -> Iterator[Outcome]:

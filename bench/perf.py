@@ -151,9 +151,28 @@ def measure(device: str = "auto", repeats: int = 3, epochs: int = 2) -> dict:
             "peak_fraction_b512": best["harness_b512"] * flop / 1e9 / peak,
         },
     }
+    out["stacked"] = stacked_vs_sequential(device, device_data)
     if device == "cuda":
         out["gpu_variants"] = gpu_variants(device_data)
     return out
+
+
+def stacked_vs_sequential(device: str, data: Dataset, n_models: int = 8, epochs: int = 2) -> dict[str, float]:
+    """Training images/s summed over `n_models` seeds, trained together (`fit_stacked`) and one
+    after another (`fit`), and their ratio (the per-model speed-up)."""
+    from vae_core.stacked import fit_stacked
+
+    configs = [RunConfig(epochs=epochs, device=device, seed=s) for s in range(n_models)]
+    fit_stacked(configs[:2], data)  # warm-up
+    start = time.perf_counter()
+    fit_stacked(configs, data)
+    stacked = n_models * epochs * data.train_x.shape[0] / (time.perf_counter() - start)
+    start = time.perf_counter()
+    for config in configs:
+        fit(config, data)
+    sequential = n_models * epochs * data.train_x.shape[0] / (time.perf_counter() - start)
+    return {"models": n_models, "stacked_images_per_s": stacked, "sequential_images_per_s": sequential,
+            "ratio": stacked / sequential}
 
 
 def gpu_variants(data: Dataset) -> dict[str, float]:
@@ -174,7 +193,7 @@ def _step_images_per_s(data: Dataset, batch: int, amp: bool, compiled: bool, ste
     config = RunConfig(batch_size=batch)
     torch.manual_seed(0)
     model = build_model(config, data.image_shape).to("cuda")
-    optimizer = make_optimizer(model, config)
+    optimizer = make_optimizer(model.parameters(), config)
 
     def step(x: torch.Tensor) -> torch.Tensor:
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
@@ -225,6 +244,11 @@ def table(result: dict) -> str:
     for name, value in result.get("gpu_variants", {}).items():
         lines.append(f"{'GPU step ' + name:<38} " + (f"{value:>12,.0f} {'':>11} {value * flop / 1e9 / peak:>9.0%}"
                                                      if isinstance(value, float) else str(value)))
+    if "stacked" in result:
+        st = result["stacked"]
+        lines.append(f"{st['models']} models, batch 128, stacked (vmap) vs one after another: "
+                     f"{st['stacked_images_per_s']:,.0f} vs {st['sequential_images_per_s']:,.0f} images/s "
+                     f"summed over models ({st['ratio']:.2f}x)")
     lines.append("gated ratios: " + ", ".join(f"{k} {v:.3f}" for k, v in ratios.items()))
     return "\n".join(lines)
 
@@ -245,7 +269,7 @@ def profile(device: str, steps: int = 20) -> str:
     config = RunConfig(device=device)
     torch.manual_seed(0)
     model = build_model(config, data.image_shape).to(device)
-    optimizer = make_optimizer(model, config)
+    optimizer = make_optimizer(model.parameters(), config)
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device == "cuda" else [])
     sort = "self_cuda_time_total" if device == "cuda" else "self_cpu_time_total"
     batches = data.train_x[: steps * 128].view(steps, 128, *data.image_shape)

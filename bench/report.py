@@ -31,6 +31,7 @@ def records_frame(records: list[RunRecord], labels: dict[str, str] | None = None
     for r in records:
         row = {"key": r.key, "label": labels.get(r.key, r.config.label), **config_dict(r.config), "status": r.status,
                "device_used": r.info.get("device"), "diverged_epoch": r.info.get("diverged_epoch"),
+               "stacked_with": r.info.get("stacked_with", 1),
                "error": r.info.get("error")}
         row.update({k: v for k, v in r.metrics.items() if not isinstance(v, list)})
         rows.append(row)
@@ -326,10 +327,13 @@ def summary_table(df: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
 
 
 def throughput_table(df: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
-    header = ["run", "device", "batch", "train images/s", "inference images/s", "train s / run"]
+    header = ["run", "device", "batch", "trained with", "train images/s (per model)", "inference images/s",
+              "train s / run"]
     rows = []
     for label, g in df[df.status == "ok"].groupby("label", sort=False):
+        stack = int(g.stacked_with.max()) if "stacked_with" in g and g.stacked_with.notna().any() else 1
         rows.append([label, ", ".join(sorted(set(g.device_used.dropna()))), str(g.batch_size.iloc[0]),
+                     "alone" if stack == 1 else f"{stack} models stacked",
                      fmt_stat(stat(g, "train_images_per_s")), fmt_stat(stat(g, "infer_images_per_s")),
                      fmt_stat(stat(g, "train_seconds"))])
     return header, rows

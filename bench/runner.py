@@ -27,16 +27,21 @@ from bench import executors
 from bench.store import RunRecord, Store, StoredRunError, code_version, run_key, write_json
 from bench.suites import Suite, SuiteOptions, SuiteRun
 from vae_core.config import RunConfig
-from vae_core.data import dataset_for
+from vae_core.data import Dataset, dataset_for
+from vae_core.device import resolve_device
 from vae_core.metrics import evaluate
-from vae_core.train import EpochCallback, fit
+from vae_core.train import EpochCallback, TrainResult, fit
 
 
 def train_and_evaluate(config: RunConfig, key: str, on_epoch: EpochCallback | None = None) -> RunRecord:
     """Train one run and compute its metrics. A diverged run is evaluated no further."""
     data = dataset_for(config)
-    result = fit(config, data, on_epoch=on_epoch)
-    info = {"device": result.device, "diverged_epoch": result.diverged_epoch,
+    return evaluate_result(config, key, fit(config, data, on_epoch=on_epoch), data)
+
+
+def evaluate_result(config: RunConfig, key: str, result: TrainResult, data: Dataset) -> RunRecord:
+    """The stored record of a trained model: its metrics (unless it diverged) and what made it."""
+    info = {"device": result.device, "diverged_epoch": result.diverged_epoch, "stacked_with": result.stacked_with,
             "torch": torch.__version__, "vae_bench": vae_core.__version__, "code_version": code_version(),
             "finished_at": datetime.now(UTC).isoformat(timespec="seconds")}
     metrics = {"train_images_per_s": result.train_images_per_s, "train_seconds": result.train_seconds}
@@ -66,11 +71,12 @@ def run_cached(store: Store, config: RunConfig, on_epoch: EpochCallback | None =
 
 def run_suite(
     suite: Suite, runs: list[SuiteRun], options: SuiteOptions, results_root: Path, show_progress: bool = True,
-    executor: str = "inline", workers: int | None = None, address: str | None = None,
+    executor: str = "inline", workers: int | None = None, address: str | None = None, stack: bool | None = None,
 ) -> tuple[list[RunRecord], dict]:
     """Run (or reuse) every run of a suite on `executor` ("inline", "process" with `workers`
     processes, or "ray" at `address`); returns the records, in suite order without duplicates,
-    and the manifest written beside them. Only this process writes the results folder."""
+    and the manifest written beside them. Only this process writes the results folder.
+    `stack` trains same-shaped runs together (`vae_core.stacked`); None = where it wins, on a GPU."""
     suite_name = suite.name
     store = Store(results_root, suite_name)
     started = time.perf_counter()
@@ -92,15 +98,12 @@ def run_suite(
         print(f"suite {suite_name}: {len(unique)} runs, {len(records)} cached, {len(todo)} to train",
               file=sys.stderr)
         jobs = [(key, unique[key]) for key in todo]
+        if stack is None:
+            stack = bool(jobs) and resolve_device(jobs[0][1].device) == "cuda"
         with tqdm(total=len(jobs), desc=suite_name, unit="run", disable=not show_progress, file=sys.stderr) as bar:
 
-            def show_epochs(config: RunConfig) -> EpochCallback:
-                def show(row: dict, model: object, data: object) -> None:
-                    bar.set_postfix_str(f"{config.label} seed {config.seed} epoch {row['epoch']}/{config.epochs}")
-                return show
-
             if executor == "inline":
-                outcomes = executors.run_inline(jobs, show_epochs)
+                outcomes = executors.run_inline(jobs, bar.set_postfix_str, stack=stack)
             elif executor == "process":
                 outcomes = executors.run_process_pool(jobs, workers or os.cpu_count() or 1)
             else:
@@ -126,6 +129,7 @@ def run_suite(
             "entries": [{"axis": r.axis, "key": run_key(r.config, version), "label": r.label} for r in runs],
             "failed": {k: r.info["error"] for k, r in records.items() if r.status == "failed"},
             "executor": executor,
+            "stacked": bool(stack) and executor == "inline",
             "trained": len(todo),
             "cached": len(unique) - len(todo),
             "started_at": started_at,

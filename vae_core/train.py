@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import torch
@@ -18,7 +18,7 @@ from vae_core.config import RunConfig
 from vae_core.data import Dataset, dataset_for, iterate_batches
 from vae_core.device import resolve_device, synchronize
 from vae_core.losses import RECON_LOSSES, kl_divergence
-from vae_core.models import build_model
+from vae_core.models import Posterior, build_model
 
 EpochCallback = Callable[[dict, torch.nn.Module, Dataset], None]  # (history row, model, device data)
 
@@ -32,6 +32,7 @@ class TrainResult:
     train_seconds: float
     train_images_per_s: float
     history: list[dict] = field(default_factory=list)  # one row per epoch
+    stacked_with: int = 1  # models trained together with this one (vae_core.stacked); timings are the stack's
 
 
 def kl_weight(config: RunConfig, epoch: int) -> float:
@@ -49,6 +50,14 @@ def loss_terms(
     """Batch means of the loss and its parts: loss = recon + beta * KL (chapter eq. 1.19 with
     beta as in Higgins et al. 2017; an AE has no KL). `beta` overrides the config's (warm-up)."""
     logits, posterior = model(x)
+    return terms_of(logits, posterior, x, config, beta)
+
+
+def terms_of(
+    logits: torch.Tensor, posterior: Posterior, x: torch.Tensor, config: RunConfig,
+    beta: float | torch.Tensor | None = None,
+) -> dict[str, torch.Tensor]:
+    """`loss_terms` from a forward pass already made (also used under `vmap`)."""
     recon = RECON_LOSSES[config.recon_loss](logits, x).mean()
     if posterior.logvar is None:
         return {"loss": recon, "recon": recon, "kl": torch.zeros_like(recon),
@@ -59,11 +68,11 @@ def loss_terms(
             "posterior_var": posterior.logvar.detach().exp().mean()}
 
 
-def make_optimizer(model: torch.nn.Module, config: RunConfig) -> torch.optim.Optimizer:
+def make_optimizer(params: Iterable[torch.Tensor], config: RunConfig) -> torch.optim.Optimizer:
     """Adam (Kingma & Ba 2015), as in the classic example. The fused kernel (all parameters in
     one kernel) is ~10% faster per step than the default for-each version on the CPU at batch
-    128 (`python -m bench perf`)."""
-    return torch.optim.Adam(model.parameters(), lr=config.lr, fused=True)
+    128 (`python -m bench perf`). Elementwise, so stacked models update exactly as alone."""
+    return torch.optim.Adam(params, lr=config.lr, fused=True)
 
 
 def fit(
@@ -75,7 +84,7 @@ def fit(
     torch.manual_seed(config.seed)
     order = torch.Generator().manual_seed(config.seed)
     model = build_model(config, data.image_shape).to(device)
-    optimizer = make_optimizer(model, config)
+    optimizer = make_optimizer(model.parameters(), config)
 
     history: list[dict] = []
     status, diverged_epoch, n_images = "ok", None, 0

@@ -14,7 +14,7 @@ def test_training_step_default_vae_batch_128(benchmark):
     config = RunConfig(device="cpu")
     torch.manual_seed(0)
     model = build_model(config, data.image_shape)
-    optimizer = make_optimizer(model, config)
+    optimizer = make_optimizer(model.parameters(), config)
     x = data.train_x[:128]
 
     def step() -> float:

@@ -1,0 +1,71 @@
+"""Stacked training (vmap over same-shaped models) trains each model as `fit()` would alone."""
+
+import dataclasses
+
+import pytest
+
+from vae_core import RunConfig, evaluate, fit, load_dataset
+from vae_core.stacked import fit_stacked, stack_key
+
+TIMING = {"infer_images_per_s"}
+
+
+@pytest.fixture(scope="module")
+def digits_data():
+    return load_dataset("digits")
+
+
+def configs(**kw):
+    base = RunConfig(dataset="digits", epochs=3, device="cpu", **kw)
+    return [base.replace(seed=s, beta=b) for s, b in ((0, 1.0), (1, 1.0), (2, 4.0), (3, 0.0))]
+
+
+@pytest.mark.parametrize("model", ["vae", "ae"])
+def test_each_stacked_model_matches_training_it_alone(digits_data, model):
+    cfgs = configs(model=model) if model == "vae" else [c.replace(beta=0.0) for c in configs(model="ae")][:2]
+    for config, stacked in zip(cfgs, fit_stacked(cfgs, digits_data), strict=True):
+        alone = fit(config, digits_data)
+        assert stacked.status == alone.status == "ok"
+        for a, b in zip(alone.history, stacked.history, strict=True):
+            assert b["loss"] == pytest.approx(a["loss"], rel=1e-5)
+            assert b["kl_weight"] == a["kl_weight"]
+        ma, mb = evaluate(alone.model, digits_data).metrics, evaluate(stacked.model, digits_data).metrics
+        for name, value in ma.items():
+            if isinstance(value, float) and name not in TIMING:
+                assert mb[name] == pytest.approx(value, rel=1e-3, abs=1e-6), name
+
+
+def test_kl_warm_up_is_per_model(digits_data):
+    cfgs = [RunConfig(dataset="digits", epochs=2, device="cpu", kl_warmup_epochs=2, beta=b) for b in (1.0, 4.0)]
+    weights = [[row["kl_weight"] for row in r.history] for r in fit_stacked(cfgs, digits_data)]
+    assert weights == [[0.5, 1.0], [2.0, 4.0]]
+
+
+def test_a_diverging_stack_marks_its_models_diverged(digits_data):
+    poisoned = dataclasses.replace(digits_data, train_x=digits_data.train_x.clone())
+    poisoned.train_x[0, 0, 0, 0] = float("nan")
+    results = fit_stacked(configs()[:2], poisoned)
+    assert [(r.status, r.diverged_epoch, len(r.history)) for r in results] == [("diverged", 1, 1)] * 2
+
+
+def test_only_seed_and_beta_may_differ_within_a_stack():
+    a = RunConfig()
+    assert stack_key(a) == stack_key(a.replace(seed=5, beta=2.0))
+    assert stack_key(a) != stack_key(a.replace(latent_dim=8))
+    with pytest.raises(ValueError, match="differ only in seed, beta"):
+        fit_stacked([a, a.replace(lr=0.01)])
+
+
+def test_runner_with_stacking_agrees_with_the_plain_runner(tmp_path):
+    from helpers import TINY, exit_code, stored_results
+
+    for name, stack in (("plain", "off"), ("stacked", "on")):
+        assert exit_code(["run", "--suite", "ablations", *TINY, "--stack", stack, "--results", tmp_path / name,
+                          "--reports", tmp_path / f"{name}-p"]) == 0
+    plain, stacked = (stored_results(tmp_path / n / "ablations") for n in ("plain", "stacked"))
+    assert plain.keys() == stacked.keys()
+    for key, (status, metrics) in plain.items():
+        assert stacked[key][0] == status
+        for name, value in metrics.items():
+            if isinstance(value, float) and name not in TIMING:
+                assert stacked[key][1][name] == pytest.approx(value, rel=2e-3, abs=1e-6), (key, name)
