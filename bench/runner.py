@@ -48,7 +48,7 @@ def evaluate_result(config: RunConfig, key: str, result: TrainResult, data: Data
     images = {}
     if result.status == "ok":
         eval_start = time.perf_counter()
-        evaluation = evaluate(result.model, data.to(result.device))
+        evaluation = evaluate(result.model, data.to(result.device), config.recon_loss)
         info["eval_seconds"] = time.perf_counter() - eval_start
         metrics.update(evaluation.metrics)
         images = evaluation.images

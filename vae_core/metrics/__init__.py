@@ -16,7 +16,8 @@ import torch
 
 from vae_core.data import Dataset
 from vae_core.metrics.blur import sharpness_ratios
-from vae_core.metrics.rate import posterior_figures, prior_samples
+from vae_core.metrics.likelihood import decoder_log_likelihood, iwae_nll
+from vae_core.metrics.rate import mmd_to_standard_normal, posterior_figures, prior_samples
 from vae_core.metrics.realism import nn_distance_ratio
 from vae_core.metrics.reconstruction import recon_errors
 from vae_core.metrics.smoothness import interpolation_paths, smoothness_figures
@@ -37,7 +38,10 @@ METRICS: dict[str, Metric] = {
     "test_recon_bce": Metric("nats / image", "lower", "test Bernoulli NLL of the reconstruction, z = mu"),
     "train_recon_bce": Metric("nats / image", "lower", "same on training images"),
     "recon_bce_gap": Metric("nats / image", "lower", "test minus train reconstruction BCE (over-fitting)"),
-    "test_neg_elbo": Metric("nats / image", "lower", "negative ELBO, Bernoulli decoder, 1 sample (VAE only)"),
+    "test_neg_elbo": Metric("nats / image", "lower", "negative ELBO, 1 sample, under the decoder likelihood of the "
+                            "training loss: Bernoulli (BCE) or Gaussian with variance 1/2 (MSE) (VAE only)"),
+    "test_iwae_nll": Metric("nats / image", "lower", "-IWAE_k, k = 100, same likelihood, first 256 test "
+                            "images: an NLL bound tighter than the ELBO (Burda et al. 2016; VAE only)"),
     "test_kl": Metric("nats / image", "descriptive", "KL(q(z|x) || N(0, I)) on test images: the rate (VAE only)"),
     "kl_per_dim": Metric("nats / dimension", "descriptive", "mean KL per latent dimension (VAE only)"),
     "posterior_var": Metric("latent units^2", "descriptive",
@@ -45,6 +49,8 @@ METRICS: dict[str, Metric] = {
     "active_units": Metric("dimensions", "higher", "latent dimensions with Cov_x E[z_d] > 0.01 (Burda et al. 2016)"),
     "agg_posterior_kl": Metric("nats", "lower",
                                "KL of a Gaussian fitted to the aggregate posterior from N(0, I)"),
+    "agg_posterior_mmd": Metric("MMD^2", "lower", "kernel two-sample distance of aggregate-posterior samples "
+                                "from N(0, I) draws (Gretton et al. 2012); sees holes the moments miss"),
     "interp_step_l2": Metric("pixel L2 / step", "descriptive",
                              "mean change between consecutive images on a latent path"),
     "interp_jump_ratio": Metric("ratio", "lower", "largest step / mean step on a latent path (1 = even)"),
@@ -65,6 +71,8 @@ METRICS: dict[str, Metric] = {
 }
 
 EVAL_SEED = 1234
+IWAE_K = 100
+IWAE_IMAGES = 256  # k decoder passes per image: the first 256 test images keep it to a fraction of a second
 N_PATHS = 100
 N_PATH_STEPS = 16
 N_PRIOR_SAMPLES = 256
@@ -78,14 +86,14 @@ class Evaluation:
 
 
 @torch.no_grad()
-def evaluate(model: torch.nn.Module, data: Dataset) -> Evaluation:
+def evaluate(model: torch.nn.Module, data: Dataset, recon_loss: str = "bce") -> Evaluation:
     """Every metric of `METRICS` (but the training ones) for a trained model on `data`,
-    which must be on the model's device."""
+    which must be on the model's device; `recon_loss` names the decoder likelihood for IWAE."""
     model.eval()
     # one generator per purpose, so an AE and a VAE get the same endpoints and prior draws
     # although only the VAE draws ELBO noise
     gen = {purpose: torch.Generator().manual_seed(EVAL_SEED + i)
-           for i, purpose in enumerate(("elbo", "pairs", "prior"))}
+           for i, purpose in enumerate(("elbo", "pairs", "prior", "iwae", "mmd"))}
     test_x, train_x = data.test_x, data.train_x
     m: dict = {}
 
@@ -94,12 +102,18 @@ def evaluate(model: torch.nn.Module, data: Dataset) -> Evaluation:
              recon_mse_gap=test["mse"] - train["mse"], test_recon_bce=test["bce"],
              train_recon_bce=train["bce"], recon_bce_gap=test["bce"] - train["bce"])
 
-    post = posterior_figures(model, test_x, gen["elbo"])
+    post = posterior_figures(model, test_x, gen["elbo"], decoder_log_likelihood(recon_loss))
     m.update(test_neg_elbo=post["neg_elbo"], test_kl=post["kl"], kl_per_dim=post["kl_per_dim"],
              posterior_var=post["posterior_var"], active_units=post["active_units"],
              agg_posterior_kl=post["agg_posterior_kl"])
 
+    stochastic = post["neg_elbo"] is not None
+    m["test_iwae_nll"] = (iwae_nll(model, test_x[:IWAE_IMAGES], recon_loss, IWAE_K, gen["iwae"])
+                          if stochastic else None)
     test_mu = model.encode(test_x).mu
+    agg = test_mu if not stochastic else model.encode(test_x).sample(
+        torch.randn(test_mu.shape, generator=gen["mmd"]).to(test_mu.device))
+    m["agg_posterior_mmd"] = mmd_to_standard_normal(agg, gen["mmd"])
     pairs = torch.randint(0, test_x.shape[0], (N_PATHS, 2), generator=gen["pairs"]).to(test_x.device)
     paths = interpolation_paths(model, test_mu[pairs[:, 0]], test_mu[pairs[:, 1]], N_PATH_STEPS)
     smooth = smoothness_figures(paths)
