@@ -54,6 +54,7 @@ def _name(text: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from bench.executors import EXECUTORS
     from bench.search_space import SEARCH_SPACE, objectives_help
     from bench.suites import SUITES
     from vae_core.config import DEVICES
@@ -101,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--quick", action="store_true", help="smaller grids, fewer epochs and seeds (about a minute)")
     run.add_argument("--seeds", type=_bounded(int, 1, 100), help="seeds per run (default: 3; quick: 2)")
     data_options(run)
-    run.add_argument("--executor", choices=("inline", "process", "ray"), default="inline",
+    run.add_argument("--executor", choices=EXECUTORS, default="inline",
                      help="where runs train: inline (this process, default), process (a local process pool), "
                           "ray (Ray tasks; pip install -e '.[ray]')")
     run.add_argument("--jobs", type=_bounded(int, 1, 1024), help="processes for --executor process (default: cores)")

@@ -163,6 +163,7 @@ def make_objective(opts: TuneOptions, store: Store) -> Callable[[optuna.Trial], 
 
     def objective(trial: optuna.Trial) -> float | list[float]:
         params = {p.name: p.suggest(trial) for p in SEARCH_SPACE}
+        params["kl_warmup_epochs"] = min(params["kl_warmup_epochs"], opts.epochs)  # a warm-up ends by the last epoch
         config = opts.base_config().replace(**params)
         trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
         trial.set_user_attr("config", config_dict(config))
@@ -185,7 +186,9 @@ def make_objective(opts: TuneOptions, store: Store) -> Callable[[optuna.Trial], 
     return objective
 
 
-def _progress(target: int) -> Callable[[optuna.Study, optuna.trial.FrozenTrial], None]:
+def _progress(target: int, failed_before: int) -> Callable[[optuna.Study, optuna.trial.FrozenTrial], None]:
+    """A line per finished trial; stop at the target, or when this run's failures reach it."""
+
     def show(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         done = len(study.get_trials(deepcopy=False, states=FINISHED))
         values = (", ".join(f"{v:.4g}" for v in trial.values) if trial.values
@@ -194,7 +197,7 @@ def _progress(target: int) -> Callable[[optuna.Study, optuna.trial.FrozenTrial],
               file=sys.stderr, flush=True)
         if done >= target:
             study.stop()
-        elif len(study.get_trials(deepcopy=False, states=(TrialState.FAIL,))) >= max(10, target):
+        elif len(study.get_trials(deepcopy=False, states=(TrialState.FAIL,))) - failed_before >= max(10, target):
             print("stopping: as many trials failed as were asked for; see their fail_reason", file=sys.stderr)
             study.stop()
 
@@ -212,7 +215,9 @@ def run_worker(opts: TuneOptions, threads: int | None = None, study: optuna.Stud
     store = Store(opts.results, "tune")
     store.dir.mkdir(parents=True, exist_ok=True)
     store.remove_partial(older_than_s=3600)  # leftovers of killed workers; live writes take seconds
-    study.optimize(make_objective(opts, store), timeout=opts.timeout, callbacks=[_progress(opts.trials)])
+    failed_before = len(study.get_trials(deepcopy=False, states=(TrialState.FAIL,)))
+    study.optimize(make_objective(opts, store), timeout=opts.timeout,
+                   callbacks=[_progress(opts.trials, failed_before)])
 
 
 def run_study(opts: TuneOptions) -> optuna.Study:

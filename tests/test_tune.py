@@ -32,6 +32,7 @@ def test_tiny_multi_objective_study_runs_reports_and_reruns_a_trial(tmp_path, ca
     assert len(study.get_trials(states=(TrialState.COMPLETE,))) == 4
     assert [d.name for d in study.directions] == ["MINIMIZE", "MINIMIZE"]
     assert all(t.user_attrs["config"]["eval_split"] == "validation" for t in study.trials)
+    assert all(t.user_attrs["config"]["kl_warmup_epochs"] <= 3 for t in study.trials)  # capped by --epochs 3
     html = (reports / "study-tiny.html").read_text()
     assert "Pareto front" in html and "beta in [0.01, 10] (log-uniform)" in html and "--from-study tiny" in html
     assert exit_code(["run", "--from-study", "tiny", "--trial", "1", "--seeds", "2", "--no-progress",
