@@ -1,5 +1,6 @@
 import pytest
 import torch
+from helpers import TINY, exit_code
 
 from vae_core.data import load_dataset
 
@@ -7,6 +8,16 @@ from vae_core.data import load_dataset
 @pytest.fixture(scope="session")
 def digits():
     return load_dataset("digits")
+
+
+@pytest.fixture(scope="session")
+def tiny_suite_run(tmp_path_factory):
+    """The quick ablations suite on digits, run once per test session into `root/r` (results)
+    and `root/p` (reports); returns (root, the CLI arguments). Read it; copy it to change it."""
+    root = tmp_path_factory.mktemp("tiny-suite")
+    args = ["run", "--suite", "ablations", *TINY, "--results", root / "r", "--reports", root / "p"]
+    assert exit_code(args) == 0
+    return root, args
 
 
 @pytest.fixture

@@ -5,10 +5,8 @@ from helpers import TINY, exit_code, stored_results
 
 
 @pytest.fixture(scope="module")
-def inline(tmp_path_factory):
-    root = tmp_path_factory.mktemp("inline")
-    assert exit_code(["run", "--suite", "ablations", *TINY, "--results", root, "--reports", root / "p"]) == 0
-    return stored_results(root / "ablations")
+def inline(tiny_suite_run):
+    return stored_results(tiny_suite_run[0] / "r" / "ablations")
 
 
 def test_process_pool_gives_the_in_process_results(inline, tmp_path):

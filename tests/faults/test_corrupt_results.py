@@ -9,18 +9,10 @@ import pytest
 from helpers import TINY, exit_code, snapshot, stored_results
 
 
-@pytest.fixture(scope="module")
-def suite(tmp_path_factory):
-    root = tmp_path_factory.mktemp("suite")
-    args = ["run", "--suite", "ablations", *TINY, "--results", root / "r", "--reports", root / "p"]
-    assert exit_code(args) == 0
-    return root, args
-
-
 @pytest.fixture
-def fresh(suite, tmp_path):
+def fresh(tiny_suite_run, tmp_path):
     """A private copy of the stored suite to damage."""
-    root, args = suite
+    root, _ = tiny_suite_run
     shutil.copytree(root / "r", tmp_path / "r")
     return tmp_path, ["run", "--suite", "ablations", *TINY, "--results", tmp_path / "r", "--reports", tmp_path / "p"]
 

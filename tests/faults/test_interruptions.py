@@ -11,11 +11,9 @@ from helpers import TINY, bench_process, exit_code, snapshot, stored_results
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory):
+def reference(tiny_suite_run):
     """The tiny suite run once without interruption."""
-    root = tmp_path_factory.mktemp("reference")
-    assert exit_code(["run", "--suite", "ablations", *TINY, "--results", root / "r", "--reports", root / "p"]) == 0
-    return stored_results(root / "r" / "ablations")
+    return stored_results(tiny_suite_run[0] / "r" / "ablations")
 
 
 @pytest.mark.parametrize("attempt", range(2))
