@@ -201,6 +201,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise ConfigError("--from-study and --trial go together; give both")
     if args.suite is None and args.quick:
         raise ConfigError("--quick applies to suites; use --epochs with --config or --from-study")
+    if args.executor != "ray" and args.address is not None:
+        raise ConfigError("--address applies to --executor ray; drop it or add --executor ray")
+    if args.executor != "inline" and args.stack == "on":
+        raise ConfigError("--stack on applies to --executor inline; drop one of them")
+    if args.executor != "process" and args.jobs is not None:
+        raise ConfigError("--jobs applies to --executor process; drop it or add --executor process")
     options = SuiteOptions(quick=args.quick, seeds=args.seeds, epochs=args.epochs, dataset=args.dataset,
                            data_dir=args.data_dir, device=args.device)
     if args.suite is not None:
@@ -229,12 +235,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     _check_data(args)
     results = prepare_folder(args.results, "results", "--results")
     reports = prepare_folder(args.reports, "reports", "--reports")
-    if args.executor != "ray" and args.address is not None:
-        raise ConfigError("--address applies to --executor ray; drop it or add --executor ray")
-    if args.executor != "inline" and args.stack == "on":
-        raise ConfigError("--stack on applies to --executor inline; drop one of them")
-    if args.executor != "process" and args.jobs is not None:
-        raise ConfigError("--jobs applies to --executor process; drop it or add --executor process")
     records, manifest = run_suite(suite, runs, options, results, show_progress=not args.no_progress,
                                   executor=args.executor, workers=args.jobs, address=args.address,
                                   stack={"auto": None, "on": True, "off": False}[args.stack])

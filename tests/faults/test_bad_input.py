@@ -66,6 +66,9 @@ CASES = {
     "empty results path": [*RUN, "--results", ""],
     "empty reports path": [*RUN, "--reports", ""],
     "unknown option": [*RUN, "--bogus"],
+    "address without ray": [*RUN, "--address", "127.0.0.1:6379"],
+    "jobs without a process pool": [*RUN, "--jobs", "2"],
+    "stacking on a process pool": [*RUN, "--executor", "process", "--stack", "on"],
     # run: config files and suite files
     "config missing": ["run", "--config", "{d}/nope.json"],
     "config not json": ["run", "--config", "{d}/bad.json"],
