@@ -34,6 +34,7 @@ def run_inline(jobs: list[Job], progress: Callable[[str], None] | None = None, s
     seed and beta train together (`vae_core.stacked.fit_stacked`), each then evaluated alone."""
     from bench.runner import evaluate_result, train_and_evaluate
     from vae_core.data import dataset_for
+    from vae_core.device import resolve_device
     from vae_core.stacked import fit_stacked, stack_key
 
     def tell(text: str, epochs: int) -> Callable | None:
@@ -52,7 +53,7 @@ def run_inline(jobs: list[Job], progress: Callable[[str], None] | None = None, s
                                                                        config.epochs))
             continue
         configs = [config for _, config in group]
-        data = dataset_for(configs[0])
+        data = dataset_for(configs[0]).to(resolve_device(configs[0].device))  # one copy for training and scoring
         told = tell(f"{len(group)} runs stacked ({configs[0].label}, ...)", configs[0].epochs)
         results = _attempt(fit_stacked, configs, data, told)
         for i, (key, config) in enumerate(group):

@@ -34,8 +34,9 @@ from vae_core.train import EpochCallback, TrainResult, fit
 
 
 def train_and_evaluate(config: RunConfig, key: str, on_epoch: EpochCallback | None = None) -> RunRecord:
-    """Train one run and compute its metrics. A diverged run is evaluated no further."""
-    data = dataset_for(config)
+    """Train one run and compute its metrics. A diverged run is evaluated no further. The data
+    moves to the device once, here; `fit` and `evaluate` then find it there."""
+    data = dataset_for(config).to(resolve_device(config.device))
     return evaluate_result(config, key, fit(config, data, on_epoch=on_epoch), data)
 
 
