@@ -56,15 +56,22 @@ def evaluate_result(config: RunConfig, key: str, result: TrainResult, data: Data
     return RunRecord(key, config, result.status, metrics, info, pd.DataFrame(result.history), images)
 
 
+def load_cached(store: Store, key: str) -> RunRecord | None:
+    """The stored run, or None when there is none or it is unreadable (said on stderr; the
+    caller retrains it and the save replaces it)."""
+    try:
+        return store.load(key)
+    except StoredRunError as exc:
+        print(f"warning: {exc}; retraining it", file=sys.stderr)
+        return None
+
+
 def run_cached(store: Store, config: RunConfig, on_epoch: EpochCallback | None = None) -> tuple[RunRecord, bool]:
     """The stored run for `config` if there is one, else train, store and return it; the flag
     says whether it came from the cache. An unreadable stored run is retrained."""
     key = run_key(config)
-    try:
-        if (record := store.load(key)) is not None:
-            return record, True
-    except StoredRunError as exc:
-        print(f"warning: {exc}; retraining it", file=sys.stderr)
+    if (record := load_cached(store, key)) is not None:
+        return record, True
     record = train_and_evaluate(config, key, on_epoch)
     store.save(record)
     return record, False
@@ -90,11 +97,8 @@ def run_suite(
     with store.locked():
         records: dict[str, RunRecord] = {}
         for key in unique:
-            try:
-                if (record := store.load(key)) is not None:
-                    records[key] = record
-            except StoredRunError as exc:
-                print(f"warning: {exc}; retraining it", file=sys.stderr)
+            if (record := load_cached(store, key)) is not None:
+                records[key] = record
         todo = [key for key in unique if key not in records]
         print(f"suite {suite_name}: {len(unique)} runs, {len(records)} cached, {len(todo)} to train",
               file=sys.stderr)
