@@ -7,6 +7,7 @@ traceback, and nothing on disk changed: every option is checked before a folder 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -209,10 +210,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise ConfigError("--jobs applies to --executor process; drop it or add --executor process")
     options = SuiteOptions(quick=args.quick, seeds=args.seeds, epochs=args.epochs, dataset=args.dataset,
                            data_dir=args.data_dir, device=args.device)
-    if args.suite is not None:
+    if args.suite is not None:  # a built-in suite takes the defaults; other kinds keep their own values
         suite = SUITES[args.suite]
-        options = SuiteOptions(quick=args.quick, seeds=args.seeds, epochs=args.epochs,
-                               dataset=args.dataset or "mnist5k", data_dir=args.data_dir, device=args.device or "auto")
+        options = dataclasses.replace(options, dataset=args.dataset or "mnist5k", device=args.device or "auto")
     elif args.suite_file is not None:
         from bench.suites import load_suite_file
 
