@@ -14,18 +14,19 @@ import torch
 
 from bench.store import RunRecord
 from vae_core.config import ConfigError, RunConfig
+from vae_core.evaluator import Evaluator
 
-Job = tuple[str, RunConfig]  # (cache key, config)
+Job = tuple[str, RunConfig, Evaluator | None]  # (cache key, config, the data set's evaluator network)
 Outcome = tuple[str, RunRecord | BaseException]
 EXECUTORS = ("inline", "process", "ray")
 
 
-def _train(key: str, config: RunConfig, threads: int | None = None) -> RunRecord:
+def _train(key: str, config: RunConfig, evaluator: Evaluator | None, threads: int | None = None) -> RunRecord:
     from bench.runner import train_and_evaluate
 
     if threads:
         torch.set_num_threads(threads)
-    return train_and_evaluate(config, key)
+    return train_and_evaluate(config, key, None, evaluator)
 
 
 def run_inline(jobs: list[Job], progress: Callable[[str], None] | None = None, stack: bool = False
@@ -35,7 +36,7 @@ def run_inline(jobs: list[Job], progress: Callable[[str], None] | None = None, s
     from bench.runner import evaluate_result, train_and_evaluate
     from vae_core.data import dataset_for
     from vae_core.device import resolve_device
-    from vae_core.stacked import fit_stacked, stack_key
+    from vae_core.stacked import fit_stacked, stack_key, stackable
 
     def tell(text: str, epochs: int) -> Callable | None:
         """An epoch callback that shows `text` and the epoch (a history row or an epoch number)."""
@@ -45,20 +46,20 @@ def run_inline(jobs: list[Job], progress: Callable[[str], None] | None = None, s
 
     groups: dict[tuple, list[Job]] = {}
     for job in jobs:
-        groups.setdefault(stack_key(job[1]) if stack else (job[0],), []).append(job)
+        groups.setdefault(stack_key(job[1]) if stack and stackable(job[1]) else (job[0],), []).append(job)
     for group in groups.values():
         if len(group) == 1:
-            key, config = group[0]
+            key, config, evaluator = group[0]
             yield key, _attempt(train_and_evaluate, config, key, tell(f"{config.label} seed {config.seed}",
-                                                                       config.epochs))
+                                                                       config.epochs), evaluator)
             continue
-        configs = [config for _, config in group]
+        configs = [config for _, config, _ in group]
         data = dataset_for(configs[0]).to(resolve_device(configs[0].device))  # one copy for training and scoring
         told = tell(f"{len(group)} runs stacked ({configs[0].label}, ...)", configs[0].epochs)
         results = _attempt(fit_stacked, configs, data, told)
-        for i, (key, config) in enumerate(group):
+        for i, (key, config, evaluator) in enumerate(group):
             failed = isinstance(results, Exception)
-            yield key, results if failed else _attempt(evaluate_result, config, key, results[i], data)
+            yield key, results if failed else _attempt(evaluate_result, config, key, results[i], data, evaluator)
 
 
 def _attempt(work: Callable, *args: object) -> object:
@@ -77,7 +78,7 @@ def run_process_pool(jobs: list[Job], workers: int) -> Iterator[Outcome]:
     threads = max(1, (os.cpu_count() or 1) // workers)
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"))
     try:
-        futures = {pool.submit(_train, key, config, threads): key for key, config in jobs}
+        futures = {pool.submit(_train, key, config, evaluator, threads): key for key, config, evaluator in jobs}
         for future in as_completed(futures):
             exc = future.exception()
             yield futures[future], exc if exc is not None else future.result()
@@ -100,7 +101,7 @@ def run_ray(jobs: list[Job], address: str | None, cpus_per_run: int) -> Iterator
                               "--head` or check --address") from None
     task = ray.remote(_train)
     refs = {task.options(num_cpus=cpus_per_run, num_gpus=1 if config.device == "cuda" else 0)
-            .remote(key, config, cpus_per_run): key for key, config in jobs}
+            .remote(key, config, evaluator, cpus_per_run): key for key, config, evaluator in jobs}
     pending = list(refs)
     while pending:
         done, pending = ray.wait(pending, num_returns=1)

@@ -112,12 +112,15 @@ def image_rows(rows: Sequence[np.ndarray], labels: Sequence[str], cell_inches: f
     return to_data_uri(fig)
 
 
-def latent_scatter(panels: Sequence[tuple[str, np.ndarray, np.ndarray]], prior_ring: bool = True) -> str:
+def latent_scatter(panels: Sequence[tuple[str, np.ndarray, np.ndarray]], prior_ring: bool = True,
+                   footers: Sequence[str] | None = None) -> str:
     """2-D codes of the test set coloured by class, one panel per model, with the 1 and 2
-    sigma circles of the N(0, I) prior."""
-    fig = Figure(figsize=(3.6 * len(panels), 3.4), layout="constrained")
+    sigma circles of the N(0, I) prior; `footers` are lines of figures printed under each panel."""
+    fig = Figure(figsize=(3.6 * len(panels), 3.4 + (0.5 if footers else 0)), layout="constrained")
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
-    for ax, (title, codes, labels) in zip(axes, panels, strict=True):
+    for i, (ax, (title, codes, labels)) in enumerate(zip(axes, panels, strict=True)):
+        if footers:
+            ax.annotate(footers[i], (0.5, -0.2), xycoords="axes fraction", ha="center", va="top", fontsize=8)
         sns.scatterplot(x=codes[:, 0], y=codes[:, 1], hue=labels.astype(int), palette="tab10", s=6,
                         linewidth=0, ax=ax, legend=ax is axes[-1])
         if prior_ring:
@@ -129,4 +132,45 @@ def latent_scatter(panels: Sequence[tuple[str, np.ndarray, np.ndarray]], prior_r
         ax.set_aspect("equal", adjustable="datalim")
     if axes[-1].get_legend() is not None:
         sns.move_legend(axes[-1], "upper left", bbox_to_anchor=(1, 1), title="class", fontsize=7)
+    return to_data_uri(fig)
+
+
+def compare_bars(df: pd.DataFrame, metrics: Sequence[str], ylabel: str, hue: str | None = None,
+                 reference: tuple[float, str] | None = None) -> str:
+    """Several metrics of one unit side by side (mean over seeds, 95% t-interval), optionally
+    split by `hue`, with an optional horizontal reference line (value, label)."""
+    metrics = [m for m in metrics if m in df and df[m].notna().any()]
+    id_vars = [c for c in ("seed", hue) if c]
+    long = df.melt(id_vars=id_vars, value_vars=metrics, var_name="metric", value_name="value")
+    fig = Figure(figsize=(1.3 * len(metrics) + (2.0 if hue else 1.6), 3.0), layout="constrained")
+    ax = fig.subplots()
+    sns.barplot(data=long, x="metric", y="value", hue=hue, errorbar=t_interval, capsize=0.1, ax=ax)
+    if reference is not None:
+        ax.axhline(reference[0], color="k", ls="--", lw=0.8, label=reference[1])
+        ax.legend(fontsize=7)
+    ax.set_xlabel("")
+    ax.set_ylabel(ylabel)
+    ax.tick_params(axis="x", labelsize=7, rotation=15)
+    return to_data_uri(fig)
+
+
+def xy_lines(df: pd.DataFrame, x: str, y: str, hue: str, xlabel: str, ylabel: str, logx: bool = False) -> str:
+    """One line per value of `hue` (e.g. a seed) through (x, y) points."""
+    fig = Figure(figsize=(4.2, 3.0), layout="constrained")
+    ax = fig.subplots()
+    sns.lineplot(data=df.assign(**{hue: df[hue].astype(str)}), x=x, y=y, hue=hue, marker="o", ax=ax)
+    if logx:
+        ax.set_xscale("log")
+    ax.set_xlabel(xlabel), ax.set_ylabel(ylabel)
+    return to_data_uri(fig)
+
+
+def estimate_check(estimate: np.ndarray, error: np.ndarray, exact: np.ndarray, xlabel: str, ylabel: str) -> str:
+    """Estimates with +-3 standard-error bars against exact values, on the identity line."""
+    fig = Figure(figsize=(3.8, 3.4), layout="constrained")
+    ax = fig.subplots()
+    ax.errorbar(exact, estimate, yerr=3 * error, fmt="o", ms=3, capsize=2)
+    lo, hi = float(min(exact.min(), estimate.min())), float(max(exact.max(), estimate.max()))
+    ax.plot([lo, hi], [lo, hi], "k--", lw=0.8)
+    ax.set_xlabel(xlabel), ax.set_ylabel(ylabel)
     return to_data_uri(fig)

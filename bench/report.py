@@ -20,7 +20,7 @@ from vae_core.config import config_dict
 from vae_core.metrics import METRICS
 
 SUMMARY_METRICS = ("test_recon_mse", "test_recon_bce", "recon_mse_gap", "test_kl", "interp_jump_ratio",
-                   "midpoint_nn_ratio", "prior_nn_ratio", "recon_laplacian_ratio", "train_images_per_s")
+                   "midpoint_nn_ratio", "prior_nn_ratio", "prior_fid", "recon_laplacian_ratio", "train_images_per_s")
 
 
 def records_frame(records: list[RunRecord], labels: dict[str, str] | None = None) -> pd.DataFrame:
@@ -32,8 +32,10 @@ def records_frame(records: list[RunRecord], labels: dict[str, str] | None = None
         row = {"key": r.key, "label": labels.get(r.key, r.config.label), **config_dict(r.config), "status": r.status,
                "device_used": r.info.get("device"), "diverged_epoch": r.info.get("diverged_epoch"),
                "stacked_with": r.info.get("stacked_with", 1),
+               "evaluator_accuracy": r.info.get("evaluator", {}).get("test_accuracy"),
                "error": r.info.get("error")}
         row.update({k: v for k, v in r.metrics.items() if not isinstance(v, list)})
+        row.update({f"iwae_nll_k{k}": v for k, v in r.metrics.get("iwae_nll_by_k") or []})
         rows.append(row)
     df = pd.DataFrame(rows)
     for metric in METRICS:
@@ -339,38 +341,32 @@ def throughput_table(df: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
-def build_context(suite_name: str, records: list[RunRecord], manifest: dict) -> dict:
-    """Everything the template shows, computed from the stored runs."""
-    labels = {e["key"]: e["label"] for e in manifest["entries"] if e.get("label")}
-    df = records_frame(records, labels)
+def axis_frames(df: pd.DataFrame, records: list[RunRecord], manifest: dict
+                ) -> dict[str, tuple[pd.DataFrame, list[RunRecord]]]:
+    """Per axis of the manifest, in its order: the successful runs' rows and their records."""
     by_key = {r.key: r for r in records}
-    suite = SUITES.get(suite_name)
-    axes = manifest.get("axes") or (suite.axes if suite else {})
-    sections = []
-    by_axis: dict[str, pd.DataFrame] = {}
-    for axis, title in axes.items():
+    out = {}
+    for axis in manifest.get("axes") or {}:
         keys = list(dict.fromkeys(e["key"] for e in manifest["entries"] if e["axis"] == axis))
-        sub = df[df.key.isin(keys) & (df.status == "ok")]
-        by_axis[axis] = sub
-        if sub.empty:
-            continue
-        recs = [by_key[k] for k in keys if k in by_key]
-        sections.append({"id": axis, "title": title, "figures": SECTIONS.get(axis, _section_runs)(sub, recs)})
-    ok = df[df.status == "ok"]
-    limitations = _section_limitations(ok, by_axis, records) if not ok.empty else []
-    env = manifest.get("environment", {})
+        out[axis] = (df[df.key.isin(keys) & (df.status == "ok")], [by_key[k] for k in keys if k in by_key])
+    return out
+
+
+def common_context(suite_name: str, records: list[RunRecord], manifest: dict, df: pd.DataFrame) -> dict:
+    """What every suite report shows: environment, run counts, problems, throughput, metrics."""
+    suite = SUITES.get(suite_name)
+    labels = {e["key"]: e["label"] for e in manifest["entries"] if e.get("label")}
     problems = [{"label": labels.get(r.key, r.config.label), "seed": r.config.seed, "status": r.status,
                  "detail": f"non-finite loss at epoch {r.info.get('diverged_epoch')}" if r.status == "diverged"
                  else r.info.get("error", "")}
                 for r in records if r.status != "ok"]
-    summary_header, summary_rows = summary_table(df)
     tp_header, tp_rows = throughput_table(df)
     return {
         "suite": suite_name,
         "description": manifest.get("description") or (suite.description if suite else ""),
         "datasets": sorted(df.dataset.unique().tolist()) if not df.empty else [],
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "env": env,
+        "env": manifest.get("environment", {}),
         "options": manifest.get("options", {}),
         "seeds": sorted(df.seed.unique().tolist()) if not df.empty else [],
         "devices": sorted(set(df.device_used.dropna())) if not df.empty else [],
@@ -379,13 +375,30 @@ def build_context(suite_name: str, records: list[RunRecord], manifest: dict) -> 
         "wall_seconds": manifest.get("wall_seconds"),
         "train_seconds_total": float(df["train_seconds"].sum()) if "train_seconds" in df else 0.0,
         "eval_seconds_total": float(sum(r.info.get("eval_seconds", 0.0) for r in records)),
-        "summary_header": summary_header, "summary_rows": summary_rows,
-        "sections": sections, "limitations": limitations,
         "throughput_header": tp_header, "throughput_rows": tp_rows,
         "problems": problems,
         "metrics": [{"name": k, "unit": v.unit, "better": v.better, "description": v.description}
                     for k, v in METRICS.items()],
     }
+
+
+def build_context(suite_name: str, records: list[RunRecord], manifest: dict) -> dict:
+    """Everything the axes report shows, computed from the stored runs."""
+    labels = {e["key"]: e["label"] for e in manifest["entries"] if e.get("label")}
+    df = records_frame(records, labels)
+    suite = SUITES.get(suite_name)
+    manifest = {**manifest, "axes": manifest.get("axes") or (suite.axes if suite else {})}
+    sections = []
+    by_axis = axis_frames(df, records, manifest)
+    for axis, (sub, recs) in by_axis.items():
+        if not sub.empty:
+            sections.append({"id": axis, "title": manifest["axes"][axis],
+                             "figures": SECTIONS.get(axis, _section_runs)(sub, recs)})
+    ok = df[df.status == "ok"]
+    limitations = _section_limitations(ok, {a: f for a, (f, _) in by_axis.items()}, records) if not ok.empty else []
+    summary_header, summary_rows = summary_table(df)
+    return {**common_context(suite_name, records, manifest, df), "summary_header": summary_header,
+            "summary_rows": summary_rows, "sections": sections, "limitations": limitations}
 
 
 def render(context: dict, template: str = "report.html.j2") -> str:
@@ -396,6 +409,13 @@ def render(context: dict, template: str = "report.html.j2") -> str:
 
 
 def write_report(suite_name: str, records: list[RunRecord], manifest: dict, reports_dir: Path) -> Path:
+    """Render the suite's report: the claims ledger for a claims suite, else a section per axis."""
     path = Path(reports_dir) / f"{suite_name}.html"
-    write_atomic(path, render(build_context(suite_name, records, manifest)).encode())
+    if manifest.get("report") == "claims":
+        from bench.claims_report import build_claims_context
+
+        html = render(build_claims_context(suite_name, records, manifest), "claims.html.j2")
+    else:
+        html = render(build_context(suite_name, records, manifest))
+    write_atomic(path, html.encode())
     return path

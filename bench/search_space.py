@@ -74,6 +74,7 @@ OBJECTIVES: dict[str, Objective] = {
     "prior_match": Objective("agg_posterior_kl", "minimize"),
     "sample_realism": Objective("prior_nn_ratio", "minimize"),
     "sample_sharpness": Objective("prior_laplacian_ratio", "maximize"),
+    "sample_fid": Objective("prior_fid", "minimize"),
     "neg_elbo": Objective("test_neg_elbo", "minimize"),
     "rate": Objective("test_kl", "minimize"),
 }

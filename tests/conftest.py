@@ -20,6 +20,17 @@ def tiny_suite_run(tmp_path_factory):
     return root, args
 
 
+@pytest.fixture(scope="session")
+def tiny_claims_run(tmp_path_factory):
+    """The quick claims suite on digits (1 epoch, 2 seeds), run once per test session into
+    `root/r` and `root/p`; returns root. Read it; copy it to change it."""
+    root = tmp_path_factory.mktemp("tiny-claims")
+    args = ["run", "--suite", "claims", "--quick", "--dataset", "digits", "--epochs", "1", "--seeds", "2",
+            "--no-progress", "--results", root / "r", "--reports", root / "p"]
+    assert exit_code(args) == 0
+    return root
+
+
 @pytest.fixture
 def rng():
     return torch.Generator().manual_seed(0)

@@ -27,13 +27,15 @@ def test_mnist5k_is_offline_real_mnist_split_4000_1000_stratified():
     assert d.train_x.max() == 1.0 and d.train_x.min() == 0.0
 
 
-def test_batches_cover_every_image_once_in_a_seeded_order():
+def test_batches_cover_every_image_once_in_a_seeded_order_with_their_labels():
     x = torch.arange(10).float().view(10, 1)
-    batches = list(iterate_batches(x, 4, torch.Generator().manual_seed(0)))
-    assert [len(b) for b in batches] == [4, 4, 2]
-    assert sorted(torch.cat(batches).view(-1).tolist()) == list(range(10))
-    again = list(iterate_batches(x, 4, torch.Generator().manual_seed(0)))
-    assert all(torch.equal(a, b) for a, b in zip(batches, again, strict=True))
+    y = torch.arange(10) * 10
+    batches = list(iterate_batches((x, y), 4, torch.Generator().manual_seed(0)))
+    assert [len(bx) for bx, _ in batches] == [4, 4, 2]
+    assert sorted(torch.cat([bx for bx, _ in batches]).view(-1).tolist()) == list(range(10))
+    assert all(torch.equal(by, bx.view(-1).long() * 10) for bx, by in batches)  # labels stay with their images
+    again = list(iterate_batches((x, y), 4, torch.Generator().manual_seed(0)))
+    assert all(torch.equal(a[0], b[0]) for a, b in zip(batches, again, strict=True))
 
 
 def write_idx(path: Path, array: np.ndarray) -> None:

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from vae_core import RunConfig, fit, load_dataset
-from vae_core.metrics.likelihood import importance_weighted_bound, iwae_nll
+from vae_core.metrics.likelihood import bound_by_k, importance_weighted_bound, iwae_nll_by_k, log_importance_weights
 from vae_core.metrics.rate import mmd_to_standard_normal
 from vae_core.models import Posterior
 
@@ -46,7 +46,7 @@ def test_with_the_exact_posterior_every_bound_equals_log_px(x):
     posterior, decode, log_lik, log_px = linear_gaussian()
     gen = torch.Generator().manual_seed(0)
     for k in (1, 10):
-        bound = importance_weighted_bound(posterior, decode, log_lik, x, k, gen)
+        bound = importance_weighted_bound(log_importance_weights(posterior, decode, log_lik, x, k, gen))
         assert torch.allclose(bound, log_px(x), atol=1e-9)
 
 
@@ -59,7 +59,8 @@ def test_with_a_wrong_posterior_the_bound_rises_with_k_toward_log_px(x):
 
     gen = torch.Generator().manual_seed(0)
     # the expectation of each estimate: average it over many repeats of the same three points
-    bounds = [importance_weighted_bound(wrong, decode, log_lik, x.repeat(r, 1), k, gen).mean().item()
+    bounds = [importance_weighted_bound(
+        log_importance_weights(wrong, decode, log_lik, x.repeat(r, 1), k, gen)).mean().item()
               for k, r in ((1, 2000), (10, 1000), (100, 200), (2000, 30))]
     truth = log_px(x).mean().item()
     assert bounds == sorted(bounds)  # ELBO <= IWAE_10 <= IWAE_100 <= IWAE_2000
@@ -71,8 +72,29 @@ def test_iwae_nll_of_a_trained_vae_improves_on_the_elbo():
     data = load_dataset("digits")
     model = fit(RunConfig(dataset="digits", epochs=3, device="cpu"), data).model
     gen = torch.Generator().manual_seed(0)
-    nll = [iwae_nll(model, data.test_x[:100], "bce", k, gen) for k in (1, 20)]
-    assert nll[1] < nll[0]
+    nll = iwae_nll_by_k(model, data.test_x[:100], "bce", 100, gen)
+    assert list(nll) == [1, 10, 100]
+    assert nll[100] < nll[10] < nll[1]
+
+
+def test_the_k_curve_splits_one_set_of_draws_into_groups(x):
+    """IWAE_1 from K draws is the mean log weight (the ELBO); IWAE_K the log-mean-exp of all K;
+    and on the linear-Gaussian model the curve rises toward the exact log p(x)."""
+    exact_posterior, decode, log_lik, log_px = linear_gaussian()
+
+    def wrong(xb):
+        p = exact_posterior(xb)
+        return Posterior(p.mu * 0.5, p.logvar + 1.0)
+
+    gen = torch.Generator().manual_seed(0)
+    log_w = log_importance_weights(wrong, decode, log_lik, x.repeat(200, 1), 1000, gen)
+    curve = bound_by_k(log_w)
+    assert list(curve) == [1, 10, 100, 1000]
+    assert curve[1] == pytest.approx(log_w.mean().item())
+    assert curve[1000] == pytest.approx((torch.logsumexp(log_w, 0) - math.log(1000)).mean().item())
+    values = list(curve.values())
+    assert values == sorted(values) and values[-1] < log_px(x).mean().item() + 0.01
+    assert list(bound_by_k(log_w[:250])) == [1, 10, 100, 250]  # a k that is no power of 10 is reported too
 
 
 def test_mmd_to_prior_is_zero_for_prior_samples_and_grows_with_the_mismatch():

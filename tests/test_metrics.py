@@ -69,7 +69,7 @@ class _Decoder(torch.nn.Module):
         super().__init__()
         self.f = f
 
-    def decode(self, z):
+    def decode(self, z, y=None):
         level = self.f(z[:, :1]).clamp(1e-4, 1 - 1e-4)
         return torch.logit(level.view(-1, 1, 1, 1).expand(-1, 1, 4, 4))
 
@@ -122,10 +122,10 @@ def test_gaussian_kl_to_prior_is_zero_for_prior_samples_and_half_squared_shift(r
 class _Identity(torch.nn.Module):
     """An 'autoencoder' that returns its input exactly: reconstruction error 0."""
 
-    def encode(self, x):
+    def encode(self, x, y=None):
         return Posterior(x.flatten(1))
 
-    def decode(self, z):
+    def decode(self, z, y=None):
         p = z.clamp(1e-6, 1 - 1e-6)
         return torch.logit(p).view(-1, 1, 8, 8)
 
@@ -139,11 +139,14 @@ def test_perfect_autoencoder_has_zero_reconstruction_error(digits):
 
 def test_evaluate_reports_every_registered_metric(digits):
     from vae_core import METRICS, RunConfig, fit
+    from vae_core.evaluator import train_evaluator
 
     result = fit(RunConfig(dataset="digits", epochs=1, device="cpu"), data=digits)
-    evaluation = evaluate(result.model, digits)
+    evaluation = evaluate(result.model, digits, evaluator=train_evaluator(digits))
     expected = set(METRICS) - {"train_images_per_s", "train_seconds"}
     assert expected <= set(evaluation.metrics)
+    not_applicable = {"cond_accuracy", "cond_swap_accuracy", "angle_path_error_deg"}  # cvae only; lines only
+    assert all(evaluation.metrics[m] is not None for m in expected - not_applicable)
     assert evaluation.images["recon"].shape == (16, 1, 8, 8)
     assert evaluation.metrics["infer_images_per_s"] > 0
 

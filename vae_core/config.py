@@ -11,7 +11,9 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-MODELS = ("ae", "vae")
+MODELS = ("ae", "vae", "cvae", "pooled")
+ARCHS = ("mlp", "conv")
+REGULARIZERS = ("kl", "moments")
 RECON_LOSSES = ("mse", "bce")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 EVAL_SPLITS = ("test", "validation")
@@ -27,9 +29,19 @@ class RunConfig:
     `vae/main.py`): MLP 784-400-20, Adam lr 1e-3, batch 128, BCE summed over pixels, beta 1.
     """
 
-    model: str = "vae"  # "ae" (deterministic code) or "vae" (Gaussian posterior)
+    # "ae" (deterministic code), "vae" (Gaussian posterior per input), "cvae" (class label given
+    # to encoder and decoder, chapter fig 1.10) or "pooled" (one posterior for the whole batch:
+    # the misconception of chapter fig 1.7)
+    model: str = "vae"
+    arch: str = "mlp"  # "mlp" (the classic example) or "conv" (two stride-2 convolutions each way)
     recon_loss: str = "bce"  # "bce" (Bernoulli decoder) or "mse" (Gaussian decoder, fixed variance)
+    recon_weight: float = 1.0  # weight of the reconstruction term; 0 = KL only (chapter fig 1.13, middle)
     beta: float = 1.0  # weight of the KL term (beta-VAE, Higgins et al. 2017); ignored by the AE
+    # "kl": the closed form of eq. 1.6; "moments": the hand-made penalties of eq. 1.4/1.5,
+    # 0.5 * (|mu|^2 + moment_ratio * |log sigma^2|^2), weighted by beta
+    regularizer: str = "kl"
+    moment_ratio: float = 0.5  # 0.5 = the KL's own balance near sigma = 1 (its 2nd-order expansion)
+    adv_weight: float = 0.0  # weight of an adversarial loss on reconstructions (a remedy for blur); 0 = none
     kl_warmup_epochs: int = 0  # KL weight ramps linearly from 0 to beta over these epochs (Bowman et al. 2016)
     latent_dim: int = 20
     hidden_dim: int = 400
@@ -40,6 +52,7 @@ class RunConfig:
     dataset: str = "mnist5k"
     data_dir: str | None = None  # only for torchvision data sets; None = download to the cache
     eval_split: str = "test"  # "validation": train on 80% of the training split, score on the rest (tuning)
+    iwae_k: int = 100  # importance samples of the IWAE bound; every power of 10 up to it is reported
     device: str = "auto"
 
     def __post_init__(self) -> None:
@@ -47,7 +60,16 @@ class RunConfig:
         _check_choice("recon_loss", self.recon_loss, RECON_LOSSES)
         _check_choice("device", self.device, DEVICES)
         _check_choice("eval_split", self.eval_split, EVAL_SPLITS)
+        _check_choice("arch", self.arch, ARCHS)
+        _check_choice("regularizer", self.regularizer, REGULARIZERS)
         _check_range("beta", self.beta, 0.0, 1e4)
+        _check_range("recon_weight", self.recon_weight, 0.0, 1e4)
+        _check_range("moment_ratio", self.moment_ratio, 0.0, 1e6)
+        _check_range("adv_weight", self.adv_weight, 0.0, 1e4)
+        _check_range("iwae_k", self.iwae_k, 1, 100_000, integer=True)
+        if self.recon_weight == 0 and (self.model == "ae" or self.beta == 0):
+            raise ConfigError("recon_weight=0 leaves nothing to train (an AE has no KL term, and beta is 0); "
+                              "give one of them a positive weight")
         _check_range("latent_dim", self.latent_dim, 1, 4096, integer=True)
         _check_range("kl_warmup_epochs", self.kl_warmup_epochs, 0, 10000, integer=True)
         _check_range("hidden_dim", self.hidden_dim, 1, 65536, integer=True)
@@ -62,14 +84,23 @@ class RunConfig:
     @property
     def label(self) -> str:
         """Short human name, e.g. `vae-bce-b1-z20` (seed not included: seeds are pooled)."""
-        label = f"{self.model}-{self.recon_loss}" + (f"-b{self.beta:g}" if self.model == "vae" else "")
+        model = self.model if self.arch == "mlp" else f"{self.arch}{self.model}"
+        label = f"{model}-{self.recon_loss}" + (f"-b{self.beta:g}" if self.model != "ae" else "")
+        if self.regularizer == "moments":
+            label += f"-mom{self.moment_ratio:g}"
         label += f"-z{self.latent_dim}"
         defaults = RunConfig.__dataclass_fields__
-        for name, short in (("kl_warmup_epochs", "w"), ("lr", "lr"), ("hidden_dim", "h"), ("batch_size", "bs")):
+        for name, short in (("recon_weight", "r"), ("adv_weight", "adv"), ("kl_warmup_epochs", "w"), ("lr", "lr"),
+                            ("hidden_dim", "h"), ("batch_size", "bs"), ("iwae_k", "k")):
             value = getattr(self, name)
             if value != defaults[name].default:
                 label += f"-{short}{value:g}"
         return label + ("-val" if self.eval_split == "validation" else "")
+
+    @property
+    def stochastic(self) -> bool:
+        """Whether the model has a Gaussian posterior (and so a KL term)."""
+        return self.model != "ae"
 
 
 def config_dict(config: RunConfig) -> dict[str, Any]:

@@ -8,6 +8,8 @@ per-image transforms: the images are decoded once, and on a GPU no batch crosses
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -31,10 +33,17 @@ class Dataset:
     train_y: torch.Tensor  # (N,) int64
     test_x: torch.Tensor
     test_y: torch.Tensor
+    # a known generative factor per image where the data set has one (the `lines` angle, radians)
+    train_t: torch.Tensor | None = None
+    test_t: torch.Tensor | None = None
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
         return tuple(self.train_x.shape[1:])  # type: ignore[return-value]
+
+    @property
+    def n_classes(self) -> int:
+        return int(max(self.train_y.max(), self.test_y.max())) + 1
 
     @property
     def n_pixels(self) -> int:
@@ -46,14 +55,14 @@ class Dataset:
         idx = np.arange(len(self.train_y))
         fit_idx, val_idx = train_test_split(idx, test_size=0.2, stratify=self.train_y.numpy(), random_state=0)
         fit_idx, val_idx = torch.as_tensor(fit_idx), torch.as_tensor(val_idx)
+        t = self.train_t
         return Dataset(f"{self.name}/validation", self.train_x[fit_idx], self.train_y[fit_idx],
-                       self.train_x[val_idx], self.train_y[val_idx])
+                       self.train_x[val_idx], self.train_y[val_idx],
+                       None if t is None else t[fit_idx], None if t is None else t[val_idx])
 
     def to(self, device: str) -> Dataset:
-        move = lambda t: t.to(device, non_blocking=True)  # noqa: E731
-        return Dataset(
-            self.name, move(self.train_x), move(self.train_y), move(self.test_x), move(self.test_y)
-        )
+        move = lambda t: None if t is None else t.to(device, non_blocking=True)  # noqa: E731
+        return Dataset(self.name, *(move(getattr(self, f.name)) for f in dataclasses.fields(self)[1:]))
 
 
 def _stratified(name: str, x: np.ndarray, y: np.ndarray, test_size: int | float) -> Dataset:
@@ -80,6 +89,37 @@ def _load_digits(data_dir: str | None) -> Dataset:
     d = load_digits()
     x = (d.images / 16.0).reshape(-1, 1, 8, 8)
     return _stratified("digits", x, d.target, test_size=0.2)
+
+
+LINES_SIZE = 28
+LINES_HALF_LENGTH = 11.0  # pixels from the centre to each end
+
+
+def render_lines(angles: np.ndarray, size: int = LINES_SIZE, half_length: float = LINES_HALF_LENGTH) -> np.ndarray:
+    """Images (N, 1, size, size) in [0, 1] of a line segment through the centre at each angle
+    (radians, counter-clockwise from the x axis, with y pointing up; angles are modulo pi).
+    Anti-aliased: intensity 1 within 0.5 px of the segment, falling linearly to 0 at 1.5 px."""
+    c = (size - 1) / 2
+    ys, xs = np.mgrid[0:size, 0:size]
+    px, py = xs - c, c - ys  # pixel centres, y up
+    d = np.stack([np.cos(angles), np.sin(angles)], axis=1)[:, :, None, None]  # (N, 2, 1, 1)
+    along = np.clip(px * d[:, 0] + py * d[:, 1], -half_length, half_length)
+    dist = np.hypot(px - along * d[:, 0], py - along * d[:, 1])
+    return np.clip(1.5 - dist, 0.0, 1.0)[:, None].astype(np.float32)
+
+
+def _load_lines(data_dir: str | None) -> Dataset:
+    """Synthetic: 5,000 28x28 images of a line through the centre at a uniformly random angle in
+    [0, pi), the one factor of variation, known per image (`train_t`, `test_t`). Labels are the
+    angle in 10 bins of 18 degrees. Interpolating between two codes should sweep the angle evenly:
+    the ground truth for latent smoothness (claim C1). 4,000 / 1,000, stratified by bin."""
+    angles = np.random.default_rng(0).uniform(0.0, math.pi, 5000)
+    bins = np.minimum((angles / math.pi * 10).astype(np.int64), 9)
+    x = render_lines(angles)
+    xtr, xte, ytr, yte, ttr, tte = train_test_split(x, bins, angles, test_size=1000, stratify=bins, random_state=0)
+    f32 = lambda a: torch.as_tensor(a, dtype=torch.float32)  # noqa: E731
+    lab = lambda a: torch.as_tensor(a, dtype=torch.int64)  # noqa: E731
+    return Dataset("lines", f32(xtr), lab(ytr), f32(xte), lab(yte), f32(ttr), f32(tte))
 
 
 def _torchvision_loader(cls_name: str, name: str) -> Callable[[str | None], Dataset]:
@@ -114,6 +154,7 @@ def _torchvision_loader(cls_name: str, name: str) -> Callable[[str | None], Data
 DATASETS: dict[str, Callable[[str | None], Dataset]] = {
     "mnist5k": _load_mnist5k,
     "digits": _load_digits,
+    "lines": _load_lines,
     "mnist": _torchvision_loader("MNIST", "mnist"),
     "fashion-mnist": _torchvision_loader("FashionMNIST", "fashion-mnist"),
 }
@@ -134,10 +175,12 @@ def dataset_for(config: RunConfig) -> Dataset:
 
 
 def iterate_batches(
-    x: torch.Tensor, batch_size: int, generator: torch.Generator
-) -> Iterator[torch.Tensor]:
-    """Shuffled batches of a device-resident tensor; the permutation is drawn on the CPU with
-    a seeded generator, so the order is the same on every device."""
-    perm = torch.randperm(x.shape[0], generator=generator).to(x.device)
-    for start in range(0, x.shape[0], batch_size):
-        yield x[perm[start : start + batch_size]]
+    tensors: tuple[torch.Tensor, ...], batch_size: int, generator: torch.Generator
+) -> Iterator[tuple[torch.Tensor, ...]]:
+    """Shuffled batches of device-resident tensors of one length (images, labels), in one
+    order; the permutation is drawn on the CPU with a seeded generator, so the order is the
+    same on every device."""
+    perm = torch.randperm(tensors[0].shape[0], generator=generator).to(tensors[0].device)
+    for start in range(0, perm.shape[0], batch_size):
+        idx = perm[start : start + batch_size]
+        yield tuple(t[idx] for t in tensors)

@@ -40,6 +40,12 @@ def stack_key(config: RunConfig) -> tuple:
     return tuple((k, v) for k, v in sorted(vars(config).items()) if k not in FREE_FIELDS)
 
 
+def stackable(config: RunConfig) -> bool:
+    """Whether `fit_stacked` can train this config: not a conditional model (it reads labels)
+    and not an adversarial one (its discriminator has its own optimizer)."""
+    return config.model != "cvae" and config.adv_weight == 0
+
+
 def fit_stacked(
     configs: list[RunConfig], data: Dataset | None = None, on_epoch: Callable[[int], None] | None = None
 ) -> list[TrainResult]:
@@ -48,6 +54,8 @@ def fit_stacked(
     epoch; the others train on (their gradients do not mix)."""
     if len({stack_key(c) for c in configs}) != 1:
         raise ValueError("fit_stacked needs configs that differ only in " + ", ".join(FREE_FIELDS))
+    if not all(map(stackable, configs)):
+        raise ValueError("fit_stacked cannot train conditional or adversarial models; use fit()")
     first = configs[0]
     device = resolve_device(first.device)
     data = (data or dataset_for(first)).to(device)

@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 
 import torch
 
+from vae_core.adversarial import Adversary
 from vae_core.config import RunConfig
 from vae_core.data import Dataset, dataset_for, iterate_batches
 from vae_core.device import resolve_device, synchronize
-from vae_core.losses import RECON_LOSSES, kl_divergence
+from vae_core.losses import RECON_LOSSES, kl_divergence, moment_penalty
 from vae_core.models import Posterior, build_model
 
 EpochCallback = Callable[[dict, torch.nn.Module, Dataset], None]  # (history row, model, device data)
@@ -45,26 +46,34 @@ def kl_weight(config: RunConfig, epoch: int) -> float:
 
 
 def loss_terms(
-    model: torch.nn.Module, x: torch.Tensor, config: RunConfig, beta: float | None = None
+    model: torch.nn.Module, x: torch.Tensor, config: RunConfig, beta: float | None = None,
+    y: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Batch means of the loss and its parts: loss = recon + beta * KL (chapter eq. 1.19 with
-    beta as in Higgins et al. 2017; an AE has no KL). `beta` overrides the config's (warm-up)."""
-    logits, posterior = model(x)
+    """Batch means of the loss and its parts (see `terms_of`); `beta` overrides the config's
+    (warm-up), `y` are the labels a conditional model reads."""
+    logits, posterior = model(x, y=y)
     return terms_of(logits, posterior, x, config, beta)
 
 
 def terms_of(
     logits: torch.Tensor, posterior: Posterior, x: torch.Tensor, config: RunConfig,
-    beta: float | torch.Tensor | None = None,
+    beta: float | torch.Tensor | None = None, adversary: Adversary | None = None,
 ) -> dict[str, torch.Tensor]:
-    """`loss_terms` from a forward pass already made (also used under `vmap`)."""
+    """Batch means of the loss and its parts from a forward pass already made (also used under
+    `vmap`): loss = recon_weight * recon + beta * regulariser (+ adv_weight * adversarial).
+    The regulariser is the closed-form KL (chapter eq. 1.19, beta as in Higgins et al. 2017) or
+    the moment penalties of eq. 1.4/1.5; an AE has none. `kl` is always the closed-form KL."""
     recon = RECON_LOSSES[config.recon_loss](logits, x).mean()
+    loss = config.recon_weight * recon
+    if adversary is not None:
+        loss = loss + config.adv_weight * adversary.generator_loss(torch.sigmoid(logits))
     if posterior.logvar is None:
-        return {"loss": recon, "recon": recon, "kl": torch.zeros_like(recon),
+        return {"loss": loss, "recon": recon, "kl": torch.zeros_like(recon),
                 "posterior_var": torch.zeros_like(recon)}
     kl = kl_divergence(posterior).mean()
+    regulariser = kl if config.regularizer == "kl" else moment_penalty(posterior, config.moment_ratio).mean()
     beta = config.beta if beta is None else beta
-    return {"loss": recon + beta * kl, "recon": recon, "kl": kl,
+    return {"loss": loss + beta * regulariser, "recon": recon, "kl": kl,
             "posterior_var": posterior.logvar.detach().exp().mean()}
 
 
@@ -83,8 +92,9 @@ def fit(
     data = (data or dataset_for(config)).to(device)
     torch.manual_seed(config.seed)
     order = torch.Generator().manual_seed(config.seed)
-    model = build_model(config, data.image_shape).to(device)
+    model = build_model(config, data.image_shape, data.n_classes).to(device)
     optimizer = make_optimizer(model.parameters(), config)
+    adversary = Adversary(data.image_shape, config, device) if config.adv_weight > 0 else None
 
     history: list[dict] = []
     status, diverged_epoch, n_images = "ok", None, 0
@@ -96,11 +106,14 @@ def fit(
         sums = torch.zeros(4, device=device)
         n_batches = 0
         beta = kl_weight(config, epoch)
-        for x in iterate_batches(data.train_x, config.batch_size, order):
-            terms = loss_terms(model, x, config, beta)
+        for x, y in iterate_batches((data.train_x, data.train_y), config.batch_size, order):
+            logits, posterior = model(x, y=y)
+            terms = terms_of(logits, posterior, x, config, beta, adversary)
             optimizer.zero_grad(set_to_none=True)
             terms["loss"].backward()
             optimizer.step()
+            if adversary is not None:  # then the discriminator learns from this batch (alternating, as in a GAN)
+                adversary.step(x, torch.sigmoid(logits))
             sums += torch.stack([t.detach() for t in terms.values()])
             n_batches += 1
             n_images += x.shape[0]

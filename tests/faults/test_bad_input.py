@@ -25,6 +25,9 @@ FILES = {
     "s_label.toml": '[[runs]]\nlabel = 5\nbeta = 1.0\n',
     "s_value.toml": '[[runs]]\nlatent_dim = 0\n',
     "s_defaults.toml": 'defaults = 3\n[[runs]]\nbeta = 1.0\n',
+    "v_arch.json": json.dumps({"arch": "resnet"}),
+    "v_nothing.json": json.dumps({"recon_weight": 0, "beta": 0}),
+    "v_ratio.toml": '[[runs]]\nregularizer = "moments"\nmoment_ratio = -1.0\n',
 }
 
 CASES = {
@@ -86,6 +89,9 @@ CASES = {
     "suite file bad value": ["run", "--suite-file", "{d}/s_value.toml"],
     "suite file bad defaults": ["run", "--suite-file", "{d}/s_defaults.toml"],
     "suite file is a folder": ["run", "--suite-file", "{d}/empty"],
+    "config with an unknown architecture": ["run", "--config", "{d}/v_arch.json"],
+    "config with nothing to train": ["run", "--config", "{d}/v_nothing.json"],
+    "suite file with a negative moment ratio": ["run", "--suite-file", "{d}/v_ratio.toml"],
     # tune
     "trials zero": [*TUNE[:4], "--trials", "0"],
     "trials absurd": [*TUNE[:4], "--trials", "1000000000000"],

@@ -49,3 +49,21 @@ def test_report_renders_in_chromium_with_every_figure_and_no_console_error(brows
     assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
     print(f"screenshot: {shot.resolve()}")
     survived("fault")
+
+
+def test_claims_report_renders_in_chromium_with_every_figure(browser, tiny_claims_run):
+    browser.get((tiny_claims_run / "p" / "claims.html").as_uri())
+    images = browser.execute_script(
+        "return Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.alt.slice(0, 40)])")
+    assert len(images) >= 13
+    broken = [alt for complete, width, alt in images if not complete or width == 0]
+    assert not broken, broken
+    sections = browser.execute_script("return Array.from(document.querySelectorAll('h2')).map(h => h.id)")
+    assert {"ledger", *(f"C{i}" for i in range(1, 14)), "evaluator", "metrics"} <= set(sections)
+    errors = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
+    assert not errors, errors
+    height = browser.execute_script("return document.body.scrollHeight")
+    browser.set_window_size(1280, min(height, 16000))
+    SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
+    shot = SCREENSHOT_DIR / "claims-report.png"
+    assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 10_000

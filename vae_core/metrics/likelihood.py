@@ -39,7 +39,7 @@ def gaussian_log_density(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor
 
 
 @torch.no_grad()
-def importance_weighted_bound(
+def log_importance_weights(
     encode: Callable[[torch.Tensor], Posterior],
     decode: Callable[[torch.Tensor], torch.Tensor],
     log_likelihood: LogLikelihood,
@@ -48,7 +48,8 @@ def importance_weighted_bound(
     generator: torch.Generator | None = None,
     chunk: int = 64,
 ) -> torch.Tensor:
-    """IWAE_k per image (nats), for a Gaussian q(z|x) and the N(0, I) prior; shape (N,)."""
+    """log p(x, z_i) - log q(z_i | x) for k draws z_i ~ q(z|x) per image, shape (k, N), for a
+    Gaussian q(z|x) and the N(0, I) prior."""
     posterior = encode(x)
     mu, logvar = posterior.mu, posterior.logvar
     if logvar is None:
@@ -64,12 +65,34 @@ def importance_weighted_bound(
         log_pz = gaussian_log_density(z, torch.zeros_like(z), torch.zeros_like(z))
         log_qz = gaussian_log_density(z, mu, logvar)
         log_w.append(log_px_z + log_pz - log_qz)
-    return torch.logsumexp(torch.cat(log_w), dim=0) - math.log(k)
+    return torch.cat(log_w)
 
 
-def iwae_nll(model: torch.nn.Module, x: torch.Tensor, recon_loss: str, k: int,
-             generator: torch.Generator | None = None) -> float:
-    """Mean -IWAE_k over the images of `x`, in nats per image (an upper bound on -log p(x))."""
-    bound = importance_weighted_bound(model.encode, model.decode, decoder_log_likelihood(recon_loss), x, k,
-                                      generator)
-    return -bound.mean().item()
+def importance_weighted_bound(log_w: torch.Tensor) -> torch.Tensor:
+    """IWAE_k per image (nats), shape (N,), from k log weights per image, shape (k, N):
+    log (1/k) sum_i w_i."""
+    return torch.logsumexp(log_w, dim=0) - math.log(log_w.shape[0])
+
+
+def bound_by_k(log_w: torch.Tensor) -> dict[int, float]:
+    """Mean IWAE_k over images for k = 1, 10, 100, ... up to the number of draws K, and K itself,
+    each estimated from the same K draws split into K//k disjoint groups (so IWAE_1 is the ELBO
+    averaged over K draws): the curve ELBO <= IWAE_10 <= ... of claim C12, in nats per image."""
+    total = log_w.shape[0]
+    ks = sorted({10**i for i in range(len(str(total))) if 10**i <= total} | {total})
+    out = {}
+    for k in ks:
+        groups = log_w[: (total // k) * k].reshape(total // k, k, -1)
+        out[k] = importance_weighted_bound(groups.transpose(0, 1)).mean().item()
+    return out
+
+
+def iwae_nll_by_k(model: torch.nn.Module, x: torch.Tensor, recon_loss: str, k: int,
+                  generator: torch.Generator | None = None, y: torch.Tensor | None = None) -> dict[int, float]:
+    """-IWAE_k' for k' = 1, 10, 100, ... up to k, and k, in nats per image (each an upper bound on -log p(x),
+    falling toward it as k' grows); `y` are the labels of a conditional model."""
+    encode = lambda xb: model.encode(xb, y)  # noqa: E731
+    n_images = x.shape[0]
+    decode = (lambda z: model.decode(z, None if y is None else y.repeat(z.shape[0] // n_images)))  # noqa: E731
+    log_w = log_importance_weights(encode, decode, decoder_log_likelihood(recon_loss), x, k, generator)
+    return {kk: -v for kk, v in bound_by_k(log_w).items()}

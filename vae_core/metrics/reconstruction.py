@@ -13,13 +13,22 @@ from vae_core.losses import recon_bce, recon_mse
 
 
 @torch.no_grad()
-def recon_errors(model: torch.nn.Module, x: torch.Tensor, batch_size: int = 1024) -> dict[str, float]:
+def recon_errors(model: torch.nn.Module, x: torch.Tensor, batch_size: int = 1024,
+                 y: torch.Tensor | None = None) -> dict[str, float]:
     """Mean over images of the squared error (sum over pixels; lower is better) and of the
-    Bernoulli NLL (nats per image; lower is better), decoding z = mu."""
+    Bernoulli NLL (nats per image; lower is better), decoding z = mu; `y` are the labels a
+    conditional model reads."""
     mse = bce = 0.0
     for start in range(0, x.shape[0], batch_size):
         xb = x[start : start + batch_size]
-        logits = model.decode(model.encode(xb).mu)
+        yb = None if y is None else y[start : start + batch_size]
+        logits = model.decode(model.encode(xb, yb).mu, yb)
         mse += recon_mse(logits, xb).sum().item()
         bce += recon_bce(logits, xb).sum().item()
     return {"mse": mse / x.shape[0], "bce": bce / x.shape[0]}
+
+
+def mean_image_mse(train_x: torch.Tensor, test_x: torch.Tensor) -> float:
+    """Squared error per image of always answering the mean training image: what a model that
+    ignores its input can reach (claims C4, C7). Same units as `recon_errors`' mse."""
+    return (test_x - train_x.mean(0, keepdim=True)).pow(2).flatten(1).sum(1).mean().item()

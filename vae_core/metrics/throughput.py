@@ -15,15 +15,18 @@ from vae_core.device import synchronize
 
 @torch.no_grad()
 def inference_images_per_s(
-    model: torch.nn.Module, x: torch.Tensor, batch_size: int = 1024, repeats: int = 3
+    model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor | None = None, batch_size: int = 1024,
+    repeats: int = 3,
 ) -> float:
+    """Images per second through encode + decode of `x` (labels `y` for a conditional model)."""
     device = x.device.type
     best = float("inf")
     for _ in range(repeats):
         synchronize(device)
         start = time.perf_counter()
         for i in range(0, x.shape[0], batch_size):
-            model.decode(model.encode(x[i : i + batch_size]).mu)
+            yb = None if y is None else y[i : i + batch_size]
+            model.decode(model.encode(x[i : i + batch_size], yb).mu, yb)
         synchronize(device)
         best = min(best, time.perf_counter() - start)
     return x.shape[0] / best

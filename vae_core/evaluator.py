@@ -1,0 +1,126 @@
+"""The evaluator network: a small CNN classifier trained once per data set, whose penultimate
+features give the feature-space metrics (`metrics.feature_space`: Frechet distance,
+precision/recall) and whose predictions score class-conditioned samples (claim C11).
+
+It is a domain classifier, not Inception: its figures are comparable within one report (same
+data set, same evaluator), not with published FID values. It is trained on the training split
+only, with a fixed seed, and cached as a file so every run of a suite is measured by the same
+network; the file's name carries a fingerprint of the data and of this module's source, so a
+change to either trains a new one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vae_core.data import Dataset, iterate_batches
+
+EPOCHS = 8
+BATCH_SIZE = 128
+FEATURES = 128
+
+
+class EvaluatorNet(nn.Module):
+    """conv 32 - pool - conv 64 - 4x4 average pool - 128 features - classes. Works for any image
+    size (the adaptive pool), so the 8x8 `digits` set and 28x28 sets share it."""
+
+    def __init__(self, channels: int, n_classes: int) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(channels, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(4), nn.Flatten(),
+            nn.Linear(64 * 16, FEATURES), nn.ReLU(),
+        )
+        self.classify = nn.Linear(FEATURES, n_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classify(self.features(x))
+
+
+@dataclass
+class Evaluator:
+    net: EvaluatorNet
+    test_accuracy: float  # on the data set's real test images: the ceiling for conditional accuracy
+    fingerprint: str
+
+    @torch.no_grad()
+    def features(self, images: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
+        """Penultimate-layer features (N, 128) of images in [0, 1]."""
+        self.net.eval()
+        return torch.cat([self.net.features(images[i : i + batch_size]) for i in range(0, len(images), batch_size)])
+
+    @torch.no_grad()
+    def predict(self, images: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
+        """Predicted class of each image."""
+        self.net.eval()
+        return torch.cat([self.net(images[i : i + batch_size]).argmax(1) for i in range(0, len(images), batch_size)])
+
+    def to(self, device: str) -> Evaluator:
+        return Evaluator(self.net.to(device), self.test_accuracy, self.fingerprint)
+
+
+def fingerprint(data: Dataset) -> str:
+    """Hash of the training images and labels and of this module's source."""
+    digest = hashlib.sha256(Path(__file__).read_bytes())
+    for t in (data.train_x, data.train_y):
+        digest.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:12]
+
+
+def train_evaluator(data: Dataset, device: str = "cpu", seed: int = 0) -> Evaluator:
+    """Train the classifier on the training split (Adam 1e-3, 8 epochs, seeded)."""
+    torch.manual_seed(seed)
+    order = torch.Generator().manual_seed(seed)
+    data = data.to(device)
+    net = EvaluatorNet(data.image_shape[0], data.n_classes).to(device)
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
+    net.train()
+    for _ in range(EPOCHS):
+        for x, y in iterate_batches((data.train_x, data.train_y), BATCH_SIZE, order):
+            optimizer.zero_grad(set_to_none=True)
+            F.cross_entropy(net(x), y).backward()
+            optimizer.step()
+    evaluator = Evaluator(net.eval(), 0.0, fingerprint(data))
+    evaluator.test_accuracy = (evaluator.predict(data.test_x) == data.test_y).double().mean().item()
+    return evaluator
+
+
+def load_or_train_evaluator(data: Dataset, cache_dir: Path | None, device: str = "cpu") -> Evaluator:
+    """The cached evaluator for `data` from `cache_dir`, else a newly trained one, saved there
+    atomically. An unreadable cache file is replaced, never executed (`weights_only=True`); a
+    failed write raises OSError and leaves no partial file."""
+    fp = fingerprint(data)
+    path = None if cache_dir is None else Path(cache_dir) / f"{data.name.replace('/', '-')}-{fp}.pt"
+    if path is not None and path.exists():
+        try:
+            saved = torch.load(path, map_location=device, weights_only=True)
+            net = EvaluatorNet(data.image_shape[0], data.n_classes)
+            net.load_state_dict(saved["state_dict"])
+            return Evaluator(net.to(device).eval(), float(saved["test_accuracy"]), fp)
+        except Exception:  # damaged or foreign file: train again and replace it
+            pass
+    evaluator = train_evaluator(data, device)
+    if path is not None:
+        # serialised in memory first, so a failed write is a plain OSError (e.g. "File too large")
+        buffer = io.BytesIO()
+        state = {k: v.cpu() for k, v in evaluator.net.state_dict().items()}
+        torch.save({"state_dict": state, "test_accuracy": evaluator.test_accuracy}, buffer)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".tmp-{path.name}-")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(buffer.getvalue())
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    return evaluator
