@@ -313,27 +313,36 @@ def judge_c8(df: pd.DataFrame) -> Finding:
     return Finding(INCONCLUSIVE, reason, measured)
 
 
+def off_real(df: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """`df` with a column `<metric>_off_real` = |metric - 1|: for a ratio to real images, whose
+    registered direction is "closer to 1", the distance from real (0 = as real images)."""
+    values = (df[metric] - 1).abs() if metric in df else float("nan")  # absent when no run finished
+    return df.assign(**{f"{metric}_off_real": values})
+
+
 def judge_c9(df: pd.DataFrame) -> Finding:
     metric = "recon_laplacian_ratio"
-    d = rows(main_data(df), model="vae", regularizer="kl", recon_weight=1.0, latent_dim=20, arch="mlp")
+    off = f"{metric}_off_real"
+    d = off_real(rows(main_data(df), model="vae", regularizer="kl", recon_weight=1.0, latent_dim=20, arch="mlp"),
+                 metric)
     bce, mse = rows(d, recon_loss="bce", beta=1.0, adv_weight=0.0), rows(d, recon_loss="mse", beta=1.0, adv_weight=0.0)
     adv = rows(d, recon_loss="mse", beta=1.0)
     adv = adv[adv.adv_weight > 0]
-    by_beta = beta_sweep(df)
+    by_beta = {b: off_real(g, metric) for b, g in beta_sweep(df).items()}
     if (f := missing(bce, mse, adv)) is not None or len(by_beta) < 2:
         return f or Finding(INCONCLUSIVE, "the KL-weight sweep did not finish")
     hi = max(by_beta)
-    parts = {"MSE blurrier than BCE": side(bce, mse, metric),
-             f"strong KL (beta={hi:g}) blurrier than beta=1": side(bce, by_beta[hi], metric),
-             "adversarial loss sharper than plain MSE": side(adv, mse, metric)}
+    parts = {"MSE further from real sharpness than BCE": side(mse, bce, off),
+             f"strong KL (beta={hi:g}) further from it than beta=1": side(by_beta[hi], bce, off),
+             "adversarial loss nearer to it than plain MSE": side(mse, adv, off)}
     measured = [figure(name, g, m) for m in (metric, "recon_fid") for name, g in
                 (("VAE BCE", bce), ("VAE MSE", mse), ("VAE MSE + adversarial", adv), (f"VAE BCE beta={hi:g}",
                                                                                       by_beta[hi]))]
     reason = "; ".join(f"{name}: {word(o, 'yes', 'no, the opposite', 'undecided (intervals overlap)')}"
                        for name, o in parts.items())
-    if mean(adv, metric) > 1:  # not part of the rule: what a reader must know to read "sharper"
-        reason += (f" (note: the adversarial variant's sharpness ratio {fmt(mean(adv, metric))} is above 1, more "
-                   f"Laplacian energy than real images, and its recon_fid is {fmt(mean(adv, 'recon_fid'))} against "
+    if mean(adv, metric) > 1:  # not part of the rule: what a reader must know to read the ratio
+        reason += (f" (the adversarial variant's sharpness ratio {fmt(mean(adv, metric))} is above 1: more "
+                   f"Laplacian energy than real images; its recon_fid is {fmt(mean(adv, 'recon_fid'))} against "
                    f"{fmt(mean(mse, 'recon_fid'))} for plain MSE)")
     if all(o > 0 for o in parts.values()):
         return Finding(CONFIRMED, reason, measured)
@@ -491,9 +500,12 @@ CLAIMS: dict[str, Claim] = {c.id: c for c in (
     Claim("C9", "MSE (and a strong KL) make outputs blurry; an adversarial loss sharpens them.",
           "Sharpness (variance of the Laplacian, ratio to real) of reconstructions: MSE vs BCE, the largest beta vs "
           "beta = 1, and MSE with an adversarial loss (a discriminator, weight 10) vs plain MSE.",
-          "Three parts, each decided by non-overlapping intervals of recon_laplacian_ratio: MSE blurrier than BCE; "
-          "the largest beta blurrier than beta = 1; the adversarial variant sharper than plain MSE. Confirmed if "
-          "all three hold; refuted if any is the opposite; otherwise inconclusive.", judge_c9),
+          "Three parts, each decided by non-overlapping intervals of the distance of recon_laplacian_ratio from 1 "
+          "(the ratio's registered direction: 1 = as sharp as real images): MSE further from 1 than BCE; the "
+          "largest beta further than beta = 1; the adversarial variant nearer than plain MSE. Confirmed if all "
+          "three hold; refuted if any is the opposite; otherwise inconclusive. Changed after the first full run: "
+          "the first version read any higher ratio as better, and the adversarial variant reached 2.04 with "
+          "noise, not detail (see the crops).", judge_c9),
     Claim("C10", "The posterior does not match the prior: prior samples fall in holes.",
           "Baseline VAE: aggregate posterior vs N(0, I) (MMD, moment gap, active units, coverage), and prior "
           "samples vs reconstructions in the evaluator's feature space (Frechet distance).",

@@ -152,10 +152,13 @@ def c9_groups(bce, mse, adv, strong):
             ({**VAE, "recon_loss": "mse", "adv_weight": 10.0}, {m: adv}), ({**VAE, "beta": 8.0}, {m: strong})]
 
 
-def test_c9_rule():
-    assert verdict(claims.judge_c9, *c9_groups(HIGH, LOW, HIGH, LOW)) == "confirmed"
-    assert verdict(claims.judge_c9, *c9_groups(HIGH, LOW, [0.5, 0.51, 0.49], LOW)) == "refuted"
-    assert verdict(claims.judge_c9, *c9_groups(HIGH, LOW, SPREAD, LOW)) == "inconclusive"
+def test_c9_rule_reads_sharpness_as_distance_from_real():
+    bce, mse, strong = [0.5, 0.51, 0.49], [0.2, 0.21, 0.19], [0.05, 0.06, 0.04]
+    assert verdict(claims.judge_c9, *c9_groups(bce, mse, [0.9, 0.91, 0.89], strong)) == "confirmed"
+    assert verdict(claims.judge_c9, *c9_groups(bce, mse, [0.1, 0.11, 0.09], strong)) == "refuted"
+    assert verdict(claims.judge_c9, *c9_groups(bce, mse, [0.3, 0.6, 0.9], strong)) == "inconclusive"
+    # twice as "sharp" as real images is no nearer to real than 0.2 is: not a sharpening remedy
+    assert verdict(claims.judge_c9, *c9_groups(bce, mse, [2.2, 2.21, 2.19], strong)) == "refuted"
 
 
 def test_c10_rule():

@@ -33,7 +33,7 @@ class RunConfig:
     # to encoder and decoder, chapter fig 1.10) or "pooled" (one posterior for the whole batch:
     # the misconception of chapter fig 1.7)
     model: str = "vae"
-    arch: str = "mlp"  # "mlp" (the classic example) or "conv" (two stride-2 convolutions each way)
+    arch: str = "mlp"  # "mlp" (the classic example) or "conv" (two stride-2 convolutions each way; no hidden_dim)
     recon_loss: str = "bce"  # "bce" (Bernoulli decoder) or "mse" (Gaussian decoder, fixed variance)
     recon_weight: float = 1.0  # weight of the reconstruction term; 0 = KL only (chapter fig 1.13, middle)
     beta: float = 1.0  # weight of the KL term (beta-VAE, Higgins et al. 2017); ignored by the AE

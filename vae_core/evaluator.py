@@ -11,6 +11,7 @@ change to either trains a new one.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import io
 import os
@@ -65,7 +66,11 @@ class Evaluator:
         return torch.cat([self.net(images[i : i + batch_size]).argmax(1) for i in range(0, len(images), batch_size)])
 
     def to(self, device: str) -> Evaluator:
-        return Evaluator(self.net.to(device), self.test_accuracy, self.fingerprint)
+        """This evaluator on `device`; a copy when it is elsewhere, so the original stays put
+        (`Module.to` would move it in place)."""
+        if next(self.net.parameters()).device == torch.device(device):
+            return self
+        return Evaluator(copy.deepcopy(self.net).to(device), self.test_accuracy, self.fingerprint)
 
 
 def fingerprint(data: Dataset) -> str:
@@ -94,10 +99,14 @@ def train_evaluator(data: Dataset, device: str = "cpu", seed: int = 0) -> Evalua
     return evaluator
 
 
+_trained: dict[tuple[str, str], Evaluator] = {}
+
+
 def load_or_train_evaluator(data: Dataset, cache_dir: Path | None, device: str = "cpu") -> Evaluator:
-    """The cached evaluator for `data` from `cache_dir`, else a newly trained one, saved there
-    atomically. An unreadable cache file is replaced, never executed (`weights_only=True`); a
-    failed write raises OSError and leaves no partial file."""
+    """The cached evaluator for `data` from `cache_dir`, else a newly trained one (or the one this
+    process trained already for another folder), saved there atomically. An unreadable cache
+    file is replaced, never executed (`weights_only=True`); a failed write raises OSError and
+    leaves no partial file."""
     fp = fingerprint(data)
     path = None if cache_dir is None else Path(cache_dir) / f"{data.name.replace('/', '-')}-{fp}.pt"
     if path is not None and path.exists():
@@ -108,7 +117,8 @@ def load_or_train_evaluator(data: Dataset, cache_dir: Path | None, device: str =
             return Evaluator(net.to(device).eval(), float(saved["test_accuracy"]), fp)
         except Exception:  # damaged or foreign file: train again and replace it
             pass
-    evaluator = train_evaluator(data, device)
+    evaluator = _trained.get((fp, device)) or train_evaluator(data, device)
+    _trained[(fp, device)] = evaluator  # a process trains each evaluator once, whatever the cache folder
     if path is not None:
         # serialised in memory first, so a failed write is a plain OSError (e.g. "File too large")
         buffer = io.BytesIO()
