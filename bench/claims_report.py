@@ -22,7 +22,7 @@ from bench.claims import (
     mmd_null_level,
     rows,
 )
-from bench.report import _section_latent, axis_frames, common_context, fmt, records_frame, stat
+from bench.report import axis_frames, common_context, fmt, records_frame, section_latent, stat
 from bench.store import RunRecord
 
 Figures = list[dict]  # {"img", "caption"} as the report macros show them
@@ -62,7 +62,7 @@ def fig_c1(df: pd.DataFrame, recs: list[RunRecord]) -> Figures:
 
 
 def fig_c2(df: pd.DataFrame, recs: list[RunRecord]) -> Figures:
-    return [{"img": f["img"], "caption": f["caption"]} for f in _section_latent(df, recs)[:1]]
+    return [{"img": f["img"], "caption": f["caption"]} for f in section_latent(df, recs)[:1]]
 
 
 def fig_c3(df: pd.DataFrame, recs: list[RunRecord]) -> Figures:

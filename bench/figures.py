@@ -73,6 +73,10 @@ def metric_panels(
             if even_x:
                 ax.set_xticks(range(len(values)), [f"{v:g}" for v in values])
         ax.set_ylabel(axis_label(metric))
+        if x == "label":  # run labels are long: slant them so they do not overlap
+            ax.tick_params(axis="x", labelrotation=35, labelsize=7)
+            for tick in ax.get_xticklabels():
+                tick.set_horizontalalignment("right")
         if ax.get_legend() is not None and ax is not axes[-1]:
             ax.get_legend().remove()
     return to_data_uri(fig)

@@ -194,7 +194,7 @@ def _section_beta(df: pd.DataFrame, recs: list[RunRecord]) -> list[dict]:
     return out
 
 
-def _section_latent(df: pd.DataFrame, recs: list[RunRecord]) -> list[dict]:
+def section_latent(df: pd.DataFrame, recs: list[RunRecord]) -> list[dict]:
     long = df.melt(id_vars=["model", "latent_dim", "seed"], value_vars=["train_recon_mse", "test_recon_mse"],
                    var_name="split", value_name="recon_mse")
     long["series"] = long["model"].str.upper() + " " + long["split"].str.replace("_recon_mse", "")
@@ -315,7 +315,7 @@ def _section_runs(df: pd.DataFrame, recs: list[RunRecord]) -> list[dict]:
 
 
 SECTIONS: dict[str, Callable[[pd.DataFrame, list[RunRecord]], list[dict]]] = {
-    "model": _section_model, "loss": _section_loss, "beta": _section_beta, "latent": _section_latent,
+    "model": _section_model, "loss": _section_loss, "beta": _section_beta, "latent": section_latent,
 }
 
 
