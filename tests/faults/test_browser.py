@@ -29,41 +29,35 @@ def browser():
     driver.quit()
 
 
-def test_report_renders_in_chromium_with_every_figure_and_no_console_error(browser, tmp_path, survived):
-    assert exit_code(["run", "--suite", "ablations", *TINY, "--results", tmp_path / "r", "--reports",
-                      tmp_path / "p"]) == 0
-    browser.get((tmp_path / "p" / "ablations.html").as_uri())
+def check_in_browser(browser, page, min_images: int, sections: set[str], screenshot: str) -> None:
+    """Open a report: at least `min_images` figures, each decoded; the named sections; no console
+    error; a full-page screenshot kept for CI."""
+    browser.get(page.as_uri())
     images = browser.execute_script(
         "return Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.alt.slice(0, 40)])")
-    assert len(images) >= 15
+    assert len(images) >= min_images
     broken = [alt for complete, width, alt in images if not complete or width == 0]
     assert not broken, broken
-    sections = browser.execute_script("return Array.from(document.querySelectorAll('h2')).map(h => h.id)")
-    assert {"summary", "model", "loss", "beta", "latent", "limitations", "throughput"} <= set(sections)
+    found = browser.execute_script("return Array.from(document.querySelectorAll('h2')).map(h => h.id)")
+    assert sections <= set(found)
     errors = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
     assert not errors, errors
     height = browser.execute_script("return document.body.scrollHeight")
     browser.set_window_size(1280, min(height, 16000))
     SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
-    shot = SCREENSHOT_DIR / "ablations-report.png"
+    shot = SCREENSHOT_DIR / screenshot
     assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
     print(f"screenshot: {shot.resolve()}")
+
+
+def test_report_renders_in_chromium_with_every_figure_and_no_console_error(browser, tmp_path, survived):
+    assert exit_code(["run", "--suite", "ablations", *TINY, "--results", tmp_path / "r", "--reports",
+                      tmp_path / "p"]) == 0
+    sections = {"summary", "model", "loss", "beta", "latent", "limitations", "throughput"}
+    check_in_browser(browser, tmp_path / "p" / "ablations.html", 15, sections, "ablations-report.png")
     survived("fault")
 
 
 def test_claims_report_renders_in_chromium_with_every_figure(browser, tiny_claims_run):
-    browser.get((tiny_claims_run / "p" / "claims.html").as_uri())
-    images = browser.execute_script(
-        "return Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.alt.slice(0, 40)])")
-    assert len(images) >= 13
-    broken = [alt for complete, width, alt in images if not complete or width == 0]
-    assert not broken, broken
-    sections = browser.execute_script("return Array.from(document.querySelectorAll('h2')).map(h => h.id)")
-    assert {"ledger", *(f"C{i}" for i in range(1, 14)), "evaluator", "metrics"} <= set(sections)
-    errors = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
-    assert not errors, errors
-    height = browser.execute_script("return document.body.scrollHeight")
-    browser.set_window_size(1280, min(height, 16000))
-    SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
-    shot = SCREENSHOT_DIR / "claims-report.png"
-    assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
+    check_in_browser(browser, tiny_claims_run / "p" / "claims.html", 13,
+                     {"ledger", *(f"C{i}" for i in range(1, 14)), "evaluator", "metrics"}, "claims-report.png")
