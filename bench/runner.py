@@ -34,6 +34,7 @@ from vae_core.metrics import evaluate
 from vae_core.train import EpochCallback, TrainResult, fit
 
 EVALUATOR_FOLDER = "evaluators"
+_evaluators: dict[tuple, Evaluator] = {}  # per process: each data set's evaluator is loaded once
 
 
 def evaluator_for(config: RunConfig, results_root: Path) -> Evaluator:
@@ -43,14 +44,12 @@ def evaluator_for(config: RunConfig, results_root: Path) -> Evaluator:
     key = (config.dataset, config.data_dir, config.eval_split, str(results_root))
     if key not in _evaluators:
         folder = Path(results_root) / EVALUATOR_FOLDER
+        print(f"evaluator network for {config.dataset}: from {folder}, or trained there first", file=sys.stderr)
         try:
             _evaluators[key] = load_or_train_evaluator(dataset_for(config), folder)
         except OSError as exc:  # a full or read-only disk: one line, like any output error
             raise OutputError(folder, exc) from None
     return _evaluators[key]
-
-
-_evaluators: dict[tuple, Evaluator] = {}
 
 
 def train_and_evaluate(config: RunConfig, key: str, on_epoch: EpochCallback | None = None,
