@@ -85,8 +85,8 @@ class AutoEncoder(nn.Module):
         make_body, make_decoder = ARCHITECTURES[arch]
         body, n_features = make_body(self.image_shape, hidden_dim)
         n_code = 2 * latent_dim if self.stochastic else latent_dim
-        self.encoder = nn.Sequential(*body, nn.Linear(n_features + n_classes, n_code)) if not n_classes else body
-        self.head = nn.Linear(n_features + n_classes, n_code) if n_classes else None
+        self.encoder = body
+        self.head = nn.Linear(n_features + n_classes, n_code)  # reads the label too, if there is one
         self.decoder = make_decoder(self.image_shape, latent_dim + n_classes, hidden_dim)
 
     def _with_label(self, h: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
@@ -97,7 +97,7 @@ class AutoEncoder(nn.Module):
         return torch.cat([h, F.one_hot(y, self.n_classes).to(h.dtype)], dim=-1)
 
     def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> Posterior:
-        h = self.encoder(x) if self.head is None else self.head(self._with_label(self.encoder(x), y))
+        h = self.head(self._with_label(self.encoder(x), y))
         if not self.stochastic:
             return Posterior(h)
         mu, logvar = h.chunk(2, dim=-1)
