@@ -24,12 +24,12 @@ from tqdm.auto import tqdm
 
 import vae_core
 from bench import executors
-from bench.store import OutputError, RunRecord, Store, StoredRunError, code_version, run_key, write_json
+from bench.store import RunRecord, Store, StoredRunError, code_version, run_key, write_atomic, write_json
 from bench.suites import Suite, SuiteOptions, SuiteRun
 from vae_core.config import RunConfig
 from vae_core.data import Dataset, dataset_for
 from vae_core.device import resolve_device
-from vae_core.evaluator import Evaluator, load_or_train_evaluator
+from vae_core.evaluator import Evaluator, fingerprint, train_evaluator
 from vae_core.metrics import evaluate
 from vae_core.train import EpochCallback, TrainResult, fit
 
@@ -38,17 +38,23 @@ _evaluators: dict[tuple, Evaluator] = {}  # per process: each data set's evaluat
 
 
 def evaluator_for(config: RunConfig, results_root: Path) -> Evaluator:
-    """The evaluator network of the config's data (split), cached under `<results>/evaluators/`
-    (trained there on first use; a few seconds for mnist5k on 2 CPU cores). Kept on the CPU:
-    each run moves it to its own device."""
+    """The evaluator network of the config's data (split), stored as
+    `<results>/evaluators/<data>-<fingerprint>.pt` and trained on first use (seconds for mnist5k
+    on 2 CPU cores). A missing or damaged file is written anew, with the evaluator this process
+    already has for that fingerprint or a newly trained one. Kept on the CPU: each run moves it
+    to its own device."""
     key = (config.dataset, config.data_dir, config.eval_split, str(results_root))
     if key not in _evaluators:
-        folder = Path(results_root) / EVALUATOR_FOLDER
-        print(f"evaluator network for {config.dataset}: from {folder}, or trained there first", file=sys.stderr)
+        data = dataset_for(config)
+        fp = fingerprint(data)
+        path = Path(results_root) / EVALUATOR_FOLDER / f"{data.name.replace('/', '-')}-{fp}.pt"
+        print(f"evaluator network for {config.dataset}: {path}, trained first if missing", file=sys.stderr)
         try:
-            _evaluators[key] = load_or_train_evaluator(dataset_for(config), folder)
-        except OSError as exc:  # a full or read-only disk: one line, like any output error
-            raise OutputError(folder, exc) from None
+            evaluator = Evaluator.from_bytes(path.read_bytes(), data)
+        except Exception:  # missing, damaged or foreign: never executed (weights only), replaced
+            evaluator = next((e for e in _evaluators.values() if e.fingerprint == fp), None) or train_evaluator(data)
+            write_atomic(path, evaluator.to_bytes())
+        _evaluators[key] = evaluator
     return _evaluators[key]
 
 

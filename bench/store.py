@@ -71,9 +71,10 @@ class OutputError(ConfigError):
 
 def write_atomic(path: Path, data: bytes) -> None:
     """Write to a temporary file beside `path`, fsync, then rename over it: a reader sees the
-    old file or the new one, never half of one."""
+    old file or the new one, never half of one. Creates the folder if it is missing."""
     tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".tmp-{path.name}-")
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)

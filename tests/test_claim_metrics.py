@@ -7,8 +7,10 @@ import numpy as np
 import pytest
 import torch
 
+from bench import runner
+from vae_core.config import RunConfig
 from vae_core.data import LINES_SIZE, load_dataset, render_lines
-from vae_core.evaluator import load_or_train_evaluator, train_evaluator
+from vae_core.evaluator import train_evaluator
 from vae_core.metrics.angles import angle_difference, angle_path_error_deg, line_angle
 from vae_core.metrics.feature_space import frechet_distance, precision_recall
 from vae_core.metrics.latent import knn_accuracy, prior_coverage, silhouette
@@ -109,21 +111,25 @@ def test_mean_image_mse_is_zero_when_every_image_is_the_mean_and_the_variance_ot
 
 
 def test_the_evaluator_classifies_digits_and_is_cached_once(digits, tmp_path, monkeypatch):
-    first = load_or_train_evaluator(digits, tmp_path)
+    config = RunConfig(dataset="digits")
+    monkeypatch.setattr(runner, "_evaluators", {})
+    first = runner.evaluator_for(config, tmp_path)
     assert first.test_accuracy > 0.8
     assert first.features(digits.test_x).shape == (len(digits.test_x), 128)
-    (cached,) = tmp_path.glob("digits-*.pt")
+    (cached,) = (tmp_path / "evaluators").glob("digits-*.pt")
 
     def no_training(*args, **kwargs):
         raise AssertionError("the cached evaluator should have been used")
 
-    monkeypatch.setattr("vae_core.evaluator.train_evaluator", no_training)
-    again = load_or_train_evaluator(digits, tmp_path)
+    monkeypatch.setattr(runner, "_evaluators", {})  # a new process: only the file is left
+    monkeypatch.setattr(runner, "train_evaluator", no_training)
+    again = runner.evaluator_for(config, tmp_path)
     assert again.test_accuracy == first.test_accuracy
     assert torch.equal(again.predict(digits.test_x), first.predict(digits.test_x))
     monkeypatch.undo()
+    monkeypatch.setattr(runner, "_evaluators", {})
     cached.write_bytes(b"not a torch file")  # damaged: trained again and replaced, never loaded
-    assert load_or_train_evaluator(digits, tmp_path).test_accuracy == first.test_accuracy
+    assert runner.evaluator_for(config, tmp_path).test_accuracy == first.test_accuracy
     assert cached.read_bytes() != b"not a torch file"
 
 

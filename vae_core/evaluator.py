@@ -4,9 +4,9 @@ precision/recall) and whose predictions score class-conditioned samples (claim C
 
 It is a domain classifier, not Inception: its figures are comparable within one report (same
 data set, same evaluator), not with published FID values. It is trained on the training split
-only, with a fixed seed, and cached as a file so every run of a suite is measured by the same
-network; the file's name carries a fingerprint of the data and of this module's source, so a
-change to either trains a new one.
+only, with a fixed seed; the harness stores it as a file (`bench.runner.evaluator_for`) so every
+run of a suite is measured by the same network, named by `fingerprint`, which hashes the data
+and this module's source, so a change to either trains a new one.
 """
 
 from __future__ import annotations
@@ -14,8 +14,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import io
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,6 +63,22 @@ class Evaluator:
         self.net.eval()
         return torch.cat([self.net(images[i : i + batch_size]).argmax(1) for i in range(0, len(images), batch_size)])
 
+    def to_bytes(self) -> bytes:
+        """Weights and test accuracy as a torch file (tensors and numbers only)."""
+        buffer = io.BytesIO()
+        state = {k: v.cpu() for k, v in self.net.state_dict().items()}
+        torch.save({"state_dict": state, "test_accuracy": self.test_accuracy}, buffer)
+        return buffer.getvalue()
+
+    @classmethod
+    def from_bytes(cls, blob: bytes, data: Dataset) -> Evaluator:
+        """The inverse of `to_bytes`, for the evaluator of `data`, on the CPU. Reads tensors only
+        (`weights_only=True`), so a file can never run code; raises on a damaged or foreign one."""
+        saved = torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True)
+        net = EvaluatorNet(data.image_shape[0], data.n_classes)
+        net.load_state_dict(saved["state_dict"])
+        return cls(net.eval(), float(saved["test_accuracy"]), fingerprint(data))
+
     def to(self, device: str) -> Evaluator:
         """This evaluator on `device`; a copy when it is elsewhere, so the original stays put
         (`Module.to` would move it in place)."""
@@ -96,41 +110,4 @@ def train_evaluator(data: Dataset, device: str = "cpu", seed: int = 0) -> Evalua
             optimizer.step()
     evaluator = Evaluator(net.eval(), 0.0, fingerprint(data))
     evaluator.test_accuracy = (evaluator.predict(data.test_x) == data.test_y).double().mean().item()
-    return evaluator
-
-
-_trained: dict[tuple[str, str], Evaluator] = {}
-
-
-def load_or_train_evaluator(data: Dataset, cache_dir: Path | None, device: str = "cpu") -> Evaluator:
-    """The cached evaluator for `data` from `cache_dir`, else a newly trained one (or the one this
-    process trained already for another folder), saved there atomically. An unreadable cache
-    file is replaced, never executed (`weights_only=True`); a failed write raises OSError and
-    leaves no partial file."""
-    fp = fingerprint(data)
-    path = None if cache_dir is None else Path(cache_dir) / f"{data.name.replace('/', '-')}-{fp}.pt"
-    if path is not None and path.exists():
-        try:
-            saved = torch.load(path, map_location=device, weights_only=True)
-            net = EvaluatorNet(data.image_shape[0], data.n_classes)
-            net.load_state_dict(saved["state_dict"])
-            return Evaluator(net.to(device).eval(), float(saved["test_accuracy"]), fp)
-        except Exception:  # damaged or foreign file: train again and replace it
-            pass
-    evaluator = _trained.get((fp, device)) or train_evaluator(data, device)
-    _trained[(fp, device)] = evaluator  # a process trains each evaluator once, whatever the cache folder
-    if path is not None:
-        # serialised in memory first, so a failed write is a plain OSError (e.g. "File too large")
-        buffer = io.BytesIO()
-        state = {k: v.cpu() for k, v in evaluator.net.state_dict().items()}
-        torch.save({"state_dict": state, "test_accuracy": evaluator.test_accuracy}, buffer)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".tmp-{path.name}-")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(buffer.getvalue())
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
     return evaluator
