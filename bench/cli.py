@@ -1,20 +1,27 @@
-"""Command line: `python -m bench run | list | report | tune`.
+"""Command line: `python -m bench run | list | report | tune | perf`.
 
-A user's mistake ends with one line naming the problem and the fix, exit status 2, no
-traceback, and nothing on disk changed: every option is checked before a folder is touched.
+Parse the arguments, check them, build the typed options (`bench.options`) and hand them down;
+the arguments are read, never written. A user's mistake ends with one line naming the problem
+and the fix, exit status 2, no traceback, and nothing on disk changed: every option is checked
+before a folder is touched. Optuna is imported only by the commands that use it.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import json
 import sys
 from pathlib import Path
 
-from vae_core.config import ConfigError
+from bench import commands
+from bench.executors import EXECUTORS
+from bench.options import ExecOptions, PerfOptions, SuiteOptions, TuneOptions, default_storage_url
+from bench.search_space import SEARCH_SPACE, objectives_help, parse_objectives
+from bench.suites import SUITES, Suite, config_suite, load_config_file, load_suite_file, safe_name
+from vae_core.config import DEVICES, ConfigError
+from vae_core.data import DATASETS
 
 EXIT_USAGE = 2
+STACK = {"auto": None, "on": True, "off": False}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -41,13 +48,7 @@ def _path(text: str) -> Path:
     return Path(text)
 
 
-def _dir_text(text: str) -> str:
-    return str(_path(text))
-
-
 def _name(text: str) -> str:
-    from bench.suites import safe_name
-
     try:
         return safe_name(text)
     except ConfigError as exc:
@@ -55,26 +56,19 @@ def _name(text: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from bench.executors import EXECUTORS
-    from bench.search_space import SEARCH_SPACE, objectives_help
-    from bench.suites import SUITES
-    from vae_core.config import DEVICES
-    from vae_core.data import DATASETS
-
     parser = _Parser(prog="python -m bench", description="Benchmark and ablation harness for autoencoders.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    def results(p: argparse.ArgumentParser) -> None:
+    def folders(p: argparse.ArgumentParser, reports: bool = True) -> None:
         p.add_argument("--results", type=_path, default=Path("results"), help="results folder (default: results)")
-
-    def reports(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--reports", type=_path, default=Path("reports"), help="reports folder (default: reports)")
+        if reports:
+            p.add_argument("--reports", type=_path, default=Path("reports"), help="reports folder (default: reports)")
 
     def data_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("--epochs", type=_bounded(int, 1, 10000), help="epochs per run")
         p.add_argument("--dataset", choices=list(DATASETS), metavar="D",
                        help=f"data set: {', '.join(DATASETS)} (default: mnist5k, offline)")
-        p.add_argument("--data-dir", type=_dir_text,
+        p.add_argument("--data-dir", type=lambda t: str(_path(t)),
                        help="folder holding a torchvision data set (MNIST/raw, FashionMNIST/raw); "
                             "without it, mnist and fashion-mnist are downloaded")
         p.add_argument("--device", choices=list(DEVICES), metavar="DEV",
@@ -94,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--suite", choices=sorted(SUITES), metavar="NAME", help=f"suite: {', '.join(sorted(SUITES))}")
     what.add_argument("--suite-file", type=_path, metavar="FILE",
                       help="a suite of your own, as TOML or JSON: [defaults] and [[runs]] tables of RunConfig "
-                           "fields, each run with an optional label and axis (see README)")
+                           "fields, each run with an optional label and axis (see docs/usage.md)")
     what.add_argument("--config", type=_path, metavar="FILE",
                       help="JSON or TOML file of RunConfig fields (model, recon_loss, beta, latent_dim, ...)")
     what.add_argument("--from-study", type=_name, metavar="NAME", help="re-run a trial of a tuning study")
@@ -103,22 +97,21 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--quick", action="store_true", help="smaller grids, fewer epochs and seeds (about a minute)")
     run.add_argument("--seeds", type=_bounded(int, 1, 100), help="seeds per run (default: 3; quick: 2)")
     data_options(run)
-    run.add_argument("--executor", choices=EXECUTORS, default="inline",
+    run.add_argument("--executor", choices=list(EXECUTORS), default="inline",
                      help="where runs train: inline (this process, default), process (a local process pool), "
                           "ray (Ray tasks; pip install -e '.[ray]')")
     run.add_argument("--jobs", type=_bounded(int, 1, 1024), help="processes for --executor process (default: cores)")
-    run.add_argument("--stack", choices=("auto", "on", "off"), default="auto",
+    run.add_argument("--stack", choices=list(STACK), default="auto",
                      help="train runs that differ only in seed and beta together (torch.func.vmap); auto = on "
                           "a GPU, where it wins (inline executor only)")
     run.add_argument("--address", help="Ray cluster address for --executor ray (default: start a local Ray)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
-    results(run)
-    reports(run)
+    folders(run)
 
     lst = sub.add_parser("list", help="list suites, their runs and what is cached",
                          description="List the suites with their number of runs, and the cached results with "
                                      "their training throughput.")
-    results(lst)
+    folders(lst, reports=False)
 
     rep = sub.add_parser("report", help="re-render a suite's or a study's report, without training",
                          description="Re-render reports/<suite>.html from the suite's stored results, or "
@@ -127,8 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--suite", type=_name, metavar="NAME", help="a suite that was run into --results")
     which.add_argument("--study", type=_name, metavar="NAME", help="a tuning study in --storage")
     storage(rep)
-    results(rep)
-    reports(rep)
+    folders(rep)
 
     perf = sub.add_parser(
         "perf", help="measure throughput against the classic example and the matmul peak; gate regressions",
@@ -164,219 +156,85 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--timeout", type=_bounded(float, 1, 10**7), metavar="S", help="stop starting trials after S s")
     tune.add_argument("--quick", action="store_true", help="3 epochs per trial instead of 10")
     data_options(tune)
-    results(tune)
-    tune.add_argument("--reports", type=_path, default=Path("reports"), help="where the study report goes")
+    folders(tune)
     return parser
 
 
-def _check_data(args: argparse.Namespace) -> None:
-    from vae_core.data import load_dataset
-    from vae_core.device import resolve_device
-
-    dataset = args.dataset or "mnist5k"
-    if args.data_dir is not None and dataset not in ("mnist", "fashion-mnist"):
-        raise ConfigError(f"--data-dir applies to mnist and fashion-mnist, not {dataset}; drop it")
-    resolve_device(args.device or "auto")
-    load_dataset(dataset, args.data_dir)  # a missing data set fails here, before any folder is made
-
-
-def _storage_url(args: argparse.Namespace) -> str:
-    return args.storage or f"sqlite:///{(args.results / 'optuna.db').resolve()}"
-
-
-def _existing_storage_url(args: argparse.Namespace, study: str) -> str:
-    """The storage of an existing study; the default one must exist (opening it would create it)."""
-    if args.storage is None and not (args.results / "optuna.db").is_file():
+def storage_url(args: argparse.Namespace, study: str | None = None) -> str:
+    """--storage, or the default one; for an existing `study` the default storage must exist
+    (opening it would create it)."""
+    if args.storage is None and study is not None and not (args.results / "optuna.db").is_file():
         raise ConfigError(f"no study storage in {args.results}; run python -m bench tune --study {study} "
                           "first, or pass --storage")
-    return _storage_url(args)
+    return args.storage or default_storage_url(args.results)
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from bench.report import write_report
-    from bench.runner import run_suite
-    from bench.store import prepare_folder
-    from bench.suites import SUITES, SuiteOptions, config_suite, load_config_file
+RUN_CONFLICTS = (  # (applies when, message)
+    (lambda a: (a.trial is None) != (a.from_study is None), "--from-study and --trial go together; give both"),
+    (lambda a: a.suite is None and a.quick, "--quick applies to suites; use --epochs with --config or --from-study"),
+    (lambda a: a.executor != "ray" and a.address is not None,
+     "--address applies to --executor ray; drop it or add --executor ray"),
+    (lambda a: a.executor != "inline" and a.stack == "on", "--stack on applies to --executor inline; drop one of them"),
+    (lambda a: a.executor != "process" and a.jobs is not None,
+     "--jobs applies to --executor process; drop it or add --executor process"),
+)
 
-    if (args.trial is None) != (args.from_study is None):
-        raise ConfigError("--from-study and --trial go together; give both")
-    if args.suite is None and args.quick:
-        raise ConfigError("--quick applies to suites; use --epochs with --config or --from-study")
-    if args.executor != "ray" and args.address is not None:
-        raise ConfigError("--address applies to --executor ray; drop it or add --executor ray")
-    if args.executor != "inline" and args.stack == "on":
-        raise ConfigError("--stack on applies to --executor inline; drop one of them")
-    if args.executor != "process" and args.jobs is not None:
-        raise ConfigError("--jobs applies to --executor process; drop it or add --executor process")
+
+def _suite(args: argparse.Namespace, options: SuiteOptions) -> Suite:
+    """The suite `run` was asked for: built in, from a suite file, a config file or a study trial."""
+    if args.suite is not None:
+        return SUITES[args.suite]
+    if args.suite_file is not None:
+        return load_suite_file(args.suite_file, options)
+    if args.config is not None:
+        return config_suite(safe_name(f"config-{args.config.stem}"), f"the configuration in {args.config}",
+                            load_config_file(args.config), options)
+    from bench.tune import trial_config
+
+    config = trial_config(storage_url(args, args.from_study), args.from_study, args.trial)
+    return config_suite(f"study-{args.from_study}-trial-{args.trial}",
+                        f"trial {args.trial} of study {args.from_study}, re-run on the train/test split",
+                        config, options)
+
+
+def run(args: argparse.Namespace) -> int:
+    for applies, message in RUN_CONFLICTS:
+        if applies(args):
+            raise ConfigError(message)
     options = SuiteOptions(quick=args.quick, seeds=args.seeds, epochs=args.epochs, dataset=args.dataset,
                            data_dir=args.data_dir, device=args.device)
-    if args.suite is not None:  # a built-in suite takes the defaults; other kinds keep their own values
-        suite = SUITES[args.suite]
-        options = dataclasses.replace(options, dataset=args.dataset or "mnist5k", device=args.device or "auto")
-    elif args.suite_file is not None:
-        from bench.suites import load_suite_file
-
-        suite = load_suite_file(args.suite_file, options)
-    elif args.config is not None:
-        from bench.suites import safe_name
-
-        config = load_config_file(args.config)
-        suite = config_suite(safe_name(f"config-{args.config.stem}"), f"the configuration in {args.config}",
-                             config, options)
-    else:
-        from bench.tune import trial_config
-
-        config = trial_config(_existing_storage_url(args, args.from_study), args.from_study, args.trial)
-        suite = config_suite(f"study-{args.from_study}-trial-{args.trial}",
-                             f"trial {args.trial} of study {args.from_study}, re-run on the train/test split",
-                             config, options)
-    runs = suite.build(options)
-    args.dataset, args.data_dir = runs[0].config.dataset, runs[0].config.data_dir
-    _check_data(args)
-    results = prepare_folder(args.results, "results", "--results")
-    reports = prepare_folder(args.reports, "reports", "--reports")
-    records, manifest = run_suite(suite, runs, options, results, show_progress=not args.no_progress,
-                                  executor=args.executor, workers=args.jobs, address=args.address,
-                                  stack={"auto": None, "on": True, "off": False}[args.stack])
-    path = write_report(suite.name, records, manifest, reports)
-    bad = sum(r.status != "ok" for r in records)
-    print(f"{len(records)} runs ({manifest['trained']} trained, {manifest['cached']} cached, {bad} not ok) "
-          f"in {manifest['wall_seconds']:.1f} s")
-    print(f"report: {path}")
-    return 0
+    how = ExecOptions(executor=args.executor, jobs=args.jobs, address=args.address, stack=STACK[args.stack],
+                      progress=not args.no_progress)
+    return commands.run(_suite(args, options), options, how, args.results, args.reports)
 
 
-def cmd_report(args: argparse.Namespace) -> int:
-    from bench.report import write_report
-    from bench.store import Store, prepare_folder
-
+def report(args: argparse.Namespace) -> int:
     if args.study is not None:
-        return _report_study(args)
-    store = Store(args.results, args.suite)
-    manifest_path = store.dir / "manifest.json"
-    if not manifest_path.is_file():
-        raise ConfigError(f"no results for suite {args.suite} in {args.results}; "
-                          f"run python -m bench run --suite {args.suite} first")
-    try:
-        manifest = json.loads(manifest_path.read_text())
-        keys = list(dict.fromkeys(e["key"] for e in manifest["entries"]))
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ConfigError(f"{manifest_path} is unreadable ({exc}); rerun python -m bench run --suite {args.suite}") \
-            from None
-    records = [r for k in keys if (r := store.load(k)) is not None]
-    missing = len(keys) - len(records)
-    if not records:
-        raise ConfigError(f"none of the runs listed in {manifest_path} is stored; "
-                          f"rerun python -m bench run --suite {args.suite}")
-    path = write_report(args.suite, records, manifest, prepare_folder(args.reports, "reports", "--reports"))
-    if missing:
-        print(f"warning: {missing} run(s) of the suite are not stored (failed or removed)", file=sys.stderr)
-    print(f"report: {path}")
-    return 0
+        return commands.report_study(args.study, storage_url(args, args.study), args.reports)
+    return commands.report_suite(args.suite, args.results, args.reports)
 
 
-def _report_study(args: argparse.Namespace) -> int:
-    import optuna
-
-    from bench.store import prepare_folder
-    from bench.study_report import write_study_report
-    from bench.tune import open_storage, quiet_optuna, redact
-
-    quiet_optuna()
-    url = _existing_storage_url(args, args.study)
-    try:
-        study = optuna.load_study(study_name=args.study, storage=open_storage(url))
-    except KeyError:
-        raise ConfigError(f"no study named {args.study} in {redact(url)}; check --study and --storage") from None
-    path = write_study_report(study, url, prepare_folder(args.reports, "reports", "--reports"))
-    print(f"report: {path}")
-    return 0
-
-
-def cmd_tune(args: argparse.Namespace) -> int:
-    from bench.search_space import parse_objectives
-    from bench.store import prepare_folder
-    from bench.study_report import write_study_report
-    from bench.tune import TuneOptions, open_storage, run_study
-
-    objectives = parse_objectives(args.objectives)
-    _check_data(args)
-    opts = TuneOptions(study=args.study, trials=args.trials, objectives=objectives, storage=args.storage,
-                       workers=args.workers, timeout=args.timeout, dataset=args.dataset or "mnist5k",
-                       data_dir=args.data_dir, device=args.device or "auto",
+def tune(args: argparse.Namespace) -> int:
+    opts = TuneOptions(study=args.study, trials=args.trials, objectives=parse_objectives(args.objectives),
+                       storage=args.storage, workers=args.workers, timeout=args.timeout,
+                       dataset=args.dataset or "mnist5k", data_dir=args.data_dir, device=args.device or "auto",
                        epochs=args.epochs or (3 if args.quick else 10), results=args.results)
-    if args.storage is not None:
-        open_storage(args.storage)  # a bad URL or an unreachable server fails before any folder is made
-    prepare_folder(args.results, "results", "--results")
-    reports = prepare_folder(args.reports, "reports", "--reports")
-    study = run_study(opts)
-    print(f"report: {write_study_report(study, opts.storage_url, reports)}")
-    return 0
+    return commands.tune(opts, args.reports)
 
 
-def cmd_perf(args: argparse.Namespace) -> int:
-    from bench import perf
-    from vae_core.device import resolve_device
-
-    device = resolve_device(args.device)
-    baseline = None
-    if args.compare is not None:
-        try:
-            baseline = json.loads(args.compare.read_text())
-            baseline["ratios"]["harness_vs_classic_b128"]
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise ConfigError(f"--compare {args.compare} is not a perf baseline ({type(exc).__name__}: {exc}); "
-                              "write one with python -m bench perf --json FILE") from None
-    if args.json is not None and not args.json.parent.is_dir():
-        raise ConfigError(f"--json {args.json}: folder {args.json.parent} does not exist; create it first")
-    result = perf.measure(device, repeats=args.repeats)
-    print(perf.table(result))
-    if args.profile:
-        print(perf.profile(device))
-    if args.json is not None:
-        perf.save(result, args.json)
-        print(f"wrote {args.json}")
-    if baseline is not None:
-        failures = perf.compare(result, baseline, args.max_regression)
-        for line in failures:
-            print(f"REGRESSION: {line}", file=sys.stderr)
-        if failures:
-            return 1
-        print(f"no regression beyond {args.max_regression:.0%} against {args.compare}")
-    return 0
+def perf(args: argparse.Namespace) -> int:
+    return commands.perf(PerfOptions(device=args.device, repeats=args.repeats, json=args.json, compare=args.compare,
+                                     max_regression=args.max_regression, profile=args.profile))
 
 
-def cmd_list(args: argparse.Namespace) -> int:
-    import numpy as np
-
-    from bench.store import Store, code_version, run_key
-    from bench.suites import SUITES, SuiteOptions
-
-    version = code_version()
-    print(f"{'suite':<12} {'mode':<6} {'runs':>5} {'cached':>7} {'train images/s (median)':>24}  description")
-    for name, suite in SUITES.items():
-        store = Store(args.results, name)
-        for quick in (False, True):
-            keys = list(dict.fromkeys(run_key(r.config, version) for r in suite.build(SuiteOptions(quick=quick))))
-            speeds = []
-            for key in keys:
-                path = store.run_dir(key) / "metrics.json"
-                if path.is_file():
-                    try:
-                        speeds.append(json.loads(path.read_text())["metrics"]["train_images_per_s"])
-                    except (ValueError, KeyError, TypeError):
-                        pass
-            speed = f"{np.median(speeds):,.0f}" if speeds else "-"
-            print(f"{name:<12} {'quick' if quick else 'full':<6} {len(keys):>5} {len(speeds):>7} {speed:>24}  "
-                  f"{suite.description if not quick else ''}")
-    return 0
+COMMANDS = {"run": run, "report": report, "list": lambda args: commands.list_suites(args.results), "tune": tune,
+            "perf": perf}
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return {"run": cmd_run, "report": cmd_report, "list": cmd_list, "tune": cmd_tune,
-                "perf": cmd_perf}[args.command](args)
+        return COMMANDS[args.command](args)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -12,18 +12,20 @@ from multiprocessing import get_context
 
 import torch
 
+from bench.options import ExecOptions
 from bench.store import RunRecord
+from bench.work import evaluate_result, train_and_evaluate
 from vae_core.config import ConfigError, RunConfig
+from vae_core.data import dataset_for
+from vae_core.device import resolve_device
 from vae_core.evaluator import Evaluator
+from vae_core.stacked import fit_stacked, stack_key, stackable
 
 Job = tuple[str, RunConfig, Evaluator | None]  # (cache key, config, the data set's evaluator network)
 Outcome = tuple[str, RunRecord | BaseException]
-EXECUTORS = ("inline", "process", "ray")
 
 
 def _train(key: str, config: RunConfig, evaluator: Evaluator | None, threads: int | None = None) -> RunRecord:
-    from bench.runner import train_and_evaluate
-
     if threads:
         torch.set_num_threads(threads)
     return train_and_evaluate(config, key, None, evaluator)
@@ -33,10 +35,6 @@ def run_inline(jobs: list[Job], progress: Callable[[str], None] | None = None, s
                ) -> Iterator[Outcome]:
     """Runs in this process, `progress` told each epoch. With `stack`, runs that differ only in
     seed and beta train together (`vae_core.stacked.fit_stacked`), each then evaluated alone."""
-    from bench.runner import evaluate_result, train_and_evaluate
-    from vae_core.data import dataset_for
-    from vae_core.device import resolve_device
-    from vae_core.stacked import fit_stacked, stack_key, stackable
 
     def tell(text: str, epochs: int) -> Callable | None:
         """An epoch callback that shows `text` and the epoch (a history row or an epoch number)."""
@@ -86,7 +84,7 @@ def run_process_pool(jobs: list[Job], workers: int) -> Iterator[Outcome]:
         pool.shutdown(wait=False, cancel_futures=True)
 
 
-def run_ray(jobs: list[Job], address: str | None, cpus_per_run: int) -> Iterator[Outcome]:
+def run_ray(jobs: list[Job], address: str | None, cpus_per_run: int = 1) -> Iterator[Outcome]:
     """Each run a Ray task that declares its needs: `cpus_per_run` CPUs, and one GPU when the
     config asks for `device="cuda"`. `address=None` starts a local Ray instance."""
     try:
@@ -109,3 +107,14 @@ def run_ray(jobs: list[Job], address: str | None, cpus_per_run: int) -> Iterator
             yield refs[done[0]], ray.get(done[0])
         except Exception as exc:  # ray wraps the task's exception
             yield refs[done[0]], exc
+
+
+Executor = Callable[[list[Job], ExecOptions, Callable[[str], None]], Iterator[Outcome]]
+
+#: Where runs train, by the name `--executor` takes; each gets the jobs, the options and a
+#: progress callback (told each epoch where the executor can).
+EXECUTORS: dict[str, Executor] = {
+    "inline": lambda jobs, opts, progress: run_inline(jobs, progress, stack=bool(opts.stack)),
+    "process": lambda jobs, opts, progress: run_process_pool(jobs, opts.jobs or os.cpu_count() or 1),
+    "ray": lambda jobs, opts, progress: run_ray(jobs, opts.address),
+}

@@ -1,5 +1,6 @@
-"""Figures for the report: seaborn panels with 95% t-intervals over seeds, image grids and
-latent scatters, each returned as a base64 PNG `data:` URI (the report stays one file).
+"""Figures for the reports: seaborn panels with 95% t-intervals over seeds, image grids and
+latent scatters, each returned as a base64 PNG `data:` URI (a report stays one file), and the
+`Panel` a report shows them in.
 
 Figures are built from `matplotlib.figure.Figure` directly, never pyplot, so a long session
 does not accumulate open figures.
@@ -10,6 +11,7 @@ from __future__ import annotations
 import base64
 import io
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import matplotlib
 
@@ -18,23 +20,45 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
-from scipy import stats  # noqa: E402
 
+from bench.stats import t_interval  # noqa: E402
+from bench.store import RunRecord  # noqa: E402
 from vae_core.metrics import METRICS  # noqa: E402
 
 sns.set_theme(style="whitegrid", context="paper")
 
 
-def t_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, float]:
-    """Student-t confidence interval of the mean; a single value gives (v, v)."""
-    v = np.asarray(values, dtype=float)
-    v = v[np.isfinite(v)]
-    if len(v) == 0:
-        return (np.nan, np.nan)
-    if len(v) < 2:
-        return (v[0], v[0])
-    half = stats.t.ppf(0.5 + level / 2, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v))
-    return (v.mean() - half, v.mean() + half)
+@dataclass(frozen=True)
+class Panel:
+    """One figure of a report: the image (a `data:` URI), its caption, and sentences computed
+    from the numbers it shows."""
+
+    img: str
+    caption: str
+    text: list[str] = field(default_factory=list)
+
+
+def image_panel(rows_and_labels: Sequence[tuple[np.ndarray | None, str]], caption: str,
+                cell_inches: float = 0.55, text: Sequence[str] = ()) -> list[Panel]:
+    """Rows of images with their labels as one panel; rows that are None (a run that did not
+    finish) are left out, and no row at all gives no panel."""
+    kept = [(r, label) for r, label in rows_and_labels if r is not None]
+    if not kept:
+        return []
+    return [Panel(image_rows([r for r, _ in kept], [label for _, label in kept], cell_inches), caption, list(text))]
+
+
+def latent_path_rows(runs: Sequence[tuple[str, RunRecord]], n: int) -> list[tuple[np.ndarray, str]]:
+    """The first `n` stored latent paths of each named run, each between the same two test
+    images, shown as they are in the first and last column. The runs were scored on the same
+    path endpoints (`vae_core.metrics.evaluate` draws them from a fixed generator)."""
+    first = runs[0][1]
+    out = []
+    for i in range(min(n, len(first.images["paths"]))):
+        start, end = first.images["path_ends"][i]
+        out += [(np.concatenate([start[None], r.images["paths"][i], end[None]]), f"{name} path {i + 1}")
+                for name, r in runs]
+    return out
 
 
 def to_data_uri(fig: Figure) -> str:
@@ -79,6 +103,33 @@ def metric_panels(
                 tick.set_horizontalalignment("right")
         if ax.get_legend() is not None and ax is not axes[-1]:
             ax.get_legend().remove()
+    return to_data_uri(fig)
+
+
+def posterior_variance_curves(records: Sequence[RunRecord]) -> str | None:
+    """Mean posterior variance per epoch, one curve per beta (mean over seeds), over the
+    successful runs among `records`; None when none has a history."""
+    curves = [r.history.assign(beta=r.config.beta) for r in records if r.status == "ok" and not r.history.empty]
+    if not curves:
+        return None
+    return history_panel(pd.concat(curves, ignore_index=True), "posterior_var", "beta", "mean posterior variance")
+
+
+def latent_size_panels(df: pd.DataFrame) -> str:
+    """Train and test reconstruction error against latent size for each model (left), and the
+    test-minus-train gap, the over-fitting (right)."""
+    long = df.melt(id_vars=["model", "latent_dim", "seed"], value_vars=["train_recon_mse", "test_recon_mse"],
+                   var_name="split", value_name="recon_mse")
+    long["series"] = long["model"].str.upper() + " " + long["split"].str.replace("_recon_mse", "")
+    fig = Figure(figsize=(9, 3.2), layout="constrained")
+    ax1, ax2 = fig.subplots(1, 2)
+    sns.lineplot(data=long, x="latent_dim", y="recon_mse", hue="series", errorbar=t_interval, marker="o",
+                 err_style="bars", ax=ax1)
+    sns.lineplot(data=df, x="latent_dim", y="recon_mse_gap", hue="model", errorbar=t_interval, marker="o",
+                 err_style="bars", ax=ax2)
+    for ax, metric in ((ax1, "test_recon_mse"), (ax2, "recon_mse_gap")):
+        ax.set_xscale("log", base=2)
+        ax.set_ylabel(axis_label(metric))
     return to_data_uri(fig)
 
 

@@ -64,7 +64,7 @@ class Objective:
     def measure(self, model: torch.nn.Module, data: Dataset) -> float:
         if self.per_epoch is not None:
             return self.per_epoch(model, data)
-        value = evaluate(model, data).metrics[self.metric]
+        value = evaluate(model, data, only=[self.metric]).metrics[self.metric]
         return math.nan if value is None else float(value)
 
 

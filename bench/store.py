@@ -1,9 +1,11 @@
 """The results store: one folder per run, addressed by a hash of its config and the code.
 
 Layout: `<results>/<suite>/<key>/` holds `config.json`, `metrics.json`, `history.csv` and
-`images.npz`. A run folder is written under a temporary name and renamed into place when
-complete, so a folder named by a key is always whole; a kill leaves only a `.tmp-*` folder,
-which the next run removes. A lock file keeps two runs off one suite folder at once.
+`images.npz`; `<results>/<suite>/manifest.json` (a `Manifest`) says which runs the last
+invocation of the suite asked for, so its report can be re-rendered without training. A run
+folder is written under a temporary name and renamed into place when complete, so a folder
+named by a key is always whole; a kill leaves only a `.tmp-*` folder, which the next run
+removes. A lock file keeps two runs off one suite folder at once.
 """
 
 from __future__ import annotations
@@ -14,12 +16,13 @@ import io
 import json
 import os
 import shutil
+import sys
 import tempfile
 import time
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -58,6 +61,49 @@ class RunRecord:
     info: dict = field(default_factory=dict)  # device, diverged_epoch, error, versions
     history: pd.DataFrame = field(default_factory=pd.DataFrame)
     images: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ManifestEntry:
+    axis: str  # the report section (ablation axis or claim) the run belongs to
+    key: str
+    label: str | None = None  # a display label from a suite file; None = the config's
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What one invocation of a suite asked for and how it ran: the hand-off from the runner to
+    the report, stored as `manifest.json` beside the runs."""
+
+    suite: str
+    description: str
+    axes: dict[str, str]  # axis -> section title, in report order
+    report: str  # the report kind (`bench.reports.REPORTS`)
+    entries: list[ManifestEntry]
+    options: dict = field(default_factory=dict)  # the `SuiteOptions` it was built with
+    failed: dict[str, str] = field(default_factory=dict)  # key -> error of runs that raised
+    executor: str = "inline"
+    stacked: bool = False
+    trained: int = 0
+    cached: int = 0
+    started_at: str = ""
+    wall_seconds: float = 0.0
+    environment: dict = field(default_factory=dict)
+
+    def keys(self, axis: str | None = None) -> list[str]:
+        """The distinct run keys, in suite order (of one axis, if given)."""
+        return list(dict.fromkeys(e.key for e in self.entries if axis is None or e.axis == axis))
+
+    def labels(self) -> dict[str, str]:
+        return {e.key: e.label for e in self.entries if e.label}
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Manifest:
+        entries = [ManifestEntry(**e) for e in data["entries"]]
+        return cls(**{**data, "entries": entries})
 
 
 class OutputError(ConfigError):
@@ -116,6 +162,38 @@ class Store:
 
     def run_dir(self, key: str) -> Path:
         return self.dir / key
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.dir / "manifest.json"
+
+    def write_manifest(self, manifest: Manifest) -> None:
+        write_json(self.manifest_path, manifest.to_dict())
+
+    def read_manifest(self) -> Manifest:
+        """The suite's manifest; a missing or unreadable one is a one-line `ConfigError`."""
+        suite = self.dir.name
+        if not self.manifest_path.is_file():
+            raise ConfigError(f"no results for suite {suite} in {self.dir.parent}; "
+                              f"run python -m bench run --suite {suite} first")
+        try:
+            return Manifest.from_dict(json.loads(self.manifest_path.read_text()))
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise ConfigError(f"{self.manifest_path} is unreadable ({exc}); rerun python -m bench run --suite "
+                              f"{suite}") from None
+
+    def load_manifest_runs(self) -> tuple[Manifest, list[RunRecord]]:
+        """The manifest and its stored runs, for re-rendering a report; one line on stderr if
+        some are missing, a `ConfigError` if none is stored."""
+        manifest = self.read_manifest()
+        keys = manifest.keys()
+        records = [r for k in keys if (r := self.load(k)) is not None]
+        if not records:
+            raise ConfigError(f"none of the runs listed in {self.manifest_path} is stored; "
+                              f"rerun python -m bench run --suite {self.dir.name}")
+        if missing := len(keys) - len(records):
+            print(f"warning: {missing} run(s) of the suite are not stored (failed or removed)", file=sys.stderr)
+        return manifest, records
 
     @contextmanager
     def locked(self) -> Iterator[None]:

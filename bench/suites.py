@@ -1,7 +1,9 @@
-"""Suites: named lists of runs, each run tagged with the ablation axis it belongs to.
+"""Suites: named lists of runs, each run tagged with the ablation axis (or claim) it belongs to.
 
 A suite is a function of its options (quick, seeds, epochs, data set, device) that returns
 `SuiteRun`s; the baseline appears on every axis it belongs to and the runner trains it once.
+Built in: `ablations` and `claims` (whose runs each claim declares); from files: a user's suite
+(TOML or JSON) or one config over seeds.
 """
 
 from __future__ import annotations
@@ -13,6 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.claims import CLAIMS
+from bench.claims.base import Baseline
+from bench.grids import grid_for
+from bench.options import SuiteOptions
 from vae_core.config import ConfigError, RunConfig, config_from_dict
 
 
@@ -24,88 +30,33 @@ class SuiteRun:
 
 
 @dataclass(frozen=True)
-class SuiteOptions:
-    quick: bool = False
-    seeds: int | None = None  # None = the suite's default
-    epochs: int | None = None
-    dataset: str = "mnist5k"
-    data_dir: str | None = None
-    device: str = "auto"
-
-
-@dataclass(frozen=True)
 class Suite:
     name: str
     description: str
     build: Callable[[SuiteOptions], list[SuiteRun]]
     axes: dict[str, str]  # axis name -> title, in report order
-    report: str = "axes"  # "axes": a section per axis; "claims": the claims ledger (bench.claims)
-
-
-BETAS = (0.0, 0.1, 0.5, 1.0, 2.0, 4.0, 8.0)
-LATENT_DIMS = (2, 4, 8, 16, 32, 64)
-QUICK_BETAS = (0.0, 1.0, 4.0)
-QUICK_LATENT_DIMS = (2, 8, 32)
+    report: str = "axes"  # the report kind (`bench.reports.REPORTS`): "axes" or "claims"
 
 
 def _ablations(opts: SuiteOptions) -> list[SuiteRun]:
     """A baseline VAE (the classic PyTorch example's) and one axis varied at a time."""
-    seeds = opts.seeds or (2 if opts.quick else 3)
-    epochs = opts.epochs or (5 if opts.quick else 20)
-    betas = QUICK_BETAS if opts.quick else BETAS
-    latent_dims = QUICK_LATENT_DIMS if opts.quick else LATENT_DIMS
-    base = RunConfig(epochs=epochs, dataset=opts.dataset, data_dir=opts.data_dir, device=opts.device)
+    grid = grid_for(opts)
     runs: list[SuiteRun] = []
-    for seed in range(seeds):
-        vae = base.replace(seed=seed)
+    for vae in grid.seed_configs():
         ae = vae.replace(model="ae", beta=0.0)  # beta means nothing to an AE; 0 keeps one cache key
         runs += [SuiteRun("model", vae), SuiteRun("model", ae)]
         runs += [SuiteRun("loss", c.replace(recon_loss=loss)) for c in (ae, vae) for loss in ("mse", "bce")]
-        runs += [SuiteRun("beta", vae.replace(beta=b)) for b in betas]
-        runs += [SuiteRun("latent", c.replace(latent_dim=d)) for c in (ae, vae) for d in latent_dims]
+        runs += [SuiteRun("beta", vae.replace(beta=b)) for b in grid.betas]
+        runs += [SuiteRun("latent", c.replace(latent_dim=d)) for c in (ae, vae) for d in grid.latent_dims]
     return runs
-
-
-MOMENT_RATIOS = (0.005, 0.05, 0.5, 5.0, 50.0)
-QUICK_MOMENT_RATIOS = (0.05, 5.0)
-ADV_WEIGHT = 10.0  # the adversarial term ~7 nats/image against an MSE of ~25: comparable, not dominant
-IWAE_K_CLAIMS = 1000
 
 
 def _claims(opts: SuiteOptions) -> list[SuiteRun]:
-    """The runs that test the chapter's claims C1-C13 (`bench.claims` holds the rules). Axes are
-    claims; a run that serves several claims (the baseline VAE) is listed under each, trained once."""
-    seeds = opts.seeds or (2 if opts.quick else 3)
-    epochs = opts.epochs or (5 if opts.quick else 20)
-    betas = QUICK_BETAS if opts.quick else BETAS
-    latent_dims = QUICK_LATENT_DIMS if opts.quick else LATENT_DIMS
-    ratios = QUICK_MOMENT_RATIOS if opts.quick else MOMENT_RATIOS
-    base = RunConfig(epochs=epochs, dataset=opts.dataset, data_dir=opts.data_dir, device=opts.device)
-    runs: list[SuiteRun] = []
-    for seed in range(seeds):
-        vae = base.replace(seed=seed, iwae_k=IWAE_K_CLAIMS)  # the baseline: the classic example's VAE
-        plain = base.replace(seed=seed)  # other VAEs: the default IWAE k keeps evaluation short
-        ae = plain.replace(model="ae", beta=0.0)
-        conv_ae, conv_vae = ae.replace(arch="conv"), plain.replace(arch="conv")
-        lines_ae, lines_vae = (c.replace(dataset="lines", data_dir=None) for c in (ae, plain))
-        runs += [SuiteRun("C1", c) for c in (ae, vae, conv_ae, conv_vae, lines_ae, lines_vae)]
-        runs += [SuiteRun("C2", c.replace(latent_dim=d)) for c in (ae, plain) for d in latent_dims]
-        runs += [SuiteRun("C3", c) for c in (ae, plain.replace(beta=0.0), vae)]
-        runs += [SuiteRun("C4", c) for c in (plain.replace(recon_weight=0.0), vae)]
-        runs += [SuiteRun("C5", plain.replace(latent_dim=2, **change))
-                 for change in ({"beta": 0.0}, {"recon_weight": 0.0}, {})]
-        runs += [SuiteRun("C6", plain.replace(regularizer="moments", moment_ratio=r)) for r in ratios]
-        runs += [SuiteRun("C6", vae), SuiteRun("C7", plain.replace(model="pooled")), SuiteRun("C7", vae)]
-        beta_runs = [vae if b == 1.0 else plain.replace(beta=b) for b in betas]
-        runs += [SuiteRun("C8", c) for c in beta_runs]
-        mse = plain.replace(recon_loss="mse")
-        runs += [SuiteRun("C9", c) for c in (vae, mse, mse.replace(adv_weight=ADV_WEIGHT), *beta_runs)]
-        cvae = plain.replace(model="cvae")
-        # the rule judges the baseline latent size; latent size 2 was added after the first full run
-        # showed the label ignored at size 20 (the code carries the class), and is reported beside it
-        runs += [SuiteRun("C10", vae), SuiteRun("C11", cvae), SuiteRun("C11", cvae.replace(latent_dim=2))]
-        runs += [SuiteRun("C12", vae)] + [SuiteRun("C13", c) for c in beta_runs if c.beta > 0]
-    return runs
+    """The runs each claim of `bench.claims.CLAIMS` asks for, per seed. Axes are claims; a run
+    that serves several claims (the baseline VAE) is listed under each and trained once."""
+    grid = grid_for(opts)
+    return [SuiteRun(claim.id, config) for base in grid.seed_configs() for claim in CLAIMS.values()
+            for config in claim.runs(Baseline(base, grid))]
 
 
 SUITES: dict[str, Suite] = {
@@ -124,7 +75,7 @@ SUITES: dict[str, Suite] = {
         "claims",
         "The chapter's claims C1-C13, each tested by a rule written before the numbers were seen",
         _claims,
-        {f"C{i}": f"C{i}" for i in range(1, 14)},
+        {claim_id: claim_id for claim_id in CLAIMS},
         report="claims",
     ),
 }
@@ -133,9 +84,7 @@ SUITES: dict[str, Suite] = {
 def config_suite(name: str, description: str, config: RunConfig, opts: SuiteOptions) -> Suite:
     """A suite of one config over seeds: a re-run of a tuned trial or of a user's config file.
     The data set, epochs and device of `opts` override the config's where given."""
-    overrides = {k: v for k, v in (("dataset", opts.dataset), ("data_dir", opts.data_dir), ("device", opts.device),
-                                   ("epochs", opts.epochs)) if v is not None}
-    config = config.replace(**overrides)
+    config = config.replace(**opts.overrides())
 
     def build(options: SuiteOptions) -> list[SuiteRun]:
         return [SuiteRun("runs", config.replace(seed=seed)) for seed in range(options.seeds or 3)]
@@ -192,8 +141,7 @@ def load_suite_file(path: Path, opts: SuiteOptions) -> Suite:
     seeds = data.get("seeds", 3)
     if isinstance(seeds, bool) or not isinstance(seeds, int) or not 1 <= seeds <= 100:
         raise ConfigError(f"suite file {path}: seeds = {seeds!r}; use an integer from 1 to 100")
-    overrides = {k: v for k, v in (("dataset", opts.dataset), ("data_dir", opts.data_dir), ("device", opts.device),
-                                   ("epochs", opts.epochs)) if v is not None}
+    overrides = opts.overrides()
     declared: list[tuple[str, str | None, RunConfig]] = []
     for i, run in enumerate(runs, 1):
         fields = {k: v for k, v in run.items() if k not in RUN_KEYS}

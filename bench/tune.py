@@ -24,13 +24,13 @@ import socket
 import sys
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import optuna
 import torch
 from optuna.trial import TrialState
 
+from bench.options import TuneOptions
 from bench.runner import run_cached
 from bench.search_space import OBJECTIVES, SEARCH_SPACE
 from bench.store import Store
@@ -40,29 +40,6 @@ from vae_core.data import Dataset
 HEARTBEAT_S = 10
 GRACE_S = 60
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
-
-
-@dataclass(frozen=True)
-class TuneOptions:
-    study: str
-    trials: int
-    objectives: tuple[str, ...] = ("test_recon", "smoothness")
-    storage: str | None = None  # None = sqlite:///<results>/optuna.db
-    workers: int = 1
-    timeout: float | None = None
-    dataset: str = "mnist5k"
-    data_dir: str | None = None
-    device: str = "auto"
-    epochs: int = 10
-    results: Path = field(default_factory=lambda: Path("results"))
-
-    @property
-    def storage_url(self) -> str:
-        return self.storage or f"sqlite:///{(self.results / 'optuna.db').resolve()}"
-
-    def base_config(self) -> RunConfig:
-        return RunConfig(dataset=self.dataset, data_dir=self.data_dir, device=self.device, epochs=self.epochs,
-                         eval_split="validation")
 
 
 def open_storage(url: str) -> optuna.storages.BaseStorage:
@@ -245,14 +222,19 @@ def run_study(opts: TuneOptions) -> optuna.Study:
     return optuna.load_study(study_name=opts.study, storage=open_storage(opts.storage_url))
 
 
-def trial_config(storage_url: str, study_name: str, number: int) -> RunConfig:
-    """The config of trial `number`, for a re-run on the train/test split."""
-    storage = open_storage(storage_url)
+def load_study(storage_url: str, study_name: str) -> optuna.Study:
+    """An existing study, or a one-line `ConfigError` naming what is missing."""
+    quiet_optuna()
     try:
-        study = optuna.load_study(study_name=study_name, storage=storage)
+        return optuna.load_study(study_name=study_name, storage=open_storage(storage_url))
     except KeyError:
         raise ConfigError(f"no study named {study_name} in {redact(storage_url)}; check --study and --storage") \
             from None
+
+
+def trial_config(storage_url: str, study_name: str, number: int) -> RunConfig:
+    """The config of trial `number`, for a re-run on the train/test split."""
+    study = load_study(storage_url, study_name)
     trials = {t.number: t for t in study.get_trials(deepcopy=False)}
     if number not in trials:
         raise ConfigError(f"study {study_name} has no trial {number}; it has trials 0 to {max(trials, default=-1)}")

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from bench import runner
+from bench import work
 from vae_core.config import RunConfig
 from vae_core.data import LINES_SIZE, load_dataset, render_lines
 from vae_core.evaluator import train_evaluator
@@ -112,8 +112,8 @@ def test_mean_image_mse_is_zero_when_every_image_is_the_mean_and_the_variance_ot
 
 def test_the_evaluator_classifies_digits_and_is_cached_once(digits, tmp_path, monkeypatch):
     config = RunConfig(dataset="digits")
-    monkeypatch.setattr(runner, "_evaluators", {})
-    first = runner.evaluator_for(config, tmp_path)
+    monkeypatch.setattr(work, "_evaluators", {})
+    first = work.evaluator_for(config, tmp_path)
     assert first.test_accuracy > 0.8
     assert first.features(digits.test_x).shape == (len(digits.test_x), 128)
     (cached,) = (tmp_path / "evaluators").glob("digits-*.pt")
@@ -121,15 +121,15 @@ def test_the_evaluator_classifies_digits_and_is_cached_once(digits, tmp_path, mo
     def no_training(*args, **kwargs):
         raise AssertionError("the cached evaluator should have been used")
 
-    monkeypatch.setattr(runner, "_evaluators", {})  # a new process: only the file is left
-    monkeypatch.setattr(runner, "train_evaluator", no_training)
-    again = runner.evaluator_for(config, tmp_path)
+    monkeypatch.setattr(work, "_evaluators", {})  # a new process: only the file is left
+    monkeypatch.setattr(work, "train_evaluator", no_training)
+    again = work.evaluator_for(config, tmp_path)
     assert again.test_accuracy == first.test_accuracy
     assert torch.equal(again.predict(digits.test_x), first.predict(digits.test_x))
     monkeypatch.undo()
-    monkeypatch.setattr(runner, "_evaluators", {})
+    monkeypatch.setattr(work, "_evaluators", {})
     cached.write_bytes(b"not a torch file")  # damaged: trained again and replaced, never loaded
-    assert runner.evaluator_for(config, tmp_path).test_accuracy == first.test_accuracy
+    assert work.evaluator_for(config, tmp_path).test_accuracy == first.test_accuracy
     assert cached.read_bytes() != b"not a torch file"
 
 

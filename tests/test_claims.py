@@ -7,8 +7,12 @@ import pandas as pd
 from helpers import exit_code
 from markupsafe import escape
 
-from bench import claims
-from bench.suites import SUITES, SuiteOptions
+from bench.claims import CLAIMS
+from bench.claims.base import SMOOTHNESS_FIGURES
+from bench.claims.c10_posterior_prior import mmd_null_level
+from bench.options import SuiteOptions
+from bench.stats import beats, side
+from bench.suites import SUITES
 from vae_core.config import RunConfig, config_dict
 
 LOW, HIGH, SPREAD = [1.0, 1.01, 0.99], [2.0, 2.01, 1.99], [0.5, 1.5, 2.5]  # apart, apart, overlapping both
@@ -26,22 +30,22 @@ def frame(*groups: tuple[dict, dict[str, list[float]]]) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def verdict(judge, *groups, **kw) -> str:
-    return judge(frame(*groups), **kw).verdict
+def verdict(claim_id: str, *groups) -> str:
+    return CLAIMS[claim_id].decide(frame(*groups)).verdict
 
 
 def test_comparisons_need_apart_intervals_and_follow_the_metric_direction():
     lo, hi, wide = frame(({}, {"test_recon_mse": LOW})), frame(({}, {"test_recon_mse": HIGH})), \
         frame(({}, {"test_recon_mse": SPREAD}))
-    assert claims.side(hi, lo, "test_recon_mse") == 1 and claims.side(lo, hi, "test_recon_mse") == -1
-    assert claims.beats(lo, hi, "test_recon_mse") == 1  # lower error is better
-    assert claims.side(wide, lo, "test_recon_mse") == 0
+    assert side(hi, lo, "test_recon_mse") == 1 and side(lo, hi, "test_recon_mse") == -1
+    assert beats(lo, hi, "test_recon_mse") == 1  # lower error is better
+    assert side(wide, lo, "test_recon_mse") == 0
     one_seed = frame(({}, {"test_recon_mse": [5.0]}))
-    assert claims.side(one_seed, lo, "test_recon_mse") == 0  # no interval from one seed
+    assert side(one_seed, lo, "test_recon_mse") == 0  # no interval from one seed
 
 
 def c1_groups(vae_values: list[float], ae_values: list[float]):
-    metrics = list(claims.C1_FIGURES)
+    metrics = list(SMOOTHNESS_FIGURES)
     groups = []
     for arch in ("mlp", "conv"):
         groups += [({**VAE, "arch": arch}, dict.fromkeys(metrics, vae_values)),
@@ -52,9 +56,9 @@ def c1_groups(vae_values: list[float], ae_values: list[float]):
 
 
 def test_c1_rule():
-    assert verdict(claims.judge_c1, *c1_groups(LOW, HIGH)) == "confirmed"
-    assert verdict(claims.judge_c1, *c1_groups(HIGH, LOW)) == "refuted"
-    assert verdict(claims.judge_c1, *c1_groups(SPREAD, LOW)) == "inconclusive"
+    assert verdict("C1", *c1_groups(LOW, HIGH)) == "confirmed"
+    assert verdict("C1", *c1_groups(HIGH, LOW)) == "refuted"
+    assert verdict("C1", *c1_groups(SPREAD, LOW)) == "inconclusive"
 
 
 def c2_groups(test: dict[int, list[float]], gap: dict[int, list[float]]):
@@ -64,33 +68,33 @@ def c2_groups(test: dict[int, list[float]], gap: dict[int, list[float]]):
 def test_c2_rule():
     u_shape = {2: [30.0, 30.1, 29.9], 8: LOW, 32: HIGH}
     growing_gap = {2: LOW, 8: LOW, 32: HIGH}
-    assert verdict(claims.judge_c2, *c2_groups(u_shape, growing_gap)) == "confirmed"
+    assert verdict("C2", *c2_groups(u_shape, growing_gap)) == "confirmed"
     falling = {2: [30.0, 30.1, 29.9], 8: HIGH, 32: LOW}
-    assert verdict(claims.judge_c2, *c2_groups(falling, growing_gap)) == "refuted"
-    assert verdict(claims.judge_c2, *c2_groups({2: [30.0, 30.1, 29.9], 8: LOW, 32: [0.5, 1.5, 3.5]},
+    assert verdict("C2", *c2_groups(falling, growing_gap)) == "refuted"
+    assert verdict("C2", *c2_groups({2: [30.0, 30.1, 29.9], 8: LOW, 32: [0.5, 1.5, 3.5]},
                                                growing_gap)) == "inconclusive"
 
 
 def c3_groups(b0_var: list[float], b0_like: list[float]):
-    figures = dict.fromkeys(claims.C1_FIGURES)
+    figures = dict.fromkeys(SMOOTHNESS_FIGURES)
     return [(AE, {m: LOW for m in figures}), ({**VAE, "beta": 0.0}, {"posterior_var": b0_var,
                                                                       **{m: b0_like for m in figures}}),
             (VAE, {"posterior_var": [0.5] * 3, **{m: HIGH for m in figures}})]
 
 
 def test_c3_rule():
-    assert verdict(claims.judge_c3, *c3_groups([0.001] * 3, LOW)) == "confirmed"
-    assert verdict(claims.judge_c3, *c3_groups([0.5] * 3, LOW)) == "refuted"
-    assert verdict(claims.judge_c3, *c3_groups([0.05] * 3, LOW)) == "inconclusive"
+    assert verdict("C3", *c3_groups([0.001] * 3, LOW)) == "confirmed"
+    assert verdict("C3", *c3_groups([0.5] * 3, LOW)) == "refuted"
+    assert verdict("C3", *c3_groups([0.05] * 3, LOW)) == "inconclusive"
 
 
 def test_c4_rule():
     def kl_only(kl, units, err):
         return ({**VAE, "recon_weight": 0.0}, {"test_kl": [kl] * 3, "active_units": [units] * 3,
                                                 "test_recon_mse": [err] * 3, "mean_image_mse": [50.0] * 3})
-    assert verdict(claims.judge_c4, kl_only(0.01, 0, 60.0)) == "confirmed"
-    assert verdict(claims.judge_c4, kl_only(0.01, 3, 20.0)) == "refuted"
-    assert verdict(claims.judge_c4, kl_only(0.5, 0, 45.0)) == "inconclusive"
+    assert verdict("C4", kl_only(0.01, 0, 60.0)) == "confirmed"
+    assert verdict("C4", kl_only(0.01, 3, 20.0)) == "refuted"
+    assert verdict("C4", kl_only(0.5, 0, 45.0)) == "inconclusive"
 
 
 def c5_groups(rec_cov, kl_acc, both_acc, both_cov):
@@ -101,11 +105,11 @@ def c5_groups(rec_cov, kl_acc, both_acc, both_cov):
 
 
 def test_c5_rule():
-    assert verdict(claims.judge_c5, *c5_groups([0.1, 0.11, 0.09], [0.1] * 3, [0.7, 0.71, 0.69],
+    assert verdict("C5", *c5_groups([0.1, 0.11, 0.09], [0.1] * 3, [0.7, 0.71, 0.69],
                                                [0.5, 0.51, 0.49])) == "confirmed"
-    assert verdict(claims.judge_c5, *c5_groups([0.5, 0.51, 0.49], [0.1] * 3, [0.7, 0.71, 0.69],
+    assert verdict("C5", *c5_groups([0.5, 0.51, 0.49], [0.1] * 3, [0.7, 0.71, 0.69],
                                                [0.1, 0.11, 0.09])) == "refuted"
-    assert verdict(claims.judge_c5, *c5_groups([0.1, 0.3, 0.5], [0.1] * 3, [0.7, 0.71, 0.69],
+    assert verdict("C5", *c5_groups([0.1, 0.3, 0.5], [0.1] * 3, [0.7, 0.71, 0.69],
                                                [0.2, 0.3, 0.4])) == "inconclusive"
 
 
@@ -117,18 +121,18 @@ def c6_groups(kl_sharp, ratio_sharp: dict[float, list[float]]):
 
 
 def test_c6_rule():
-    assert verdict(claims.judge_c6, *c6_groups(HIGH, {0.05: LOW, 5.0: HIGH})) == "confirmed"
-    assert verdict(claims.judge_c6, *c6_groups(LOW, {0.05: HIGH, 5.0: [3.0, 3.01, 2.99]})) == "refuted"
-    assert verdict(claims.judge_c6, *c6_groups(SPREAD, {0.05: LOW, 5.0: HIGH})) == "inconclusive"
+    assert verdict("C6", *c6_groups(HIGH, {0.05: LOW, 5.0: HIGH})) == "confirmed"
+    assert verdict("C6", *c6_groups(LOW, {0.05: HIGH, 5.0: [3.0, 3.01, 2.99]})) == "refuted"
+    assert verdict("C6", *c6_groups(SPREAD, {0.05: LOW, 5.0: HIGH})) == "inconclusive"
 
 
 def test_c7_rule():
     def groups(pooled_err):
         return [({**VAE, "model": "pooled"}, {"test_recon_mse": pooled_err, "mean_image_mse": [50.0] * 3}),
                 (VAE, {"test_recon_mse": [20.0, 20.1, 19.9], "mean_image_mse": [50.0] * 3})]
-    assert verdict(claims.judge_c7, *groups([52.0, 52.1, 51.9])) == "confirmed"
-    assert verdict(claims.judge_c7, *groups([19.0, 20.0, 21.0])) == "refuted"
-    assert verdict(claims.judge_c7, *groups([30.0, 30.1, 29.9])) == "inconclusive"
+    assert verdict("C7", *groups([52.0, 52.1, 51.9])) == "confirmed"
+    assert verdict("C7", *groups([19.0, 20.0, 21.0])) == "refuted"
+    assert verdict("C7", *groups([30.0, 30.1, 29.9])) == "inconclusive"
 
 
 def beta_groups(recon: list[list[float]], kl: list[list[float]], jump: list[list[float]]):
@@ -138,11 +142,11 @@ def beta_groups(recon: list[list[float]], kl: list[list[float]], jump: list[list
 
 
 def test_c8_rule():
-    assert verdict(claims.judge_c8, *beta_groups([LOW, LOW, HIGH], [HIGH, HIGH, LOW], [HIGH, HIGH, LOW])) == \
+    assert verdict("C8", *beta_groups([LOW, LOW, HIGH], [HIGH, HIGH, LOW], [HIGH, HIGH, LOW])) == \
         "confirmed"
-    assert verdict(claims.judge_c8, *beta_groups([HIGH, HIGH, LOW], [HIGH, HIGH, LOW], [HIGH, HIGH, LOW])) == \
+    assert verdict("C8", *beta_groups([HIGH, HIGH, LOW], [HIGH, HIGH, LOW], [HIGH, HIGH, LOW])) == \
         "refuted"
-    assert verdict(claims.judge_c8, *beta_groups([LOW, LOW, HIGH], [HIGH, HIGH, LOW], [SPREAD, SPREAD, LOW])) \
+    assert verdict("C8", *beta_groups([LOW, LOW, HIGH], [HIGH, HIGH, LOW], [SPREAD, SPREAD, LOW])) \
         == "inconclusive"
 
 
@@ -154,61 +158,60 @@ def c9_groups(bce, mse, adv, strong):
 
 def test_c9_rule_reads_sharpness_as_distance_from_real():
     bce, mse, strong = [0.5, 0.51, 0.49], [0.2, 0.21, 0.19], [0.05, 0.06, 0.04]
-    assert verdict(claims.judge_c9, *c9_groups(bce, mse, [0.9, 0.91, 0.89], strong)) == "confirmed"
-    assert verdict(claims.judge_c9, *c9_groups(bce, mse, [0.1, 0.11, 0.09], strong)) == "refuted"
-    assert verdict(claims.judge_c9, *c9_groups(bce, mse, [0.3, 0.6, 0.9], strong)) == "inconclusive"
+    assert verdict("C9", *c9_groups(bce, mse, [0.9, 0.91, 0.89], strong)) == "confirmed"
+    assert verdict("C9", *c9_groups(bce, mse, [0.1, 0.11, 0.09], strong)) == "refuted"
+    assert verdict("C9", *c9_groups(bce, mse, [0.3, 0.6, 0.9], strong)) == "inconclusive"
     # twice as "sharp" as real images is no nearer to real than 0.2 is: not a sharpening remedy
-    assert verdict(claims.judge_c9, *c9_groups(bce, mse, [2.2, 2.21, 2.19], strong)) == "refuted"
+    assert verdict("C9", *c9_groups(bce, mse, [2.2, 2.21, 2.19], strong)) == "refuted"
 
 
 def test_c10_rule():
     def groups(mmd, prior_fid):
         return [(VAE, {"agg_posterior_mmd": mmd, "prior_fid": prior_fid, "recon_fid": LOW})]
-    assert verdict(claims.judge_c10, *groups([0.05, 0.051, 0.049], HIGH), mmd_null=0.001) == "confirmed"
-    assert verdict(claims.judge_c10, *groups([0.0, 0.0005, -0.0005], LOW), mmd_null=0.001) == "refuted"
-    assert verdict(claims.judge_c10, *groups([0.05, 0.051, 0.049], SPREAD), mmd_null=0.001) == "inconclusive"
+    assert verdict("C10", *groups([0.05, 0.051, 0.049], HIGH)) == "confirmed"
+    assert verdict("C10", *groups([0.0, 0.0005, -0.0005], LOW)) == "refuted"
+    assert verdict("C10", *groups([0.05, 0.051, 0.049], SPREAD)) == "inconclusive"
 
 
 def test_mmd_null_level_is_small_and_what_prior_samples_reach():
-    level = claims.mmd_null_level(2, n=300, draws=10)
+    level = mmd_null_level(2, n=300, draws=10)
     assert 0 < level < 0.02
 
 
 def test_c11_rule():
     cvae = {**VAE, "model": "cvae"}
-    assert verdict(claims.judge_c11, (cvae, {"cond_accuracy": [0.9, 0.91, 0.89]})) == "confirmed"
-    assert verdict(claims.judge_c11, (cvae, {"cond_accuracy": [0.1, 0.11, 0.09]})) == "refuted"
-    assert verdict(claims.judge_c11, (cvae, {"cond_accuracy": [0.2, 0.5, 0.8]})) == "inconclusive"
+    assert verdict("C11", (cvae, {"cond_accuracy": [0.9, 0.91, 0.89]})) == "confirmed"
+    assert verdict("C11", (cvae, {"cond_accuracy": [0.1, 0.11, 0.09]})) == "refuted"
+    assert verdict("C11", (cvae, {"cond_accuracy": [0.2, 0.5, 0.8]})) == "inconclusive"
 
 
 def test_c12_rule():
     def groups(curve):
         return [(VAE, {f"iwae_nll_k{k}": v for k, v in curve.items()})]
-    assert verdict(claims.judge_c12, *groups({1: [101.0, 102, 103], 10: [100.0, 101, 102],
+    assert verdict("C12", *groups({1: [101.0, 102, 103], 10: [100.0, 101, 102],
                                               1000: [99.0, 100, 101]})) == "confirmed"
-    assert verdict(claims.judge_c12, *groups({1: [99.0, 100, 101], 1000: [101.0, 102, 103]})) == "refuted"
-    assert verdict(claims.judge_c12, *groups({1: [100.0, 100, 100], 1000: [99.0, 100, 101]})) == "inconclusive"
+    assert verdict("C12", *groups({1: [99.0, 100, 101], 1000: [101.0, 102, 103]})) == "refuted"
+    assert verdict("C12", *groups({1: [100.0, 100, 100], 1000: [99.0, 100, 101]})) == "inconclusive"
 
 
 def test_c13_rule():
     def groups(mc):
         return [(VAE, {"test_kl": [10.0] * 3, "test_kl_mc": mc, "test_kl_mc_se": [0.01] * 3})]
-    assert verdict(claims.judge_c13, *groups([10.01, 9.99, 10.02])) == "confirmed"
-    assert verdict(claims.judge_c13, *groups([10.01, 9.99, 10.2])) == "refuted"
-    assert verdict(claims.judge_c13, *groups([10.01, 9.99, 10.04])) == "inconclusive"
+    assert verdict("C13", *groups([10.01, 9.99, 10.02])) == "confirmed"
+    assert verdict("C13", *groups([10.01, 9.99, 10.2])) == "refuted"
+    assert verdict("C13", *groups([10.01, 9.99, 10.04])) == "inconclusive"
 
 
 def test_missing_runs_are_inconclusive_not_an_error():
     empty = frame((VAE, {"test_recon_mse": LOW}))
-    for claim in claims.CLAIMS.values():
-        kwargs = {"mmd_null": 0.001} if claim.id == "C10" else {}
-        finding = claim.judge(empty.iloc[0:0].reindex(columns=empty.columns), **kwargs)
+    for claim in CLAIMS.values():
+        finding = claim.decide(empty.iloc[0:0].reindex(columns=empty.columns))
         assert finding.verdict == "inconclusive" and finding.reason
 
 
 def test_the_suite_has_runs_for_every_claim_and_trains_the_baseline_once():
     runs = SUITES["claims"].build(SuiteOptions(quick=True))
-    assert {r.axis for r in runs} == set(claims.CLAIMS)
+    assert {r.axis for r in runs} == set(CLAIMS)
     baseline = [r.config for r in runs if r.config.iwae_k == 1000 and r.config.seed == 0]
     assert len(set(baseline)) == 1 and len(baseline) >= 8  # one run serves C1, C3, C4, C6-C12
 
@@ -216,7 +219,7 @@ def test_the_suite_has_runs_for_every_claim_and_trains_the_baseline_once():
 def test_claims_suite_end_to_end_writes_a_ledger_of_thirteen_verdicts(tiny_claims_run, tmp_path):
     root = tiny_claims_run
     html = (root / "p" / "claims.html").read_text()
-    for claim_id, claim in claims.CLAIMS.items():
+    for claim_id, claim in CLAIMS.items():
         assert f'id="{claim_id}"' in html and str(escape(claim.rule)) in html
     verdicts = re.findall(r'<span class="verdict (confirmed|refuted|inconclusive)">', html)
     assert len(verdicts) == 2 * 13  # ledger row and section heading

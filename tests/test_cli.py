@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from helpers import TINY, exit_code
 
-from bench.report import fmt
+from bench.stats import fmt
 
 SECTIONS = ["environment", "summary", "model", "loss", "beta", "latent", "limitations", "throughput", "metrics"]
 

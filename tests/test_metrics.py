@@ -157,3 +157,29 @@ def test_ae_and_vae_are_scored_on_the_same_latent_path_endpoints(digits):
     pairs = [evaluate(fit(RunConfig(model=m, dataset="digits", epochs=1, device="cpu"), data=digits).model,
                       digits).images["path_pairs"] for m in ("ae", "vae")]
     assert (pairs[0] == pairs[1]).all()
+
+
+def test_metric_groups_produce_every_registered_metric_once():
+    from vae_core.metrics import GROUPS, METRICS, NEEDS, TRAINING_METRICS
+
+    produced = [name for group in GROUPS for name in group.produces]
+    assert sorted(produced) == sorted(set(METRICS) - set(TRAINING_METRICS))  # each once, none unregistered
+    assert all(need in NEEDS for group in GROUPS for need in group.needs)
+
+
+def test_evaluate_only_computes_the_asked_groups_with_the_full_evaluations_draws(digits):
+    from vae_core import RunConfig, fit
+
+    vae = fit(RunConfig(dataset="digits", epochs=1, device="cpu"), data=digits).model
+    full = evaluate(vae, digits).metrics
+    asked = ["interp_jump_ratio", "prior_coverage", "test_kl_mc"]
+    part = evaluate(vae, digits, only=asked)
+    # whole groups: the path figures come with the jump ratio, the MMD with the coverage
+    assert set(part.metrics) == {"interp_step_l2", "interp_jump_ratio", "midpoint_nn_ratio", "agg_posterior_mmd",
+                                 "prior_coverage", "test_kl_mc", "test_kl_mc_se"}
+    assert part.metrics == {k: full[k] for k in part.metrics}  # the same random draws without the other groups
+    assert part.images == {}
+    ae = fit(RunConfig(model="ae", beta=0.0, dataset="digits", epochs=1, device="cpu"), data=digits).model
+    assert evaluate(ae, digits, only=["test_kl_mc"]).metrics == {"test_kl_mc": None, "test_kl_mc_se": None}
+    with pytest.raises(ValueError, match="no metric group produces"):
+        evaluate(vae, digits, only=["train_seconds"])

@@ -15,8 +15,9 @@ import pytest
 from helpers import exit_code
 from optuna.trial import TrialState
 
+from bench.options import TuneOptions
 from bench.store import Store
-from bench.tune import TuneOptions, create_or_load, make_objective, open_storage, redact
+from bench.tune import create_or_load, make_objective, open_storage, redact
 
 TINY = ["--dataset", "digits", "--epochs", "3"]
 

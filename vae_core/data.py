@@ -158,6 +158,8 @@ DATASETS: dict[str, Callable[[str | None], Dataset]] = {
     "mnist": _torchvision_loader("MNIST", "mnist"),
     "fashion-mnist": _torchvision_loader("FashionMNIST", "fashion-mnist"),
 }
+#: The data sets read from torchvision's files (`--data-dir`, or downloaded); the others are built in.
+FILE_DATASETS = ("mnist", "fashion-mnist")
 
 
 @lru_cache(maxsize=4)

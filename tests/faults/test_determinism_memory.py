@@ -8,7 +8,7 @@ from helpers import TINY, exit_code, stored_results
 
 # A run of the default VAE on mnist5k (2 epochs, one seed, through the CLI, report included)
 # peaked at 1.14 GB RSS on the development machine (torch with its CUDA libraries, pandas,
-# matplotlib); README "What happens when things go wrong" states it. The bound leaves room.
+# matplotlib); docs/robustness.md states it. The bound leaves room.
 PEAK_RSS_BOUND_GB = 2.5
 
 

@@ -1,17 +1,21 @@
-"""The metric registry and `evaluate()`, which computes every metric of one trained model.
+"""The metric registry, the metric groups and `evaluate()`, which computes the metrics of one
+trained model: all of them by default, or the groups that produce the names asked for.
 
 Each metric is defined in its own module (the docstring there cites the source); this module
 lists them once, with unit and direction, so the report, the summary table and the tuner all
-read the same definitions. Evaluation draws its random numbers (interpolation endpoints,
-prior samples, ELBO noise) from a fixed generator, independent of the run's seed, so every
-model of a suite is scored on the same test images, endpoints and prior draws. A metric that
-does not apply to a model (the KL of an AE) or needs what was not given (the evaluator network,
-a known angle) is None.
+read the same definitions. A `MetricGroup` computes several metrics from the same tensors and
+declares what it needs (a stochastic encoder, an unconditional decoder, the evaluator network,
+known angles); where a need is not met (the KL of an AE, the Frechet distance without the
+evaluator) its metrics are None. Evaluation draws its random numbers (interpolation endpoints,
+prior samples, ELBO noise) from fixed generators, independent of the run's seed, so every
+model of a suite is scored on the same test images, endpoints and prior draws.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import torch
@@ -33,6 +37,7 @@ from vae_core.metrics.realism import nn_distance_ratio
 from vae_core.metrics.reconstruction import mean_image_mse, recon_errors
 from vae_core.metrics.smoothness import interpolation_paths, smoothness_figures
 from vae_core.metrics.throughput import inference_images_per_s
+from vae_core.models import Posterior
 
 
 @dataclass(frozen=True)
@@ -117,6 +122,8 @@ N_PATH_STEPS = 16
 N_PRIOR_SAMPLES = 256  # pixel-space figures
 N_FEATURE_SAMPLES = 1000  # evaluator-feature figures (Frechet distance, precision/recall)
 N_IMAGES_KEPT = 16
+TRAINING_METRICS = ("train_images_per_s", "train_seconds")  # measured by `fit`, not by `evaluate`
+PURPOSES = ("elbo", "pairs", "prior", "iwae", "mmd", "kl_mc", "coverage")
 
 
 @dataclass
@@ -125,101 +132,242 @@ class Evaluation:
     images: dict[str, np.ndarray]  # small arrays for the report's image grids, float16
 
 
+class Scoring:
+    """One model on one data set, with the tensors several metric groups share, each computed
+    once on first use. Evaluation draws its random numbers from one generator per purpose, seeded
+    independently of the run's seed, so every model of a suite is scored on the same test
+    images, endpoints and prior draws, and a group draws the same numbers whichever other groups
+    run (an AE and a VAE get the same endpoints although only the VAE draws ELBO noise)."""
+
+    def __init__(self, model: torch.nn.Module, data: Dataset, recon_loss: str, evaluator: Evaluator | None,
+                 iwae_k: int) -> None:
+        self.model, self.data, self.recon_loss, self.evaluator, self.iwae_k = model, data, recon_loss, evaluator, iwae_k
+        self.gen = {purpose: torch.Generator().manual_seed(EVAL_SEED + i) for i, purpose in enumerate(PURPOSES)}
+        self.conditional = getattr(model, "n_classes", 0) > 0
+        self.test_y, self.train_y = (data.test_y, data.train_y) if self.conditional else (None, None)
+
+    @cached_property
+    def posterior(self) -> Posterior:
+        return self.model.encode(self.data.test_x, self.test_y)
+
+    @property
+    def stochastic(self) -> bool:
+        return self.posterior.logvar is not None
+
+    @cached_property
+    def aggregate(self) -> torch.Tensor:
+        """One draw of each test posterior (the codes themselves for an AE)."""
+        mu = self.posterior.mu
+        if not self.stochastic:
+            return mu
+        return self.posterior.sample(torch.randn(mu.shape, generator=self.gen["mmd"]).to(mu.device))
+
+    @cached_property
+    def pairs(self) -> torch.Tensor:
+        x = self.data.test_x
+        return torch.randint(0, x.shape[0], (N_PATHS, 2), generator=self.gen["pairs"]).to(x.device)
+
+    @cached_property
+    def paths(self) -> torch.Tensor:
+        """Decoded straight latent paths between test codes (not for a conditional decoder,
+        which also reads a label)."""
+        mu = self.posterior.mu
+        return interpolation_paths(self.model, mu[self.pairs[:, 0]], mu[self.pairs[:, 1]], N_PATH_STEPS)
+
+    @cached_property
+    def recons(self) -> torch.Tensor:
+        return torch.sigmoid(self.model.decode(self.posterior.mu, self.test_y))
+
+    @cached_property
+    def prior_y(self) -> torch.Tensor | None:
+        """A conditional model is asked for each class in turn: 0, 1, ..., 9, 0, 1, ..."""
+        device = self.data.test_x.device
+        return torch.arange(N_FEATURE_SAMPLES, device=device) % self.model.n_classes if self.conditional else None
+
+    @cached_property
+    def all_samples(self) -> torch.Tensor:
+        train_mu = self.model.encode(self.data.train_x, self.train_y).mu
+        z = prior_samples(self.model, train_mu, N_FEATURE_SAMPLES, self.gen["prior"])
+        return torch.sigmoid(self.model.decode(z, self.prior_y))
+
+    @property
+    def samples(self) -> torch.Tensor:
+        return self.all_samples[:N_PRIOR_SAMPLES]
+
+    @cached_property
+    def real_features(self) -> torch.Tensor:
+        return self.evaluator.features(self.data.test_x)
+
+
+def _reconstruction(s: Scoring) -> dict:
+    data = s.data
+    test, train = recon_errors(s.model, data.test_x, y=s.test_y), recon_errors(s.model, data.train_x, y=s.train_y)
+    return dict(test_recon_mse=test["mse"], train_recon_mse=train["mse"], recon_mse_gap=test["mse"] - train["mse"],
+                test_recon_bce=test["bce"], train_recon_bce=train["bce"], recon_bce_gap=test["bce"] - train["bce"],
+                mean_image_mse=mean_image_mse(data.train_x, data.test_x))
+
+
+def _posterior(s: Scoring) -> dict:
+    post = posterior_figures(s.model, s.data.test_x, s.gen["elbo"], decoder_log_likelihood(s.recon_loss), s.test_y)
+    return dict(test_neg_elbo=post["neg_elbo"], test_kl=post["kl"], kl_per_dim=post["kl_per_dim"],
+                posterior_var=post["posterior_var"], active_units=post["active_units"],
+                agg_posterior_kl=post["agg_posterior_kl"])
+
+
+def _likelihood(s: Scoring) -> dict:
+    y = None if s.test_y is None else s.test_y[:IWAE_IMAGES]
+    by_k = iwae_nll_by_k(s.model, s.data.test_x[:IWAE_IMAGES], s.recon_loss, s.iwae_k, s.gen["iwae"], y)
+    return {"iwae_nll_by_k": [[k, v] for k, v in by_k.items()], "test_iwae_nll": by_k[s.iwae_k]}
+
+
+def _kl_check(s: Scoring) -> dict:
+    kl = kl_closed_vs_monte_carlo(s.posterior, KL_MC_SAMPLES, s.gen["kl_mc"])
+    return {"test_kl_mc": kl["mc"], "test_kl_mc_se": kl["mc_se"]}
+
+
+def _aggregate(s: Scoring) -> dict:
+    return {"agg_posterior_mmd": mmd_to_standard_normal(s.aggregate, s.gen["mmd"]),
+            "prior_coverage": prior_coverage(s.aggregate, s.gen["coverage"])}
+
+
+def _classes(s: Scoring) -> dict:
+    return {"latent_knn_accuracy": knn_accuracy(s.posterior.mu, s.data.test_y),
+            "latent_silhouette": silhouette(s.posterior.mu, s.data.test_y)}
+
+
+def _paths(s: Scoring) -> dict:
+    smooth = smoothness_figures(s.paths)
+    return {"interp_step_l2": smooth["step_l2_mean"], "interp_jump_ratio": smooth["jump_ratio"],
+            "midpoint_nn_ratio": nn_distance_ratio(s.paths[:, N_PATH_STEPS // 2], s.data.test_x, s.data.train_x)}
+
+
+def _angles(s: Scoring) -> dict:
+    t = s.data.test_t
+    return {"angle_path_error_deg": angle_path_error_deg(s.paths, t[s.pairs[:, 0]], t[s.pairs[:, 1]])}
+
+
+def _realism(s: Scoring) -> dict:
+    x, train = s.data.test_x, s.data.train_x
+    return {"prior_nn_ratio": nn_distance_ratio(s.samples, x, train),
+            "recon_nn_ratio": nn_distance_ratio(s.recons, x, train)}
+
+
+def _sharpness(s: Scoring) -> dict:
+    out = {}
+    for prefix, images in (("recon", s.recons), ("prior", s.samples)):
+        ratios = sharpness_ratios(images, s.data.test_x)
+        out[f"{prefix}_laplacian_ratio"] = ratios["laplacian_ratio"]
+        out[f"{prefix}_hf_ratio"] = ratios["hf_energy_ratio"]
+    return out
+
+
+def _features(s: Scoring) -> dict:
+    prior_f = s.evaluator.features(s.all_samples)
+    pr = precision_recall(s.real_features, prior_f)
+    return {"recon_fid": frechet_distance(s.real_features, s.evaluator.features(s.recons)),
+            "prior_fid": frechet_distance(s.real_features, prior_f), "prior_precision": pr["precision"],
+            "prior_recall": pr["recall"]}
+
+
+def _conditional(s: Scoring) -> dict:
+    n_classes = s.model.n_classes
+    swapped = (s.test_y + 3) % n_classes
+    swapped_images = torch.sigmoid(s.model.decode(s.posterior.mu, swapped))
+    return {"cond_accuracy": (s.evaluator.predict(s.all_samples) == s.prior_y).double().mean().item(),
+            "cond_swap_accuracy": (s.evaluator.predict(swapped_images) == swapped).double().mean().item()}
+
+
+def _throughput(s: Scoring) -> dict:
+    return {"infer_images_per_s": inference_images_per_s(s.model, s.data.test_x, s.test_y)}
+
+
+#: What a group may need; a group whose needs the model or the inputs do not meet gives None.
+NEEDS: dict[str, Callable[[Scoring], bool]] = {
+    "stochastic encoder": lambda s: s.stochastic,
+    "unconditional decoder": lambda s: not s.conditional,
+    "conditional decoder": lambda s: s.conditional,
+    "evaluator": lambda s: s.evaluator is not None,
+    "known angles": lambda s: s.data.test_t is not None,
+}
+
+
+@dataclass(frozen=True)
+class MetricGroup:
+    """Metrics computed together from the same tensors, and what they need (`NEEDS`)."""
+
+    name: str
+    produces: tuple[str, ...]
+    compute: Callable[[Scoring], dict]
+    needs: tuple[str, ...] = ()
+
+
+GROUPS: tuple[MetricGroup, ...] = (
+    MetricGroup("reconstruction", ("test_recon_mse", "train_recon_mse", "recon_mse_gap", "test_recon_bce",
+                                   "train_recon_bce", "recon_bce_gap", "mean_image_mse"), _reconstruction),
+    MetricGroup("posterior", ("test_neg_elbo", "test_kl", "kl_per_dim", "posterior_var", "active_units",
+                              "agg_posterior_kl"), _posterior),
+    MetricGroup("likelihood", ("test_iwae_nll", "iwae_nll_by_k"), _likelihood, ("stochastic encoder",)),
+    MetricGroup("kl_check", ("test_kl_mc", "test_kl_mc_se"), _kl_check, ("stochastic encoder",)),
+    MetricGroup("aggregate", ("agg_posterior_mmd", "prior_coverage"), _aggregate),
+    MetricGroup("classes", ("latent_knn_accuracy", "latent_silhouette"), _classes),
+    MetricGroup("paths", ("interp_step_l2", "interp_jump_ratio", "midpoint_nn_ratio"), _paths,
+                ("unconditional decoder",)),
+    MetricGroup("angles", ("angle_path_error_deg",), _angles, ("unconditional decoder", "known angles")),
+    MetricGroup("realism", ("prior_nn_ratio", "recon_nn_ratio"), _realism),
+    MetricGroup("sharpness", ("recon_laplacian_ratio", "recon_hf_ratio", "prior_laplacian_ratio", "prior_hf_ratio"),
+                _sharpness),
+    MetricGroup("features", ("recon_fid", "prior_fid", "prior_precision", "prior_recall"), _features, ("evaluator",)),
+    MetricGroup("conditional", ("cond_accuracy", "cond_swap_accuracy"), _conditional,
+                ("evaluator", "conditional decoder")),
+    MetricGroup("throughput", ("infer_images_per_s",), _throughput),
+)
+
+
+def groups_for(names: Iterable[str] | None) -> tuple[MetricGroup, ...]:
+    """The groups that produce `names` (all of them for None); an unknown name is a ValueError."""
+    if names is None:
+        return GROUPS
+    names = set(names)
+    produced = {n for g in GROUPS for n in g.produces}
+    if unknown := sorted(names - produced):
+        raise ValueError(f"no metric group produces {unknown}; evaluate() computes {sorted(produced)}")
+    return tuple(g for g in GROUPS if names & set(g.produces))
+
+
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, data: Dataset, recon_loss: str = "bce", evaluator: Evaluator | None = None,
-             iwae_k: int = IWAE_K) -> Evaluation:
-    """Every metric of `METRICS` (but the training ones) for a trained model on `data`, which
-    must be on the model's device. `recon_loss` names the decoder likelihood for the ELBO and
-    IWAE; `evaluator` (on the same device) gives the feature-space figures."""
+             iwae_k: int = IWAE_K, only: Iterable[str] | None = None) -> Evaluation:
+    """The metrics of `METRICS` (but the training ones) for a trained model on `data`, which must
+    be on the model's device: every group by default, as suites store them so reports stay
+    comparable, or the groups that produce the names in `only` (then no images are kept).
+    `recon_loss` names the decoder likelihood for the ELBO and IWAE; `evaluator` (on the same
+    device) gives the feature-space figures."""
     model.eval()
-    # one generator per purpose, so an AE and a VAE get the same endpoints and prior draws
-    # although only the VAE draws ELBO noise
-    gen = {purpose: torch.Generator().manual_seed(EVAL_SEED + i)
-           for i, purpose in enumerate(("elbo", "pairs", "prior", "iwae", "mmd", "kl_mc", "coverage"))}
-    test_x, train_x = data.test_x, data.train_x
-    conditional = getattr(model, "n_classes", 0) > 0
-    test_y, train_y = (data.test_y, data.train_y) if conditional else (None, None)
-    m: dict = {}
+    s = Scoring(model, data, recon_loss, evaluator, iwae_k)
+    metrics: dict = {}
+    for group in groups_for(only):
+        if all(NEEDS[need](s) for need in group.needs):
+            metrics.update(group.compute(s))
+        else:
+            metrics.update(dict.fromkeys(group.produces))
+    return Evaluation(metrics, _images(s) if only is None else {})
 
-    test, train = recon_errors(model, test_x, y=test_y), recon_errors(model, train_x, y=train_y)
-    m.update(test_recon_mse=test["mse"], train_recon_mse=train["mse"],
-             recon_mse_gap=test["mse"] - train["mse"], test_recon_bce=test["bce"],
-             train_recon_bce=train["bce"], recon_bce_gap=test["bce"] - train["bce"],
-             mean_image_mse=mean_image_mse(train_x, test_x))
 
-    post = posterior_figures(model, test_x, gen["elbo"], decoder_log_likelihood(recon_loss), test_y)
-    m.update(test_neg_elbo=post["neg_elbo"], test_kl=post["kl"], kl_per_dim=post["kl_per_dim"],
-             posterior_var=post["posterior_var"], active_units=post["active_units"],
-             agg_posterior_kl=post["agg_posterior_kl"])
-
-    stochastic = post["neg_elbo"] is not None
-    posterior = model.encode(test_x, test_y)
-    test_mu = posterior.mu
-    m["test_iwae_nll"] = m["iwae_nll_by_k"] = m["test_kl_mc"] = m["test_kl_mc_se"] = None
-    if stochastic:
-        by_k = iwae_nll_by_k(model, test_x[:IWAE_IMAGES], recon_loss, iwae_k, gen["iwae"],
-                             None if test_y is None else test_y[:IWAE_IMAGES])
-        m["iwae_nll_by_k"] = [[k, v] for k, v in by_k.items()]
-        m["test_iwae_nll"] = by_k[iwae_k]
-        kl = kl_closed_vs_monte_carlo(posterior, KL_MC_SAMPLES, gen["kl_mc"])
-        m.update(test_kl_mc=kl["mc"], test_kl_mc_se=kl["mc_se"])
-    agg = posterior.sample(torch.randn(test_mu.shape, generator=gen["mmd"]).to(test_mu.device)) if stochastic \
-        else test_mu
-    m["agg_posterior_mmd"] = mmd_to_standard_normal(agg, gen["mmd"])
-    m["prior_coverage"] = prior_coverage(agg, gen["coverage"])
-    m["latent_knn_accuracy"] = knn_accuracy(test_mu, data.test_y)
-    m["latent_silhouette"] = silhouette(test_mu, data.test_y)
-
-    # latent paths between test codes; a conditional decoder also reads a label, so it has none
-    pairs = torch.randint(0, test_x.shape[0], (N_PATHS, 2), generator=gen["pairs"]).to(test_x.device)
-    paths = None
-    m.update(interp_step_l2=None, interp_jump_ratio=None, midpoint_nn_ratio=None, angle_path_error_deg=None)
-    if not conditional:
-        paths = interpolation_paths(model, test_mu[pairs[:, 0]], test_mu[pairs[:, 1]], N_PATH_STEPS)
-        smooth = smoothness_figures(paths)
-        m.update(interp_step_l2=smooth["step_l2_mean"], interp_jump_ratio=smooth["jump_ratio"],
-                 midpoint_nn_ratio=nn_distance_ratio(paths[:, N_PATH_STEPS // 2], test_x, train_x))
-        if data.test_t is not None:
-            m["angle_path_error_deg"] = angle_path_error_deg(paths, data.test_t[pairs[:, 0]], data.test_t[pairs[:, 1]])
-
-    recons = torch.sigmoid(model.decode(test_mu, test_y))
-    z_prior = prior_samples(model, model.encode(train_x, train_y).mu, N_FEATURE_SAMPLES, gen["prior"])
-    # a conditional model is asked for each class in turn: 0, 1, ..., 9, 0, 1, ...
-    prior_y = torch.arange(N_FEATURE_SAMPLES, device=test_x.device) % model.n_classes if conditional else None
-    all_samples = torch.sigmoid(model.decode(z_prior, prior_y))
-    samples = all_samples[:N_PRIOR_SAMPLES]
-    m.update(prior_nn_ratio=nn_distance_ratio(samples, test_x, train_x),
-             recon_nn_ratio=nn_distance_ratio(recons, test_x, train_x))
-    for prefix, images in (("recon", recons), ("prior", samples)):
-        ratios = sharpness_ratios(images, test_x)
-        m[f"{prefix}_laplacian_ratio"] = ratios["laplacian_ratio"]
-        m[f"{prefix}_hf_ratio"] = ratios["hf_energy_ratio"]
-
-    m.update(recon_fid=None, prior_fid=None, prior_precision=None, prior_recall=None, cond_accuracy=None,
-             cond_swap_accuracy=None)
-    if evaluator is not None:
-        real_f = evaluator.features(test_x)
-        prior_f = evaluator.features(all_samples)
-        pr = precision_recall(real_f, prior_f)
-        m.update(recon_fid=frechet_distance(real_f, evaluator.features(recons)),
-                 prior_fid=frechet_distance(real_f, prior_f), prior_precision=pr["precision"],
-                 prior_recall=pr["recall"])
-        if conditional:
-            m["cond_accuracy"] = (evaluator.predict(all_samples) == prior_y).double().mean().item()
-            swapped = (test_y + 3) % model.n_classes
-            swapped_images = torch.sigmoid(model.decode(test_mu, swapped))
-            m["cond_swap_accuracy"] = (evaluator.predict(swapped_images) == swapped).double().mean().item()
-    m["infer_images_per_s"] = inference_images_per_s(model, test_x, test_y)
-
+def _images(s: Scoring) -> dict[str, np.ndarray]:
+    """Small arrays for the report's image grids, float16."""
     keep = lambda t: t.detach().float().cpu().numpy().astype(np.float16)  # noqa: E731
-    images = {"real": keep(test_x[:N_IMAGES_KEPT]), "recon": keep(recons[:N_IMAGES_KEPT]),
-              "prior": keep(samples[:N_IMAGES_KEPT])}
-    if paths is not None:
-        images.update(paths=keep(paths[:6]), path_pairs=pairs[:6].cpu().numpy(), path_ends=keep(test_x[pairs[:6]]))
-    if conditional:  # 8 samples per requested class, one class per row block
-        order = torch.argsort(prior_y[: 8 * model.n_classes], stable=True)
-        images["cond_samples"] = keep(all_samples[: 8 * model.n_classes][order])
-    if test_mu.shape[1] == 2:  # a 2-D latent space can be drawn as it is (chapter fig 1.13)
-        images["test_mu"] = keep(test_mu)
-        images["test_y"] = data.test_y.cpu().numpy().astype(np.int16)
-    return Evaluation(m, images)
+    x = s.data.test_x
+    images = {"real": keep(x[:N_IMAGES_KEPT]), "recon": keep(s.recons[:N_IMAGES_KEPT]),
+              "prior": keep(s.samples[:N_IMAGES_KEPT])}
+    if not s.conditional:
+        pairs = s.pairs[:6]
+        images.update(paths=keep(s.paths[:6]), path_pairs=pairs.cpu().numpy(), path_ends=keep(x[pairs]))
+    else:  # 8 samples per requested class, one class per row block
+        n = 8 * s.model.n_classes
+        order = torch.argsort(s.prior_y[:n], stable=True)
+        images["cond_samples"] = keep(s.all_samples[:n][order])
+    mu = s.posterior.mu
+    if mu.shape[1] == 2:  # a 2-D latent space can be drawn as it is (chapter fig 1.13)
+        images["test_mu"] = keep(mu)
+        images["test_y"] = s.data.test_y.cpu().numpy().astype(np.int16)
+    return images

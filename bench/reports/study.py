@@ -14,10 +14,10 @@ import pandas as pd
 from optuna.trial import TrialState
 
 from bench import figures
-from bench.report import fmt, render
-from bench.runner import environment
+from bench.environment import environment
+from bench.reports.html import write_html
 from bench.search_space import OBJECTIVES, SEARCH_SPACE
-from bench.store import write_atomic
+from bench.stats import fmt
 from bench.tune import redact
 from vae_core.metrics import METRICS
 
@@ -96,19 +96,19 @@ def build_context(study: optuna.Study, storage_url: str) -> dict:
     done = df[df.state == "complete"]
     sections = []
     if not done.empty:
-        sections.append({"img": _history_figure(df, objectives),
-                         "caption": "Objective value of each complete trial, and the best so far.",
-                         "text": [_best_sentence(done, name) for name in objectives]})
+        sections.append(figures.Panel(_history_figure(df, objectives),
+                                     "Objective value of each complete trial, and the best so far.",
+                                     [_best_sentence(done, name) for name in objectives]))
     single = len(objectives) == 1
     best = [t.number for t in study.best_trials] if not done.empty else []
     if not single and len(best) > 0:
-        sections.append({"img": _pareto_figure(df, best, objectives),
-                         "caption": f"Trade-off between {objectives[0]} and {objectives[1]}: every complete trial, "
-                                    "and the Pareto front (no other trial is better on both).",
-                         "text": [f"{len(best)} of {len(done)} complete trials are on the Pareto front."]})
+        sections.append(figures.Panel(_pareto_figure(df, best, objectives),
+                                      f"Trade-off between {objectives[0]} and {objectives[1]}: every complete "
+                                      "trial, and the Pareto front (no other trial is better on both).",
+                                      [f"{len(best)} of {len(done)} complete trials are on the Pareto front."]))
     img, text = _importances(study, objectives) if not done.empty else (None, [])
     if img:
-        sections.append({"img": img, "caption": "Parameter importances (fANOVA) for each objective.", "text": text})
+        sections.append(figures.Panel(img, "Parameter importances (fANOVA) for each objective.", text))
     pruned = df[df.state == "pruned"]
     notes = []
     if single:
@@ -156,6 +156,5 @@ def _best_sentence(done: pd.DataFrame, name: str) -> str:
 
 
 def write_study_report(study: optuna.Study, storage_url: str, reports_dir: Path) -> Path:
-    path = Path(reports_dir) / f"study-{study.study_name}.html"
-    write_atomic(path, render(build_context(study, storage_url), "study.html.j2").encode())
-    return path
+    return write_html(Path(reports_dir) / f"study-{study.study_name}.html", build_context(study, storage_url),
+                      "study.html.j2")

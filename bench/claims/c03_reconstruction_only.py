@@ -1,0 +1,74 @@
+"""C3: with reconstruction only, the posterior variance collapses to 0 and the VAE becomes an AE."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from bench.claims.base import (
+    CONFIRMED,
+    INCONCLUSIVE,
+    REFUTED,
+    SMOOTHNESS_FIGURES,
+    Baseline,
+    Claim,
+    Finding,
+    Groups,
+    concat,
+    figure,
+    main_data,
+    missing,
+)
+from bench.figures import Panel, metric_panels, posterior_variance_curves
+from bench.frames import rows
+from bench.stats import fmt, mean
+from bench.store import RunRecord
+from vae_core.config import RunConfig
+
+COLLAPSED_VAR = 0.01  # mean posterior variance below this: a standard deviation under a tenth of the prior's
+NOT_COLLAPSED_VAR = 0.1
+NEAR_AE_FIGURES = 2  # of the 3 smoothness figures
+
+
+class ReconstructionOnly(Claim):
+    id = "C3"
+    statement = "With reconstruction only, the variance collapses to 0 and the VAE becomes an AE."
+    experiment = ("VAE with beta = 0 against the AE and the beta = 1 VAE: mean posterior variance, and the three C1 "
+                  "figures.")
+    rule = (f"Confirmed if the beta = 0 VAE's mean posterior variance is below {COLLAPSED_VAR} and on at least "
+            f"{NEAR_AE_FIGURES} of the {len(SMOOTHNESS_FIGURES)} C1 figures its mean is nearer the AE's than the "
+            f"beta = 1 VAE's. Refuted if the variance is {NOT_COLLAPSED_VAR} or more, or it is nearer the AE on none. "
+            "Otherwise inconclusive.")
+
+    def runs(self, base: Baseline) -> list[RunConfig]:
+        return [base.ae, base.plain.replace(beta=0.0), base.vae]
+
+    def select(self, df: pd.DataFrame) -> Groups:
+        d = rows(main_data(df), arch="mlp", recon_weight=1.0)
+        return {"AE": rows(d, model="ae"), "VAE beta=0": rows(d, model="vae", beta=0.0),
+                "VAE beta=1": rows(d, model="vae", beta=1.0)}
+
+    def judge(self, groups: Groups) -> Finding:
+        ae, b0, vae = groups["AE"], groups["VAE beta=0"], groups["VAE beta=1"]
+        if (f := missing(ae, b0, vae)) is not None:
+            return f
+        var = mean(b0, "posterior_var")
+        closer = [m for m in SMOOTHNESS_FIGURES if abs(mean(b0, m) - mean(ae, m)) < abs(mean(b0, m) - mean(vae, m))]
+        measured = [figure("VAE beta=0", b0, "posterior_var"), figure("VAE beta=1", vae, "posterior_var")]
+        measured += [figure(name, g, m) for m in SMOOTHNESS_FIGURES for name, g in groups.items()]
+        reason = (f"mean posterior variance with reconstruction only is {fmt(var)} (collapse: below {COLLAPSED_VAR}); "
+                  f"on {len(closer)} of {len(SMOOTHNESS_FIGURES)} smoothness/realism figures the beta=0 VAE is "
+                  f"nearer the AE than the beta=1 VAE ({', '.join(closer) or 'none'})")
+        if var < COLLAPSED_VAR and len(closer) >= NEAR_AE_FIGURES:
+            return Finding(CONFIRMED, reason, measured)
+        if var >= NOT_COLLAPSED_VAR or not closer:
+            return Finding(REFUTED, reason, measured)
+        return Finding(INCONCLUSIVE, reason, measured)
+
+    def figures(self, groups: Groups, records: list[RunRecord]) -> list[Panel]:
+        d = concat(*groups.values())
+        out = [Panel(metric_panels(d, "label", ["posterior_var", *SMOOTHNESS_FIGURES], kind="bar"),
+                     "The AE, the VAE trained on reconstruction only (beta = 0) and the baseline VAE (beta = 1).")]
+        keys = set(concat(groups["VAE beta=0"], groups["VAE beta=1"]).get("key", []))
+        if (img := posterior_variance_curves([r for r in records if r.key in keys])) is not None:
+            out.append(Panel(img, "Mean posterior variance over training with and without the KL term."))
+        return out

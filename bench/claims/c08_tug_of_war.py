@@ -1,0 +1,72 @@
+"""C8: the KL term pulls against reconstruction (chapter fig 1.9): more KL weight, worse
+reconstruction, a lower rate and a smoother latent space."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from bench.claims.base import (
+    CONFIRMED,
+    INCONCLUSIVE,
+    REFUTED,
+    Baseline,
+    Claim,
+    Finding,
+    Groups,
+    beta_sweep_rows,
+    by_value,
+    figure,
+    word,
+)
+from bench.figures import Panel, metric_panels, posterior_variance_curves
+from bench.stats import beats, side
+from bench.store import RunRecord
+from vae_core.config import RunConfig
+
+MIN_BETAS = 3
+
+
+class TugOfWar(Claim):
+    id = "C8"
+    statement = "The KL term pulls against reconstruction: more KL weight, worse reconstruction, smoother space."
+    experiment = ("KL-weight (beta) sweep: reconstruction error, KL (rate), latent-path evenness, posterior variance "
+                  "over training.")
+    rule = ("Between the smallest and the largest beta: confirmed if reconstruction gets worse, the KL falls and the "
+            "jump ratio falls, each with non-overlapping intervals. Refuted if reconstruction gets better or the KL "
+            "rises (intervals apart). Otherwise inconclusive.")
+
+    def runs(self, base: Baseline) -> list[RunConfig]:
+        return base.beta_sweep()
+
+    def select(self, df: pd.DataFrame) -> Groups:
+        return {"sweep": beta_sweep_rows(df)}
+
+    def judge(self, groups: Groups) -> Finding:
+        by_beta = by_value(groups["sweep"], "beta")
+        if len(by_beta) < MIN_BETAS:
+            return Finding(INCONCLUSIVE, "fewer than three KL weights finished")
+        lo, hi = min(by_beta), max(by_beta)
+        recon = beats(by_beta[lo], by_beta[hi], "test_recon_mse")
+        rate = side(by_beta[hi], by_beta[lo], "test_kl")
+        smooth = beats(by_beta[hi], by_beta[lo], "interp_jump_ratio")
+        measured = [figure(f"beta={b:g}", g, m) for m in ("test_recon_mse", "test_kl", "interp_jump_ratio",
+                                                          "posterior_var") for b, g in by_beta.items()]
+        reason = (f"from beta={lo:g} to beta={hi:g} reconstruction gets "
+                  f"{word(recon, 'worse', 'better', 'not clearly different')}, the KL "
+                  f"{word(-rate, 'falls', 'rises', 'does not clearly change')}, and latent paths get "
+                  f"{word(smooth, 'more even', 'less even', 'not clearly more even')} (jump ratio)")
+        if recon > 0 and rate < 0 and smooth > 0:
+            return Finding(CONFIRMED, reason, measured)
+        if recon < 0 or rate > 0:
+            return Finding(REFUTED, reason, measured)
+        return Finding(INCONCLUSIVE, reason, measured)
+
+    def figures(self, groups: Groups, records: list[RunRecord]) -> list[Panel]:
+        sweep = groups["sweep"]
+        out = [Panel(metric_panels(sweep, "beta", ["test_recon_mse", "test_kl", "interp_jump_ratio", "posterior_var"],
+                                   even_x=True),
+                     "The tug of war (chapter fig 1.9) against the KL weight beta (95% t-intervals over seeds).")]
+        keys = set(sweep.key) if "key" in sweep else set()
+        if (img := posterior_variance_curves([r for r in records if r.key in keys])) is not None:
+            out.append(Panel(img, "Mean posterior variance over training, one curve per beta (mean over seeds)."))
+        return out

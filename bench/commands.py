@@ -1,0 +1,117 @@
+"""What each command does, given typed options (`bench.options`): run a suite and write its
+report, re-render a report, tune, list the suites, measure performance. `cli.py` parses and
+checks the arguments and calls these; each returns the exit status."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+from pathlib import Path
+
+from bench import perf as perf_measure
+from bench.options import ExecOptions, PerfOptions, SuiteOptions, TuneOptions
+from bench.reports import write_report
+from bench.runner import run_suite, suite_status
+from bench.store import Store, prepare_folder
+from bench.suites import SUITES, Suite
+from vae_core.config import ConfigError
+from vae_core.data import FILE_DATASETS, load_dataset
+from vae_core.device import resolve_device
+
+
+def check_data(dataset: str, data_dir: str | None, device: str) -> None:
+    """Fail before any folder is made when a data set or device cannot be had."""
+    if data_dir is not None and dataset not in FILE_DATASETS:
+        raise ConfigError(f"--data-dir applies to {' and '.join(FILE_DATASETS)}, not {dataset}; drop it")
+    resolve_device(device)
+    load_dataset(dataset, data_dir)
+
+
+def run(suite: Suite, options: SuiteOptions, how: ExecOptions, results: Path, reports: Path) -> int:
+    """Train what is not cached of `suite`, store it, write its report; every data set and
+    device the runs need is checked before a folder is made."""
+    runs = suite.build(options)
+    for dataset, data_dir, device in dict.fromkeys((r.config.dataset, r.config.data_dir, r.config.device)
+                                                   for r in runs):
+        check_data(dataset, data_dir, device)
+    results = prepare_folder(results, "results", "--results")
+    reports = prepare_folder(reports, "reports", "--reports")
+    records, manifest = run_suite(suite, runs, options, results, how)
+    path = write_report(records, manifest, reports)
+    bad = sum(r.status != "ok" for r in records)
+    print(f"{len(records)} runs ({manifest.trained} trained, {manifest.cached} cached, {bad} not ok) "
+          f"in {manifest.wall_seconds:.1f} s")
+    print(f"report: {path}")
+    return 0
+
+
+def report_suite(suite: str, results: Path, reports: Path) -> int:
+    manifest, records = Store(results, suite).load_manifest_runs()
+    print(f"report: {write_report(records, manifest, prepare_folder(reports, 'reports', '--reports'))}")
+    return 0
+
+
+def report_study(study: str, storage_url: str, reports: Path) -> int:
+    from bench.reports.study import write_study_report
+    from bench.tune import load_study
+
+    loaded = load_study(storage_url, study)
+    print(f"report: {write_study_report(loaded, storage_url, prepare_folder(reports, 'reports', '--reports'))}")
+    return 0
+
+
+def tune(opts: TuneOptions, reports: Path) -> int:
+    """Run the study until it holds `opts.trials` finished trials, then write its report."""
+    from bench.reports.study import write_study_report
+    from bench.tune import open_storage, run_study
+
+    check_data(opts.dataset, opts.data_dir, opts.device)
+    if opts.storage is not None:
+        open_storage(opts.storage)  # a bad URL or an unreachable server fails before any folder is made
+    prepare_folder(opts.results, "results", "--results")
+    reports = prepare_folder(reports, "reports", "--reports")
+    study = run_study(opts)
+    print(f"report: {write_study_report(study, opts.storage_url, reports)}")
+    return 0
+
+
+def list_suites(results: Path) -> int:
+    print(f"{'suite':<12} {'mode':<6} {'runs':>5} {'cached':>7} {'train images/s (median)':>24}  description")
+    for name, suite in SUITES.items():
+        for quick in (False, True):
+            n, speeds = suite_status(results, suite, SuiteOptions(quick=quick))
+            speed = f"{statistics.median(speeds):,.0f}" if speeds else "-"
+            print(f"{name:<12} {'quick' if quick else 'full':<6} {n:>5} {len(speeds):>7} {speed:>24}  "
+                  f"{suite.description if not quick else ''}")
+    return 0
+
+
+def perf(opts: PerfOptions) -> int:
+    """Measure, print, optionally store, and gate against a baseline (exit 1 on a regression)."""
+    device = resolve_device(opts.device)
+    baseline = None
+    if opts.compare is not None:
+        try:
+            baseline = json.loads(opts.compare.read_text())
+            baseline["ratios"]["harness_vs_classic_b128"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ConfigError(f"--compare {opts.compare} is not a perf baseline ({type(exc).__name__}: {exc}); "
+                              "write one with python -m bench perf --json FILE") from None
+    if opts.json is not None and not opts.json.parent.is_dir():
+        raise ConfigError(f"--json {opts.json}: folder {opts.json.parent} does not exist; create it first")
+    result = perf_measure.measure(device, repeats=opts.repeats)
+    print(perf_measure.table(result))
+    if opts.profile:
+        print(perf_measure.profile(device))
+    if opts.json is not None:
+        perf_measure.save(result, opts.json)
+        print(f"wrote {opts.json}")
+    if baseline is not None:
+        failures = perf_measure.compare(result, baseline, opts.max_regression)
+        for line in failures:
+            print(f"REGRESSION: {line}", file=sys.stderr)
+        if failures:
+            return 1
+        print(f"no regression beyond {opts.max_regression:.0%} against {opts.compare}")
+    return 0

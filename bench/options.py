@@ -1,0 +1,77 @@
+"""The typed options the command line hands down: what a suite is built with, how its runs
+are executed, and how a tuning study runs. Plain frozen dataclasses; `cli.py` builds them
+once from the arguments and nothing changes them afterwards."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vae_core.config import RunConfig
+
+
+@dataclass(frozen=True)
+class SuiteOptions:
+    """What a suite's runs are built with; None = the suite's (or the config's) own value."""
+
+    quick: bool = False
+    seeds: int | None = None
+    epochs: int | None = None
+    dataset: str | None = None
+    data_dir: str | None = None
+    device: str | None = None
+
+    def overrides(self) -> dict:
+        """The RunConfig fields these options set, for suites whose runs carry their own values."""
+        return {k: v for k in ("dataset", "data_dir", "device", "epochs") if (v := getattr(self, k)) is not None}
+
+
+@dataclass(frozen=True)
+class ExecOptions:
+    """How a suite's runs are executed: where (`executor`: inline, process or ray), with how
+    many processes (`jobs`, process pool) or which cluster (`address`, Ray), whether same-shaped
+    runs train stacked (`stack`: None = where it wins, on a GPU), and whether a bar shows progress."""
+
+    executor: str = "inline"
+    jobs: int | None = None
+    address: str | None = None
+    stack: bool | None = None
+    progress: bool = True
+
+
+def default_storage_url(results: Path) -> str:
+    """The study storage when none is given: a SQLite file in the results folder."""
+    return f"sqlite:///{(Path(results) / 'optuna.db').resolve()}"
+
+
+@dataclass(frozen=True)
+class TuneOptions:
+    study: str
+    trials: int
+    objectives: tuple[str, ...] = ("test_recon", "smoothness")
+    storage: str | None = None  # None = default_storage_url(results)
+    workers: int = 1
+    timeout: float | None = None
+    dataset: str = "mnist5k"
+    data_dir: str | None = None
+    device: str = "auto"
+    epochs: int = 10
+    results: Path = field(default_factory=lambda: Path("results"))
+
+    @property
+    def storage_url(self) -> str:
+        return self.storage or default_storage_url(self.results)
+
+    def base_config(self) -> RunConfig:
+        return RunConfig(dataset=self.dataset, data_dir=self.data_dir, device=self.device, epochs=self.epochs,
+                         eval_split="validation")
+
+
+@dataclass(frozen=True)
+class PerfOptions:
+    device: str = "auto"
+    repeats: int = 3
+    json: Path | None = None  # write the measurements here
+    compare: Path | None = None  # a stored baseline to gate against
+    max_regression: float = 0.15  # allowed fall of each gated ratio, as a fraction
+    profile: bool = False

@@ -1,0 +1,73 @@
+"""Rendering: the Jinja2 environment every report uses, and what every suite report shows
+(environment, run counts, problems, throughput, the metric definitions)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from bench.stats import stat
+from bench.store import Manifest, RunRecord, write_atomic
+from vae_core.metrics import METRICS
+
+_ENV = Environment(loader=PackageLoader("bench.reports", "templates"), autoescape=select_autoescape(default=True))
+
+
+def render(context: dict, template: str) -> str:
+    """Render a report template; autoescaping is on for every template (labels and config
+    values are user text), and nothing is marked safe."""
+    return _ENV.get_template(template).render(**context)
+
+
+def write_html(path: Path, context: dict, template: str) -> Path:
+    write_atomic(path, render(context, template).encode())
+    return path
+
+
+def throughput_table(df: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
+    header = ["run", "device", "batch", "trained with", "train images/s (per model)", "inference images/s",
+              "train s / run"]
+    out = []
+    for label, g in df[df.status == "ok"].groupby("label", sort=False):
+        stack = int(g.stacked_with.max()) if "stacked_with" in g and g.stacked_with.notna().any() else 1
+        out.append([label, ", ".join(sorted(set(g.device_used.dropna()))), str(g.batch_size.iloc[0]),
+                    "alone" if stack == 1 else f"{stack} models stacked",
+                    str(stat(g, "train_images_per_s")), str(stat(g, "infer_images_per_s")),
+                    str(stat(g, "train_seconds"))])
+    return header, out
+
+
+def problems(records: list[RunRecord], manifest: Manifest) -> list[dict]:
+    """The runs that did not finish normally, with what happened."""
+    labels = manifest.labels()
+    return [{"label": labels.get(r.key, r.config.label), "seed": r.config.seed, "status": r.status,
+             "detail": f"non-finite loss at epoch {r.info.get('diverged_epoch')}" if r.status == "diverged"
+             else r.info.get("error", "")}
+            for r in records if r.status != "ok"]
+
+
+def common_context(records: list[RunRecord], manifest: Manifest, df: pd.DataFrame) -> dict:
+    """What every suite report shows: environment, run counts, problems, throughput, metrics."""
+    tp_header, tp_rows = throughput_table(df)
+    return {
+        "suite": manifest.suite,
+        "description": manifest.description,
+        "datasets": sorted(df.dataset.unique().tolist()) if not df.empty else [],
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "env": manifest.environment,
+        "options": manifest.options,
+        "seeds": sorted(df.seed.unique().tolist()) if not df.empty else [],
+        "devices": sorted(set(df.device_used.dropna())) if not df.empty else [],
+        "n_runs": len(records),
+        "trained": manifest.trained, "cached": manifest.cached,
+        "wall_seconds": manifest.wall_seconds,
+        "train_seconds_total": float(df["train_seconds"].sum()) if "train_seconds" in df else 0.0,
+        "eval_seconds_total": float(sum(r.info.get("eval_seconds", 0.0) for r in records)),
+        "throughput_header": tp_header, "throughput_rows": tp_rows,
+        "problems": problems(records, manifest),
+        "metrics": [{"name": k, "unit": v.unit, "better": v.better, "description": v.description}
+                    for k, v in METRICS.items()],
+    }

@@ -1,0 +1,75 @@
+"""The work one run is: train a config, evaluate the model, and package both as a `RunRecord`.
+What every executor runs, in this process or another; it never writes the results folder
+(the runner alone does), except the evaluator network's cache file."""
+
+from __future__ import annotations
+
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+import vae_core
+from bench.store import RunRecord, code_version, write_atomic
+from vae_core.config import RunConfig
+from vae_core.data import Dataset, dataset_for
+from vae_core.device import resolve_device
+from vae_core.evaluator import Evaluator, fingerprint, train_evaluator
+from vae_core.metrics import evaluate
+from vae_core.train import EpochCallback, TrainResult, fit
+
+EVALUATOR_FOLDER = "evaluators"
+_evaluators: dict[tuple, Evaluator] = {}  # per process: each data set's evaluator is loaded once
+
+
+def evaluator_for(config: RunConfig, results_root: Path) -> Evaluator:
+    """The evaluator network of the config's data (split), stored as
+    `<results>/evaluators/<data>-<fingerprint>.pt` and trained on first use (seconds for mnist5k
+    on 2 CPU cores). A missing or damaged file is written anew, with the evaluator this process
+    already has for that fingerprint or a newly trained one. Kept on the CPU: each run moves it
+    to its own device."""
+    key = (config.dataset, config.data_dir, config.eval_split, str(results_root))
+    if key not in _evaluators:
+        data = dataset_for(config)
+        fp = fingerprint(data)
+        path = Path(results_root) / EVALUATOR_FOLDER / f"{data.name.replace('/', '-')}-{fp}.pt"
+        print(f"evaluator network for {config.dataset}: {path}, trained first if missing", file=sys.stderr)
+        try:
+            evaluator = Evaluator.from_bytes(path.read_bytes(), data)
+        except Exception:  # missing, damaged or foreign: never executed (weights only), replaced
+            evaluator = next((e for e in _evaluators.values() if e.fingerprint == fp), None) or train_evaluator(data)
+            write_atomic(path, evaluator.to_bytes())
+        _evaluators[key] = evaluator
+    return _evaluators[key]
+
+
+def train_and_evaluate(config: RunConfig, key: str, on_epoch: EpochCallback | None = None,
+                       evaluator: Evaluator | None = None) -> RunRecord:
+    """Train one run and compute its metrics. A diverged run is evaluated no further. The data
+    moves to the device once, here; `fit` and `evaluate` then find it there."""
+    data = dataset_for(config).to(resolve_device(config.device))
+    return evaluate_result(config, key, fit(config, data, on_epoch=on_epoch), data, evaluator)
+
+
+def evaluate_result(config: RunConfig, key: str, result: TrainResult, data: Dataset,
+                    evaluator: Evaluator | None = None) -> RunRecord:
+    """The stored record of a trained model: its metrics (every group, unless it diverged) and
+    what made it."""
+    info = {"device": result.device, "diverged_epoch": result.diverged_epoch, "stacked_with": result.stacked_with,
+            "torch": torch.__version__, "vae_bench": vae_core.__version__, "code_version": code_version(),
+            "finished_at": datetime.now(UTC).isoformat(timespec="seconds")}
+    if evaluator is not None:
+        info["evaluator"] = {"fingerprint": evaluator.fingerprint, "test_accuracy": evaluator.test_accuracy}
+        evaluator = evaluator.to(result.device)
+    metrics = {"train_images_per_s": result.train_images_per_s, "train_seconds": result.train_seconds}
+    images = {}
+    if result.status == "ok":
+        eval_start = time.perf_counter()
+        evaluation = evaluate(result.model, data.to(result.device), config.recon_loss, evaluator, config.iwae_k)
+        info["eval_seconds"] = time.perf_counter() - eval_start
+        metrics.update(evaluation.metrics)
+        images = evaluation.images
+    return RunRecord(key, config, result.status, metrics, info, pd.DataFrame(result.history), images)
