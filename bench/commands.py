@@ -13,7 +13,7 @@ from bench import perf as perf_measure
 from bench.options import ExecOptions, PerfOptions, SuiteOptions, TuneOptions
 from bench.reports import write_report
 from bench.runner import run_suite, suite_status
-from bench.store import Store, prepare_folder
+from bench.store import Store, prepare_folder, read_bounded
 from bench.suites import SUITES, Suite
 from vae_core.config import ConfigError
 from vae_core.data import FILE_DATASETS, load_dataset
@@ -93,9 +93,9 @@ def perf(opts: PerfOptions) -> int:
     baseline = None
     if opts.compare is not None:
         try:
-            baseline = json.loads(opts.compare.read_text())
+            baseline = json.loads(read_bounded(opts.compare))
             baseline["ratios"]["harness_vs_classic_b128"]
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
             raise ConfigError(f"--compare {opts.compare} is not a perf baseline ({type(exc).__name__}: {exc}); "
                               "write one with python -m bench perf --json FILE") from None
     if opts.json is not None and not opts.json.parent.is_dir():

@@ -4,7 +4,6 @@ the command line can show them in `--help` without loading Optuna."""
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,8 +11,8 @@ import torch
 
 from vae_core.config import ConfigError
 from vae_core.data import Dataset
-from vae_core.metrics import METRICS, evaluate
-from vae_core.metrics.reconstruction import recon_errors
+from vae_core.evaluator import Evaluator
+from vae_core.metrics import METRICS, evaluate, groups_for
 
 
 @dataclass(frozen=True)
@@ -51,37 +50,63 @@ SEARCH_SPACE: tuple[Param, ...] = (
 )
 
 
-def _recon_mse_now(model: torch.nn.Module, data: Dataset) -> float:
-    return recon_errors(model, data.test_x)["mse"]
+DIRECTIONS = {"lower": "minimize", "higher": "maximize", "closer to 1": "minimize"}
 
 
 @dataclass(frozen=True)
 class Objective:
-    metric: str
-    direction: str  # "minimize" or "maximize"
-    per_epoch: Callable[[torch.nn.Module, Dataset], float] | None = None  # cheap version for pruning
+    """A registered metric to optimise. Its direction comes from `METRICS`: "lower" is
+    minimised, "higher" maximised, and "closer to 1" (a ratio to real images) is minimised as
+    |log ratio|, so half and twice as sharp as real are equally far. Only a metric the registry
+    calls "descriptive" declares its direction here. The value measured after each epoch (for
+    pruning) is the same quantity as the final one: the metric's group of `evaluate`, with the
+    evaluator network where that group needs it."""
 
-    def measure(self, model: torch.nn.Module, data: Dataset) -> float:
-        if self.per_epoch is not None:
-            return self.per_epoch(model, data)
-        value = evaluate(model, data, only=[self.metric]).metrics[self.metric]
-        return math.nan if value is None else float(value)
+    metric: str
+    declared_direction: str | None = None  # only for a "descriptive" metric
+
+    @property
+    def direction(self) -> str:
+        return DIRECTIONS.get(METRICS[self.metric].better) or self.declared_direction
+
+    @property
+    def label(self) -> str:
+        """What is optimised: the metric, or |log metric| for a ratio read as closeness to 1."""
+        return f"|log {self.metric}|" if METRICS[self.metric].better == "closer to 1" else self.metric
+
+    @property
+    def needs_evaluator(self) -> bool:
+        return any("evaluator" in group.needs for group in groups_for([self.metric]))
+
+    def value(self, raw: float | None) -> float:
+        """The optimised value of a metric value; NaN where there is none (Optuna records a failed trial)."""
+        if raw is None or not math.isfinite(raw):
+            return math.nan
+        if METRICS[self.metric].better == "closer to 1":
+            return abs(math.log(raw)) if raw > 0 else math.nan
+        return float(raw)
+
+    def measure(self, model: torch.nn.Module, data: Dataset, recon_loss: str = "bce",
+                evaluator: Evaluator | None = None) -> float:
+        """The objective now, on `data` (the model's device): the group of `evaluate` that
+        produces the metric, nothing else."""
+        return self.value(evaluate(model, data, recon_loss, evaluator, only=[self.metric]).metrics[self.metric])
 
 
 OBJECTIVES: dict[str, Objective] = {
-    "test_recon": Objective("test_recon_mse", "minimize", _recon_mse_now),
-    "smoothness": Objective("interp_jump_ratio", "minimize"),
-    "prior_match": Objective("agg_posterior_kl", "minimize"),
-    "sample_realism": Objective("prior_nn_ratio", "minimize"),
-    "sample_sharpness": Objective("prior_laplacian_ratio", "maximize"),
-    "sample_fid": Objective("prior_fid", "minimize"),
-    "neg_elbo": Objective("test_neg_elbo", "minimize"),
-    "rate": Objective("test_kl", "minimize"),
+    "test_recon": Objective("test_recon_mse"),
+    "smoothness": Objective("interp_jump_ratio"),
+    "prior_match": Objective("agg_posterior_kl"),
+    "sample_realism": Objective("prior_nn_ratio"),
+    "sample_sharpness": Objective("prior_laplacian_ratio"),
+    "sample_fid": Objective("prior_fid"),
+    "neg_elbo": Objective("test_neg_elbo"),
+    "rate": Objective("test_kl", declared_direction="minimize"),  # the registry leaves the rate's direction open
 }
 
 
 def objectives_help() -> str:
-    return "; ".join(f"{name} = {o.metric} ({o.direction}, {METRICS[o.metric].unit})" for name, o in OBJECTIVES.items())
+    return "; ".join(f"{name} = {o.label} ({o.direction}, {METRICS[o.metric].unit})" for name, o in OBJECTIVES.items())
 
 
 def parse_objectives(text: str) -> tuple[str, ...]:

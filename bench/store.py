@@ -10,12 +10,15 @@ removes. A lock file keeps two runs off one suite folder at once.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import io
 import json
+import math
 import os
 import shutil
+import stat
 import sys
 import tempfile
 import time
@@ -33,6 +36,62 @@ import vae_core
 from vae_core.config import ConfigError, RunConfig, config_dict, config_from_dict
 
 SCHEMA = 1
+MiB = 2**20
+SMALL_FILE = 16 * MiB  # JSON and CSV files of a run, a manifest, a config or suite file
+IMAGES_FILE = 256 * MiB  # a run's images.npz, compressed and uncompressed
+
+
+class UnsafeFileError(ValueError):
+    """A path that is not a regular file within its size cap (a FIFO, a device, a folder, a
+    symbolic link where none may be, or too large): never read, since it could block or
+    exhaust memory."""
+
+
+def read_bounded(path: Path, limit: int = SMALL_FILE, follow_symlinks: bool = True) -> bytes:
+    """The bytes of the regular file `path`, of at most `limit` bytes; anything else raises
+    `UnsafeFileError` without reading (a FIFO is opened non-blocking, so it cannot hang), and
+    a missing file `FileNotFoundError`. Inside a results folder pass `follow_symlinks=False`:
+    a link there is damage, not data."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | (0 if follow_symlinks else os.O_NOFOLLOW)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise UnsafeFileError(f"{path} is a symbolic link") from None
+        raise
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise UnsafeFileError(f"{path} is not a regular file")
+        if info.st_size > limit:
+            raise UnsafeFileError(f"{path} holds {info.st_size:,} bytes, more than the {limit:,} allowed")
+        with os.fdopen(os.dup(fd), "rb") as fh:
+            data = fh.read(limit + 1)
+        if len(data) > limit:
+            raise UnsafeFileError(f"{path} holds more than the {limit:,} bytes allowed")
+        return data
+    finally:
+        os.close(fd)
+
+
+def read_npz(path: Path, limit: int = IMAGES_FILE) -> dict[str, np.ndarray]:
+    """The arrays of an .npz file, refusing a pickle (never executed), a link, and an archive
+    that would decompress past `limit` bytes (a zip bomb or an absurd declared shape)."""
+    data = read_bounded(path, limit, follow_symlinks=False)
+    declared = 0
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        for member in archive.infolist():
+            declared += member.file_size
+            with archive.open(member) as fh:  # the .npy header: the shape the array claims
+                major, _ = np.lib.format.read_magic(fh)
+                read_header = np.lib.format.read_array_header_1_0 if major == 1 else \
+                    np.lib.format.read_array_header_2_0
+                shape, _, dtype = read_header(fh)
+            declared += math.prod(shape) * dtype.itemsize
+            if declared > limit:
+                raise UnsafeFileError(f"{path} would decompress to more than {limit:,} bytes")
+    with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+        return {name: npz[name] for name in npz.files}
 
 
 @lru_cache(maxsize=1)
@@ -177,8 +236,8 @@ class Store:
             raise ConfigError(f"no results for suite {suite} in {self.dir.parent}; "
                               f"run python -m bench run --suite {suite} first")
         try:
-            return Manifest.from_dict(json.loads(self.manifest_path.read_text()))
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            return Manifest.from_dict(json.loads(read_bounded(self.manifest_path, follow_symlinks=False)))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
             raise ConfigError(f"{self.manifest_path} is unreadable ({exc}); rerun python -m bench run --suite "
                               f"{suite}") from None
 
@@ -198,10 +257,14 @@ class Store:
     @contextmanager
     def locked(self) -> Iterator[None]:
         """Hold the suite folder's lock; refuse with a one-line error if another run has it."""
+        lock = self.dir / ".lock"
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
-            fh = open(self.dir / ".lock", "a+")  # noqa: SIM115 - closed below
+            fh = os.fdopen(os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644), "a+")
         except OSError as exc:
+            if exc.errno in (errno.ELOOP, errno.EISDIR) or lock.is_symlink():
+                raise ConfigError(f"{lock} is not a lock file (a link or a folder); remove it and run again") \
+                    from None
             raise OutputError(self.dir, exc) from None
         with fh:
             try:
@@ -227,7 +290,10 @@ class Store:
                     continue
             except FileNotFoundError:
                 continue
-            shutil.rmtree(tmp, ignore_errors=True) if tmp.is_dir() else tmp.unlink(missing_ok=True)
+            if tmp.is_dir() and not tmp.is_symlink():
+                shutil.rmtree(tmp, ignore_errors=True)
+            else:
+                tmp.unlink(missing_ok=True)
 
     def save(self, record: RunRecord) -> None:
         """Write a finished run: all files into a temporary folder, then one rename. If a whole
@@ -255,8 +321,8 @@ class Store:
                 if self.load(record.key) is not None:
                     shutil.rmtree(tmp)
                     return
-            except StoredRunError:
-                shutil.rmtree(final)
+            except StoredRunError:  # damage: a link is removed (never what it points to), a folder replaced
+                final.unlink() if final.is_symlink() else shutil.rmtree(final)
             os.replace(tmp, final)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -266,19 +332,19 @@ class Store:
         """The stored run, or None when there is none. A folder that is not a whole run of
         this version raises `ConfigError` naming it."""
         folder = self.run_dir(key)
-        if not folder.is_dir():
+        if not folder.is_symlink() and not folder.is_dir():
             return None
         try:
-            meta = json.loads((folder / "metrics.json").read_text())
+            if folder.is_symlink():
+                raise UnsafeFileError(f"{folder} is a symbolic link")
+            meta = json.loads(read_bounded(folder / "metrics.json", follow_symlinks=False))
             if meta.get("schema") != SCHEMA or meta.get("key") != key:
                 raise ValueError("written by another version of vae-bench")
-            config = config_from_dict(json.loads((folder / "config.json").read_text()))
-            history = pd.read_csv(folder / "history.csv")
-            images: dict[str, np.ndarray] = {}
-            if with_images:
-                with np.load(folder / "images.npz", allow_pickle=False) as npz:
-                    images = {name: npz[name] for name in npz.files}
-        except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile, ConfigError) as exc:
+            config = config_from_dict(json.loads(read_bounded(folder / "config.json", follow_symlinks=False)))
+            history = pd.read_csv(io.BytesIO(read_bounded(folder / "history.csv", follow_symlinks=False)))
+            images = read_npz(folder / "images.npz") if with_images else {}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, EOFError, RecursionError,
+                zipfile.BadZipFile, ConfigError) as exc:
             raise StoredRunError(folder, exc) from None
         return RunRecord(key, config, meta["status"], meta["metrics"], meta["info"], history, images)
 

@@ -19,6 +19,7 @@ from bench.claims import CLAIMS
 from bench.claims.base import Baseline
 from bench.grids import grid_for
 from bench.options import SuiteOptions
+from bench.store import UnsafeFileError, read_bounded
 from vae_core.config import ConfigError, RunConfig, config_from_dict
 
 
@@ -73,7 +74,7 @@ SUITES: dict[str, Suite] = {
     ),
     "claims": Suite(
         "claims",
-        "The chapter's claims C1-C13, each tested by a rule written before the numbers were seen",
+        "The chapter's claims C1-C13, each decided by a rule printed beside its verdict, with the rule's history",
         _claims,
         {claim_id: claim_id for claim_id in CLAIMS},
         report="claims",
@@ -167,11 +168,17 @@ def load_suite_file(path: Path, opts: SuiteOptions) -> Suite:
 
 def _read_table(path: Path) -> dict:
     try:
-        text = path.read_text()
+        text = read_bounded(path).decode()
+    except UnsafeFileError as exc:
+        raise ConfigError(f"{exc}; give a regular file of RunConfig fields") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path} is not UTF-8 text; save it as UTF-8") from None
     except OSError as exc:
         raise ConfigError(f"cannot read {path} ({exc.strerror or exc}); check the path") from None
     try:
         data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+    except RecursionError:
+        raise ConfigError(f"{path} is nested too deeply to be a suite or config file") from None
     except (ValueError, tomllib.TOMLDecodeError) as exc:
         kind = "TOML" if path.suffix == ".toml" else "JSON"
         raise ConfigError(f"{path} is not valid {kind} ({str(exc).splitlines()[0]}); fix its syntax") from None

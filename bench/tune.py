@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 import multiprocessing
 import os
+import re
 import socket
 import sys
 import warnings
@@ -34,6 +35,7 @@ from bench.options import TuneOptions
 from bench.runner import run_cached
 from bench.search_space import OBJECTIVES, SEARCH_SPACE
 from bench.store import Store
+from bench.work import evaluator_for
 from vae_core.config import ConfigError, RunConfig, config_dict
 from vae_core.data import Dataset
 
@@ -57,25 +59,47 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
             raise ConfigError(f"unsupported storage URL {redact(url)!r}; use sqlite:///FILE.db, "
                               "postgresql+psycopg2://USER:PW@HOST/DB or journal:///FILE.log")
         if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).parent.is_dir():
-            raise ConfigError(f"the folder of {url} does not exist; create it or pass another --storage")
+            raise ConfigError(f"the folder of {redact(url)} does not exist; create it or pass another --storage")
         engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
         return optuna.storages.RDBStorage(url, engine_kwargs=engine, heartbeat_interval=HEARTBEAT_S,
                                           grace_period=GRACE_S)
     except ConfigError:
         raise
     except Exception as exc:  # sqlalchemy, a missing driver, a refused connection
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConfigError(f"cannot open storage {redact(url)} ({type(exc).__name__}: {first[:200]}); "
+        what = next((meaning for phrase, meaning in DRIVER_ERRORS if phrase.lower() in str(exc).lower()),
+                    "the driver's message is not shown, as it may hold the password")
+        raise ConfigError(f"cannot open storage {redact(url)} ({type(exc).__name__}: {what}); "
                           "check the URL, the server and its driver (pip install psycopg2-binary)") from None
 
 
 def redact(url: str) -> str:
-    """The URL without its password, for messages and reports."""
-    if "://" in url and "@" in url:
-        scheme, rest = url.split("://", 1)
-        creds, host = rest.rsplit("@", 1)
-        return f"{scheme}://{creds.split(':', 1)[0]}:***@{host}" if ":" in creds else url
-    return url
+    """A storage URL as messages and reports show it: scheme, host and database only. No user,
+    password, port or query string (which may hold `password=`), and nothing of a URL that does
+    not parse; a password may hold '@', '/' or ':', so the host is read after the last '@'."""
+    if url.startswith("journal:"):
+        return url  # a file path; Optuna's journal storage takes no credentials
+    scheme = re.match(r"[A-Za-z][A-Za-z0-9+.-]*", url)
+    scheme_text = scheme.group(0) if scheme else "?"
+    if not url.startswith(f"{scheme_text}://"):
+        return f"{scheme_text}:<rest not shown: not of the form {scheme_text}://HOST/DATABASE>"
+    rest = url[len(scheme_text) + 3:].split("?", 1)[0]
+    if scheme_text.startswith("sqlite"):
+        return f"{scheme_text}://{rest}"  # a file path, no credentials
+    host, _, database = rest[rest.rfind("@") + 1:].partition("/")
+    return f"{scheme_text}://{host.rsplit(':', 1)[0] if not host.startswith('[') else host}/{database}"
+
+
+#: What a storage driver's error means, by a phrase of its message; the message itself is never
+#: shown, since drivers echo parts of the URL (a password holding '@' leaks its tail).
+DRIVER_ERRORS = (
+    ("password authentication failed", "the server refused the user or password"),
+    ("does not exist", "the database or user does not exist on the server"),
+    ("Connection refused", "nothing answers at that host and port"),
+    ("could not translate host name", "the host name does not resolve"),
+    ("timeout", "the server did not answer in time"),
+    ("No module named", "its driver is not installed (pip install psycopg2-binary for PostgreSQL)"),
+    ("Could not parse", "the URL does not parse"),
+)
 
 
 def quiet_optuna() -> None:
@@ -144,9 +168,12 @@ def make_objective(opts: TuneOptions, store: Store) -> Callable[[optuna.Trial], 
         config = opts.base_config().replace(**params)
         trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
         trial.set_user_attr("config", config_dict(config))
+        first = objectives[0]
+        evaluator = evaluator_for(config, store.dir.parent) if single and first.needs_evaluator else None
 
         def report(row: dict, model: torch.nn.Module, data: Dataset) -> None:
-            trial.report(objectives[0].measure(model, data), row["epoch"])
+            device_evaluator = evaluator.to(data.test_x.device) if evaluator is not None else None
+            trial.report(first.measure(model, data, config.recon_loss, device_evaluator), row["epoch"])
             if trial.should_prune():
                 raise optuna.TrialPruned(f"pruned after epoch {row['epoch']}")
 
@@ -156,8 +183,7 @@ def make_objective(opts: TuneOptions, store: Store) -> Callable[[optuna.Trial], 
         if record.status != "ok":
             trial.set_user_attr("fail_reason", f"{record.status} at epoch {record.info.get('diverged_epoch')}")
             return math.nan if single else [math.nan] * len(objectives)  # Optuna records NaN as a failed trial
-        values = [record.metrics.get(o.metric) for o in objectives]
-        values = [math.nan if v is None else float(v) for v in values]
+        values = [o.value(record.metrics.get(o.metric)) for o in objectives]
         return values[0] if single else values
 
     return objective

@@ -13,7 +13,7 @@ import pandas as pd
 import torch
 
 import vae_core
-from bench.store import RunRecord, code_version, write_atomic
+from bench.store import RunRecord, code_version, read_bounded, write_atomic
 from vae_core.config import RunConfig
 from vae_core.data import Dataset, dataset_for
 from vae_core.device import resolve_device
@@ -22,6 +22,7 @@ from vae_core.metrics import evaluate
 from vae_core.train import EpochCallback, TrainResult, fit
 
 EVALUATOR_FOLDER = "evaluators"
+EVALUATOR_FILE = 64 * 2**20  # bytes: the small CNN's weights take a fraction of this
 _evaluators: dict[tuple, Evaluator] = {}  # per process: each data set's evaluator is loaded once
 
 
@@ -38,7 +39,7 @@ def evaluator_for(config: RunConfig, results_root: Path) -> Evaluator:
         path = Path(results_root) / EVALUATOR_FOLDER / f"{data.name.replace('/', '-')}-{fp}.pt"
         print(f"evaluator network for {config.dataset}: {path}, trained first if missing", file=sys.stderr)
         try:
-            evaluator = Evaluator.from_bytes(path.read_bytes(), data)
+            evaluator = Evaluator.from_bytes(read_bounded(path, EVALUATOR_FILE, follow_symlinks=False), data)
         except Exception:  # missing, damaged or foreign: never executed (weights only), replaced
             evaluator = next((e for e in _evaluators.values() if e.fingerprint == fp), None) or train_evaluator(data)
             write_atomic(path, evaluator.to_bytes())

@@ -23,6 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench.claims import CLAIMS
+from bench.claims.base import CHECK, CLAIM, VERDICTS
 from bench.frames import records_frame
 from bench.stats import stat
 from bench.store import Manifest, Store
@@ -78,10 +79,12 @@ def table_ledger() -> str:
     found = verdicts("claims")
     if found is None:
         return "(no snapshot of the claims suite in docs/data)"
-    counts = {v: sum(f.verdict == v for _, f in found) for v in ("confirmed", "refuted", "inconclusive")}
-    rows = [[claim_id, CLAIMS[claim_id].statement, f"**{f.verdict}**"] for claim_id, f in found]
-    total = ", ".join(f"{n} {v}" for v, n in counts.items())
-    return markdown(["claim", "statement", "verdict"], rows) + f"\n\n{total}. " + \
+    rows = [[claim_id, CLAIMS[claim_id].kind, CLAIMS[claim_id].statement, f"**{f.verdict}**"] for claim_id, f in found]
+    totals = []
+    for kind, what in ((CLAIM, "claims"), (CHECK, "checks of mathematical facts")):
+        counts = {v: sum(f.verdict == v for c, f in found if CLAIMS[c].kind == kind) for v in VERDICTS}
+        totals.append(f"{what}: " + ", ".join(f"{n} {v}" for v, n in counts.items()))
+    return markdown(["id", "kind", "statement", "verdict"], rows) + f"\n\n{'; '.join(totals)}. " + \
         source_line(load("claims")[1], "python -m bench run --suite claims")
 
 
@@ -89,8 +92,8 @@ def table_findings() -> str:
     found = verdicts("claims")
     if found is None:
         return "(no snapshot of the claims suite in docs/data)"
-    rows = [[claim_id, f"**{f.verdict}**", f.reason] for claim_id, f in found]
-    return markdown(["claim", "verdict", "why (the rule's own sentence, with the measured numbers)"], rows) + \
+    rows = [[claim_id, CLAIMS[claim_id].kind, f"**{f.verdict}**", f.reason] for claim_id, f in found]
+    return markdown(["id", "kind", "verdict", "why (the rule's own sentence, with the measured numbers)"], rows) + \
         "\n\n" + source_line(load("claims")[1], "python -m bench run --suite claims")
 
 

@@ -73,6 +73,10 @@ def test_c2_rule():
     assert verdict("C2", *c2_groups(falling, growing_gap)) == "refuted"
     assert verdict("C2", *c2_groups({2: [30.0, 30.1, 29.9], 8: LOW, 32: [0.5, 1.5, 3.5]},
                                                growing_gap)) == "inconclusive"
+    # the largest size has the lowest mean, but its interval overlaps the next one's: not a refutation
+    overlapping = CLAIMS["C2"].decide(frame(*c2_groups({2: [30.0, 30.1, 29.9], 8: SPREAD, 32: [0.9, 1.0, 1.1]},
+                                                       growing_gap)))
+    assert overlapping.verdict == "inconclusive" and "no over-fitting shows at this budget" in overlapping.reason
 
 
 def c3_groups(b0_var: list[float], b0_like: list[float]):
@@ -120,10 +124,13 @@ def c6_groups(kl_sharp, ratio_sharp: dict[float, list[float]]):
         for r, v in ratio_sharp.items()]
 
 
-def test_c6_rule():
-    assert verdict("C6", *c6_groups(HIGH, {0.05: LOW, 5.0: HIGH})) == "confirmed"
-    assert verdict("C6", *c6_groups(LOW, {0.05: HIGH, 5.0: [3.0, 3.01, 2.99]})) == "refuted"
-    assert verdict("C6", *c6_groups(SPREAD, {0.05: LOW, 5.0: HIGH})) == "inconclusive"
+def test_c6_rule_reads_sharpness_as_distance_from_real():
+    real, blurry, blurrier = [1.0, 1.01, 0.99], [0.5, 0.51, 0.49], [0.1, 0.11, 0.09]
+    assert verdict("C6", *c6_groups(blurry, {0.05: blurrier, 5.0: real})) == "confirmed"
+    assert verdict("C6", *c6_groups(blurrier, {0.05: blurry, 5.0: real})) == "refuted"  # even the worst beats the KL
+    assert verdict("C6", *c6_groups([0.1, 0.5, 0.9], {0.05: blurrier, 5.0: real})) == "inconclusive"
+    # a ratio twice as "sharp" as real is as far from real as 0: not read as the best
+    assert verdict("C6", *c6_groups(blurry, {0.05: [2.0, 2.01, 1.99], 5.0: real})) == "inconclusive"
 
 
 def test_c7_rule():
@@ -202,6 +209,18 @@ def test_c13_rule():
     assert verdict("C13", *groups([10.01, 9.99, 10.04])) == "inconclusive"
 
 
+def test_checks_of_mathematical_facts_are_counted_apart_and_every_rule_has_a_history():
+    from bench.claims.base import CHECK, CLAIM, UNCHANGED
+
+    assert {c.id for c in CLAIMS.values() if c.kind == CHECK} == {"C4", "C12", "C13"}
+    assert all(c.kind in (CLAIM, CHECK) and c.history for c in CLAIMS.values())
+    assert all(c.why_check for c in CLAIMS.values() if c.kind == CHECK)
+    changed = {c.id for c in CLAIMS.values() if c.changed_after_numbers}
+    assert changed == {"C2", "C6", "C9"}  # changed after numbers were seen, and say so
+    assert all(c.history != UNCHANGED for c in CLAIMS.values() if c.changed_after_numbers)
+    assert "2.04" not in CLAIMS["C9"].rule + CLAIMS["C9"].history  # no number of one past run in a rule's text
+
+
 def test_missing_runs_are_inconclusive_not_an_error():
     empty = frame((VAE, {"test_recon_mse": LOW}))
     for claim in CLAIMS.values():
@@ -224,6 +243,7 @@ def test_claims_suite_end_to_end_writes_a_ledger_of_thirteen_verdicts(tiny_claim
     verdicts = re.findall(r'<span class="verdict (confirmed|refuted|inconclusive)">', html)
     assert len(verdicts) == 2 * 13  # ledger row and section heading
     assert "domain classifier, not Inception" in html
+    assert "Checks of mathematical facts" in html and html.count("Rule history.") == 13
     assert list((root / "r" / "evaluators").glob("digits-*.pt"))
     assert exit_code(["report", "--suite", "claims", "--results", root / "r", "--reports", tmp_path / "q"]) == 0
     assert (tmp_path / "q" / "claims.html").is_file()

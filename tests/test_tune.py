@@ -155,9 +155,28 @@ def test_objectives_must_match_a_resumed_study(tmp_path):
         create_or_load(TuneOptions(study="o", trials=1, objectives=("smoothness",), results=tmp_path))
 
 
-def test_passwords_are_redacted():
-    assert redact("postgresql+psycopg2://me:pw@host:5432/db") == "postgresql+psycopg2://me:***@host:5432/db"
-    assert redact("sqlite:////tmp/x.db") == "sqlite:////tmp/x.db"
+@pytest.mark.parametrize("url, shown", [
+    ("postgresql+psycopg2://me:pw@host:5432/db", "postgresql+psycopg2://host/db"),
+    ("postgresql+psycopg2://u@127.0.0.1:9/db?password=SECRETpw", "postgresql+psycopg2://127.0.0.1/db"),
+    ("postgresql:u:SECRETpw@host/db", "postgresql:<rest not shown: not of the form postgresql://HOST/DATABASE>"),
+    ("postgresql+psycopg2://me:SECRET@pw/x@host:5432/db", "postgresql+psycopg2://host/db"),
+    ("sqlite:////tmp/x.db?password=SECRETpw", "sqlite:////tmp/x.db"),
+    ("sqlite:////tmp/x.db", "sqlite:////tmp/x.db"),
+    ("journal:///tmp/optuna.log", "journal:///tmp/optuna.log"),
+])
+def test_storage_urls_show_scheme_host_and_database_only(url, shown):
+    assert redact(url) == shown
+
+
+@pytest.mark.parametrize("url", ["postgresql+psycopg2://u@127.0.0.1:9/db?password=SECRETpw",
+                                 "postgresql:u:SECRETpw@127.0.0.1/db", "postgresql+psycopg2://u:SE@CRETpw@127.0.0.1:9/db",
+                                 "sqlite:////nonexistent-folder/x.db?password=SECRETpw"])
+@pytest.mark.parametrize("command", [["tune", "--study", "s", "--trials", "1", "--dataset", "digits"],
+                                     ["report", "--study", "s"], ["run", "--from-study", "s", "--trial", "0"]])
+def test_no_command_prints_a_password(tmp_path, capsys, url, command):
+    code = exit_code([*command, "--storage", url, "--results", tmp_path / "r", "--reports", tmp_path / "p"])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "SECRET" not in err and "CRETpw" not in err, err
 
 
 def test_journal_storage_for_many_local_processes(tmp_path):
@@ -165,3 +184,38 @@ def test_journal_storage_for_many_local_processes(tmp_path):
     study = optuna.create_study(storage=storage, study_name="j")
     study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
     assert len(optuna.load_study(study_name="j", storage=open_storage(f"journal:///{tmp_path / 'j.log'}")).trials) == 2
+
+
+def test_every_objective_takes_its_direction_from_the_metric_registry():
+    from bench.search_space import DIRECTIONS, OBJECTIVES
+    from vae_core.metrics import METRICS
+
+    for name, objective in OBJECTIVES.items():
+        better = METRICS[objective.metric].better
+        if better == "descriptive":
+            assert objective.declared_direction in ("minimize", "maximize"), name
+        else:
+            assert objective.declared_direction is None and objective.direction == DIRECTIONS[better], name
+    sharpness = OBJECTIVES["sample_sharpness"]  # a ratio to real images: over-sharp is no better than blurry
+    assert sharpness.direction == "minimize" and sharpness.value(1.0) == 0.0
+    assert sharpness.value(0.5) == pytest.approx(sharpness.value(2.0)) and sharpness.value(2.0) > 0
+
+
+def test_every_objective_measured_after_an_epoch_is_finite_and_the_final_quantity(digits, tmp_path):
+    import math
+
+    from bench.search_space import OBJECTIVES
+    from bench.work import evaluator_for
+    from vae_core import RunConfig, fit
+    from vae_core.data import dataset_for
+    from vae_core.metrics import evaluate
+
+    config = RunConfig(dataset="digits", epochs=1, device="cpu", eval_split="validation")
+    data = dataset_for(config)
+    evaluator = evaluator_for(config, tmp_path)
+    model = fit(config, data).model
+    final = evaluate(model, data, config.recon_loss, evaluator).metrics
+    for name, objective in OBJECTIVES.items():
+        now = objective.measure(model, data, config.recon_loss, evaluator if objective.needs_evaluator else None)
+        assert math.isfinite(now), name  # sample_fid measured without the evaluator was NaN at every epoch
+        assert now == pytest.approx(objective.value(final[objective.metric])), name

@@ -66,13 +66,26 @@ class Baseline:
         return [self.vae if b == 1.0 else self.plain.replace(beta=b) for b in self.grid.betas]
 
 
+CLAIM, CHECK = "claim", "check"
+UNCHANGED = "Written before any run of the claims suite; unchanged since."
+
+
 class Claim(ABC):
-    """One claim of the chapter: its runs, its row selection, its rule and judge, its figures."""
+    """One statement of the chapter: its runs, its row selection, its rule and judge, its figures.
+
+    `kind` is CLAIM for an empirical statement the data can confirm or refute, CHECK for a
+    mathematical fact that the numbers can only confirm unless the code is wrong (a check of the
+    harness, not evidence about the chapter; the ledger counts the two apart). `history` says
+    whether the rule changed after numbers were seen, when and why."""
 
     id: ClassVar[str]
     statement: ClassVar[str]
     experiment: ClassVar[str]
     rule: ClassVar[str]
+    kind: ClassVar[str] = CLAIM
+    why_check: ClassVar[str] = ""  # for a CHECK: why the numbers can only confirm it
+    history: ClassVar[str] = UNCHANGED
+    changed_after_numbers: ClassVar[bool] = False  # True when `history` tells of a change after numbers were seen
 
     @abstractmethod
     def runs(self, base: Baseline) -> list[RunConfig]:
@@ -127,6 +140,17 @@ def concat(*frames: pd.DataFrame) -> pd.DataFrame:
     figure shows its runs in the order the suite lists them."""
     frames = [f for f in frames if not f.empty]
     return pd.concat(frames).sort_index() if frames else pd.DataFrame()
+
+
+SHARPNESS = "recon_laplacian_ratio"  # the sharpness of reconstructions C6 and C9 read, a ratio to real images
+OFF_REAL = f"{SHARPNESS}_off_real"
+
+
+def off_real(df: pd.DataFrame) -> pd.DataFrame:
+    """`df` with a column `OFF_REAL` = |sharpness ratio - 1|: for a ratio to real images, whose
+    registered direction is "closer to 1", the distance from real (0 = as sharp as real images)."""
+    values = (df[SHARPNESS] - 1).abs() if SHARPNESS in df else float("nan")  # absent when no run finished
+    return df.assign(**{OFF_REAL: values})
 
 
 def beta_sweep_rows(df: pd.DataFrame) -> pd.DataFrame:

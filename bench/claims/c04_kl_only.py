@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from bench.claims.base import (
+    CHECK,
     CONFIRMED,
     INCONCLUSIVE,
     MEAN_IMAGE_SHARE,
@@ -31,6 +32,9 @@ LEARNED_SHARE = 0.8  # an error below 80% of the mean image's means something wa
 class KLOnly(Claim):
     id = "C4"
     statement = "With KL only, nothing is learned."
+    kind = CHECK
+    why_check = ("With the reconstruction weight at 0 the decoder gets no gradient and the KL alone is minimised by "
+                 "q(z|x) = N(0, I): the numbers confirm it unless the training code is wrong.")
     experiment = ("VAE with reconstruction weight 0: KL, active units, reconstruction error against the error of the "
                   "mean training image.")
     rule = (f"Confirmed if the test KL is below {KL_NEAR_ZERO} nats/image, no seed has an active unit, and the "

@@ -32,6 +32,8 @@ class Conditioning(Claim):
     experiment = ("Conditional VAE (label to encoder and decoder), latent size 20 as the baseline: the evaluator's "
                   "accuracy on samples decoded with a requested class, and on test codes decoded with another class. "
                   "Latent size 2 is reported beside it (added after the first full run; not part of the rule).")
+    history = ("The rule is unchanged since it was first written; latent size 2 was added to the runs after the "
+               "first full run showed the label ignored at size 20, and is reported beside the rule, not in it.")
     rule = (f"Confirmed if the 95% interval of the conditional accuracy lies above {COND_CONFIRM:g} (5x chance); "
             f"refuted if it lies below {COND_REFUTE:g}; otherwise inconclusive.")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from bench.claims.base import CONFIRMED, INCONCLUSIVE, REFUTED, Baseline, Claim, Finding, Groups
+from bench.claims.base import CHECK, CONFIRMED, INCONCLUSIVE, REFUTED, Baseline, Claim, Finding, Groups
 from bench.figures import Panel, estimate_check
 from bench.stats import fmt
 from bench.store import RunRecord
@@ -18,6 +18,8 @@ KL_MC_CONFIRM_Z, KL_MC_REFUTE_Z = 3.0, 5.0
 class ClosedFormKL(Claim):
     id = "C13"
     statement = "The KL has the closed form of eq. 1.6."
+    kind = CHECK
+    why_check = "An identity: it fails only on a bug in the closed-form KL or in the sampling code."
     experiment = ("Every VAE of the KL-weight sweep: the closed-form KL of the test posteriors vs a Monte-Carlo "
                   f"estimate with {KL_MC_SAMPLES} draws per image.")
     rule = (f"Confirmed if in every run the two differ by at most {KL_MC_CONFIRM_Z:g} standard errors of the "

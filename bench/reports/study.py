@@ -43,7 +43,7 @@ def _history_figure(df: pd.DataFrame, objectives: list[str]) -> str:
         figures.sns.scatterplot(data=done, x="trial", y=name, ax=ax, color="C0", label="complete")
         best = done[name].cummin() if objective.direction == "minimize" else done[name].cummax()
         ax.plot(done["trial"], best, color="C3", lw=1.5, label="best so far")
-        ax.set_ylabel(f"{name}: {objective.metric}\n[{METRICS[objective.metric].unit}] ({objective.direction})")
+        ax.set_ylabel(f"{name}: {objective.label}\n[{METRICS[objective.metric].unit}] ({objective.direction})")
     return figures.to_data_uri(fig)
 
 
@@ -129,7 +129,7 @@ def build_context(study: optuna.Study, storage_url: str) -> dict:
             for _, r in shown.iterrows()]
     return {
         "study": study.study_name, "storage": redact(storage_url),
-        "objectives": [{"name": o, "metric": OBJECTIVES[o].metric, "unit": METRICS[OBJECTIVES[o].metric].unit,
+        "objectives": [{"name": o, "metric": OBJECTIVES[o].label, "unit": METRICS[OBJECTIVES[o].metric].unit,
                         "direction": OBJECTIVES[o].direction} for o in objectives if o in OBJECTIVES],
         "counts": counts, "n_trials": len(df), "setup": setup,
         "search_space": [p.describe() for p in SEARCH_SPACE],
@@ -150,7 +150,7 @@ def _best_sentence(done: pd.DataFrame, name: str) -> str:
                        for p in SEARCH_SPACE)
     first = values.iloc[: max(1, len(values) // 4)]
     start = first.min() if objective.direction == "minimize" else first.max()
-    return (f"Best {name} ({objective.metric}, {objective.direction}): {fmt(row[name])} at trial {int(row.trial)} "
+    return (f"Best {name} ({objective.label}, {objective.direction}): {fmt(row[name])} at trial {int(row.trial)} "
             f"({params}); the best of the first quarter of trials was {fmt(start)}, the median of all "
             f"{len(values)} is {fmt(float(np.median(values)))}.")
 

@@ -2,6 +2,7 @@
 naming the problem and the fix, exit status 2, no traceback, nothing on disk changed."""
 
 import json
+import os
 
 import pytest
 import torch
@@ -92,6 +93,15 @@ CASES = {
     "config with an unknown architecture": ["run", "--config", "{d}/v_arch.json"],
     "config with nothing to train": ["run", "--config", "{d}/v_nothing.json"],
     "suite file with a negative moment ratio": ["run", "--suite-file", "{d}/v_ratio.toml"],
+    # run and perf: files that are not regular files, or not text
+    "config is /dev/zero": ["run", "--config", "/dev/zero"],
+    "config is a FIFO": ["run", "--config", "{d}/fifo.json"],
+    "suite file links to /dev/zero": ["run", "--suite-file", "{d}/zero.toml"],
+    "config nested 100,000 deep": ["run", "--config", "{d}/deep.json"],
+    "suite file nested 100,000 deep": ["run", "--suite-file", "{d}/deep.toml"],
+    "config not UTF-8": ["run", "--config", "{d}/latin1.json"],
+    "perf baseline is /dev/zero": ["perf", "--compare", "/dev/zero"],
+    "perf baseline is a FIFO": ["perf", "--compare", "{d}/fifo.json"],
     # tune
     "trials zero": [*TUNE[:4], "--trials", "0"],
     "trials absurd": [*TUNE[:4], "--trials", "1000000000000"],
@@ -129,6 +139,11 @@ def workspace(tmp_path, monkeypatch):
     (tmp_path / "results").mkdir()
     for name, text in FILES.items():
         (tmp_path / name).write_text(text)
+    os.mkfifo(tmp_path / "fifo.json")
+    (tmp_path / "zero.toml").symlink_to("/dev/zero")
+    (tmp_path / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
+    (tmp_path / "deep.toml").write_text("a = " + "[" * 100_000 + "]" * 100_000 + "\n")
+    (tmp_path / "latin1.json").write_bytes('{"label": "caf\u00e9"}'.encode("latin-1"))
     return tmp_path
 
 

@@ -1,8 +1,10 @@
 """Corrupt or foreign results files are detected and never executed."""
 
+import io
 import json
 import os
 import shutil
+import zipfile
 
 import numpy as np
 import pytest
@@ -42,9 +44,26 @@ def damage(run_dir, how, marker):
         (run_dir / "images.npz").write_bytes(b"PK\x03\x04 this is no archive")
     elif how == "missing file":
         (run_dir / "history.csv").unlink()
+    elif how == "metrics linked to /dev/zero":  # an unbounded read
+        (run_dir / "metrics.json").unlink()
+        (run_dir / "metrics.json").symlink_to("/dev/zero")
+    elif how == "metrics is a FIFO":  # a read that blocks forever
+        (run_dir / "metrics.json").unlink()
+        os.mkfifo(run_dir / "metrics.json")
+    elif how == "images declare 8 TiB":  # a tiny file whose array header asks for 2**40 float64
+        buf = io.BytesIO()
+        buf.write(np.lib.format.magic(1, 0))
+        np.lib.format.write_array_header_1_0(buf, {"descr": "<f8", "fortran_order": False, "shape": (2**40,)})
+        with zipfile.ZipFile(run_dir / "images.npz", "w") as archive:
+            archive.writestr("recon.npy", buf.getvalue())
+    elif how == "run folder is a link":  # rmtree on it failed on every rerun
+        outside = marker.parent / "outside"
+        shutil.move(run_dir, outside)
+        run_dir.symlink_to(outside, target_is_directory=True)
 
 
-HOW = ["truncated json", "other version", "foreign config", "pickle that runs code", "not an npz", "missing file"]
+HOW = ["truncated json", "other version", "foreign config", "pickle that runs code", "not an npz", "missing file",
+       "metrics linked to /dev/zero", "metrics is a FIFO", "images declare 8 TiB", "run folder is a link"]
 
 
 @pytest.mark.parametrize("how", HOW)
@@ -60,6 +79,9 @@ def test_damaged_run_is_retrained_with_a_warning_never_trusted(fresh, capsys, ho
     assert "1 to train" in err
     assert stored_results(root / "r" / "ablations") == reference  # retrained to the same numbers
     assert not marker.exists()  # the pickle was never loaded
+    assert not victim.is_symlink() and victim.is_dir()  # a link is replaced by the run, never followed
+    if how == "run folder is a link":
+        assert (root / "outside" / "metrics.json").is_file()  # what the link pointed to is untouched
     survived("fault")
 
 
@@ -83,6 +105,20 @@ def test_corrupt_manifest_is_one_line_exit_2(fresh, capsys, content, survived):
     code = exit_code(["report", "--suite", "ablations", "--results", root / "r", "--reports", root / "p"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "unreadable" in err[0], err
+    survived("fault")
+
+
+def test_a_linked_lock_file_is_refused_and_its_target_never_created(fresh, capsys, survived):
+    root, args = fresh
+    target = root / "elsewhere" / "created-by-the-lock"
+    (root / "elsewhere").mkdir()
+    lock = root / "r" / "ablations" / ".lock"
+    lock.unlink(missing_ok=True)
+    lock.symlink_to(target)
+    assert exit_code(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not a lock file" in err[0]
+    assert not target.exists()
     survived("fault")
 
 
