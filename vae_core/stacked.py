@@ -10,9 +10,9 @@ trains as `fit()` would train it alone, up to the rounding of batched matrix pro
 (`tests/test_stacked.py` checks the metrics agree).
 
 Why: a step of this small MLP is launch-bound on a GPU (a few microseconds of arithmetic per
-kernel), so M models cost little more than one. On 2 CPU cores the step is arithmetic-bound and
-stacking measured 0.94x the per-model throughput of training one after another; the runner
-stacks only on a GPU (`bench perf` and the README's "Performance" say more).
+kernel), so M models cost little more than one. On a CPU the step is arithmetic-bound and
+stacking gains nothing, so the runner stacks only on a GPU; `python -m bench perf` measures the
+ratio on the machine at hand (docs/performance.md).
 """
 
 from __future__ import annotations
