@@ -163,10 +163,10 @@ def make_objective(opts: TuneOptions, store: Store) -> Callable[[optuna.Trial], 
     single = len(objectives) == 1
 
     def objective(trial: optuna.Trial) -> float | list[float]:
+        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")  # first: a killed worker is found by it
         params = {p.name: p.suggest(trial) for p in SEARCH_SPACE}
         params["kl_warmup_epochs"] = min(params["kl_warmup_epochs"], opts.epochs)  # a warm-up ends by the last epoch
         config = opts.base_config().replace(**params)
-        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
         trial.set_user_attr("config", config_dict(config))
         first = objectives[0]
         evaluator = evaluator_for(config, store.dir.parent) if single and first.needs_evaluator else None

@@ -23,11 +23,14 @@ TINY = ["--dataset", "digits", "--epochs", "3"]
 
 
 def running_trials(db: Path) -> int:
-    """Running trials in a study database, read through a read-only connection: polling with
-    `optuna.load_study` may create tables, racing the tuner's own set-up of a new database."""
+    """Running trials that have recorded their worker, in a study database, read through a
+    read-only connection: polling with `optuna.load_study` may create tables, racing the tuner's
+    own set-up of a new database. (Optuna creates a trial before the objective can name its
+    worker; a trial killed in between is left to the storage heartbeat, not failed at once.)"""
     try:
         with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)) as con:
-            return con.execute("SELECT count(*) FROM trials WHERE state = 'RUNNING'").fetchone()[0]
+            return con.execute("SELECT count(*) FROM trials t JOIN trial_user_attributes a ON a.trial_id = t.trial_id "
+                               "WHERE t.state = 'RUNNING' AND a.key = 'worker'").fetchone()[0]
     except sqlite3.OperationalError:  # no tables yet, or busy
         return 0
 

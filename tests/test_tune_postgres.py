@@ -81,4 +81,4 @@ def test_workers_on_two_machines_share_one_study(postgres_url, tmp_path):
                              "--reports", str(tmp_path / "rep")], capture_output=True, text=True, timeout=300)
     assert report.returncode == 0, report.stderr
     html = (tmp_path / "rep" / "study-shared.html").read_text()
-    assert "postgresql+psycopg2://postgres@127.0.0.1" in html and "Pareto front" in html
+    assert "postgresql+psycopg2://127.0.0.1/" in html and "postgres@" not in html and "Pareto front" in html
