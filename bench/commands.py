@@ -43,6 +43,10 @@ def run(suite: Suite, options: SuiteOptions, how: ExecOptions, results: Path, re
     print(f"{len(records)} runs ({manifest.trained} trained, {manifest.cached} cached, {bad} not ok) "
           f"in {manifest.wall_seconds:.1f} s")
     print(f"report: {path}")
+    if failed := sum(r.status == "failed" for r in records):  # a diverged run is a result; a failed one is not
+        print(f"error: {failed} of {len(records)} runs failed with an error (the report lists them); the others "
+              "are stored, and the same command retries the failed ones", file=sys.stderr)
+        return 1
     return 0
 
 

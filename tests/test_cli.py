@@ -91,3 +91,23 @@ def test_real_process_exit_status_and_help():
     for cmd in (["--help"], ["run", "--help"], ["list", "--help"], ["report", "--help"]):
         done = subprocess.run([sys.executable, "-m", "bench", *cmd], capture_output=True, text=True)
         assert done.returncode == 0 and "usage:" in done.stdout
+
+
+def test_a_suite_with_a_failed_run_exits_1_and_says_how_many(tmp_path, capsys, monkeypatch):
+    from bench import executors
+
+    real = executors.train_and_evaluate
+
+    def broken(config, *args):
+        if config.beta == 4.0:
+            raise RuntimeError("a bug in one run")
+        return real(config, *args)
+
+    monkeypatch.setattr(executors, "train_and_evaluate", broken)
+    suite = tmp_path / "s.toml"
+    suite.write_text('seeds = 1\n[defaults]\ndataset = "digits"\nepochs = 1\n'
+                     '[[runs]]\nbeta = 1.0\n[[runs]]\nbeta = 4.0\n')
+    code, out, err = run_cli(["run", "--suite-file", suite, "--no-progress", "--results", tmp_path / "r",
+                              "--reports", tmp_path / "p"], capsys)
+    assert code == 1 and "1 of 2 runs failed" in err and "report:" in out
+    assert (tmp_path / "p" / "s.html").is_file() and len(list((tmp_path / "r" / "s").glob("*/metrics.json"))) == 1
