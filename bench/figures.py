@@ -106,13 +106,19 @@ def metric_panels(
     return to_data_uri(fig)
 
 
-def posterior_variance_curves(records: Sequence[RunRecord]) -> str | None:
-    """Mean posterior variance per epoch, one curve per beta (mean over seeds), over the
-    successful runs among `records`; None when none has a history."""
+def beta_histories(records: Sequence[RunRecord]) -> pd.DataFrame:
+    """The per-epoch histories of the successful runs among `records`, with each run's beta;
+    empty when none has one."""
     curves = [r.history.assign(beta=r.config.beta) for r in records if r.status == "ok" and not r.history.empty]
-    if not curves:
+    return pd.concat(curves, ignore_index=True) if curves else pd.DataFrame()
+
+
+def posterior_variance_curves(history: pd.DataFrame) -> str | None:
+    """Mean posterior variance per epoch, one curve per beta (mean over seeds), from
+    `beta_histories`; None when it is empty."""
+    if history.empty:
         return None
-    return history_panel(pd.concat(curves, ignore_index=True), "posterior_var", "beta", "mean posterior variance")
+    return history_panel(history, "posterior_var", "beta", "mean posterior variance")
 
 
 def latent_size_panels(df: pd.DataFrame) -> str:

@@ -44,11 +44,16 @@ def rows(df: pd.DataFrame, **match: object) -> pd.DataFrame:
     return df[mask]
 
 
+def records_of(records: list[RunRecord], df: pd.DataFrame) -> list[RunRecord]:
+    """The successful records among the rows of `df`."""
+    keys = set(df.key) if "key" in df else set()
+    return [r for r in records if r.key in keys and r.status == "ok"]
+
+
 def lowest_seed(records: list[RunRecord], df: pd.DataFrame) -> RunRecord | None:
     """The lowest-seed successful record with images among the rows of `df`: the one whose
     pictures a report shows."""
-    keys = set(df.key) if "key" in df else set()
-    hits = [r for r in records if r.key in keys and r.status == "ok" and r.images]
+    hits = [r for r in records_of(records, df) if r.images]
     return min(hits, key=lambda r: r.config.seed) if hits else None
 
 

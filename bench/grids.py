@@ -20,7 +20,6 @@ QUICK_MOMENT_RATIOS = (0.05, 5.0)
 @dataclass(frozen=True)
 class Grid:
     seeds: int
-    epochs: int
     betas: tuple[float, ...]
     latent_dims: tuple[int, ...]
     moment_ratios: tuple[float, ...]
@@ -37,6 +36,6 @@ def grid_for(opts: SuiteOptions) -> Grid:
     epochs = opts.epochs or (5 if quick else 20)
     base = RunConfig(epochs=epochs, dataset=opts.dataset or "mnist5k", data_dir=opts.data_dir,
                      device=opts.device or "auto")
-    return Grid(seeds=opts.seeds or (2 if quick else 3), epochs=epochs, betas=QUICK_BETAS if quick else BETAS,
+    return Grid(seeds=opts.seeds or (2 if quick else 3), betas=QUICK_BETAS if quick else BETAS,
                 latent_dims=QUICK_LATENT_DIMS if quick else LATENT_DIMS,
                 moment_ratios=QUICK_MOMENT_RATIOS if quick else MOMENT_RATIOS, base=base)

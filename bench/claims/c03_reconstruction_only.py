@@ -18,8 +18,8 @@ from bench.claims.base import (
     main_data,
     missing,
 )
-from bench.figures import Panel, metric_panels, posterior_variance_curves
-from bench.frames import rows
+from bench.figures import Panel, beta_histories, metric_panels, posterior_variance_curves
+from bench.frames import records_of, rows
 from bench.stats import fmt, mean
 from bench.store import RunRecord
 from vae_core.config import RunConfig
@@ -68,7 +68,7 @@ class ReconstructionOnly(Claim):
         d = concat(*groups.values())
         out = [Panel(metric_panels(d, "label", ["posterior_var", *SMOOTHNESS_FIGURES], kind="bar"),
                      "The AE, the VAE trained on reconstruction only (beta = 0) and the baseline VAE (beta = 1).")]
-        keys = set(concat(groups["VAE beta=0"], groups["VAE beta=1"]).get("key", []))
-        if (img := posterior_variance_curves([r for r in records if r.key in keys])) is not None:
+        history = beta_histories(records_of(records, concat(groups["VAE beta=0"], groups["VAE beta=1"])))
+        if (img := posterior_variance_curves(history)) is not None:
             out.append(Panel(img, "Mean posterior variance over training with and without the KL term."))
         return out

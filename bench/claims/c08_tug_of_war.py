@@ -18,7 +18,8 @@ from bench.claims.base import (
     figure,
     word,
 )
-from bench.figures import Panel, metric_panels, posterior_variance_curves
+from bench.figures import Panel, beta_histories, metric_panels, posterior_variance_curves
+from bench.frames import records_of
 from bench.stats import beats, side
 from bench.store import RunRecord
 from vae_core.config import RunConfig
@@ -66,7 +67,7 @@ class TugOfWar(Claim):
         out = [Panel(metric_panels(sweep, "beta", ["test_recon_mse", "test_kl", "interp_jump_ratio", "posterior_var"],
                                    even_x=True),
                      "The tug of war (chapter fig 1.9) against the KL weight beta (95% t-intervals over seeds).")]
-        keys = set(sweep.key) if "key" in sweep else set()
-        if (img := posterior_variance_curves([r for r in records if r.key in keys])) is not None:
+        history = beta_histories(records_of(records, sweep))
+        if (img := posterior_variance_curves(history)) is not None:
             out.append(Panel(img, "Mean posterior variance over training, one curve per beta (mean over seeds)."))
         return out

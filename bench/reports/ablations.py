@@ -13,6 +13,7 @@ import pandas as pd
 
 from bench.figures import (
     Panel,
+    beta_histories,
     image_panel,
     image_rows,
     latent_path_rows,
@@ -127,9 +128,8 @@ def section_beta(df: pd.DataFrame, recs: list[RunRecord]) -> list[Panel]:
                  "The tug of war (chapter fig 1.9): as beta grows, the posterior variance moves toward the prior's 1 "
                  "and fewer latent dimensions carry information.",
                  [trend(df, m, "beta", "beta") for m in ("posterior_var", "active_units", "midpoint_nn_ratio")])]
-    if (img := posterior_variance_curves(recs)) is not None:
-        history = pd.concat([r.history.assign(beta=r.config.beta) for r in recs
-                             if r.status == "ok" and not r.history.empty], ignore_index=True)
+    history = beta_histories(recs)
+    if (img := posterior_variance_curves(history)) is not None:
         last = history[history.epoch == history.epoch.max()].groupby("beta")["posterior_var"].mean()
         out.append(Panel(img, "Mean posterior variance over training, one curve per beta (mean over seeds).",
                          ["After the last epoch the mean posterior variance is "
