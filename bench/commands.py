@@ -16,7 +16,7 @@ from bench.runner import run_suite, suite_status
 from bench.store import Store, prepare_folder, read_bounded
 from bench.suites import SUITES, Suite
 from vae_core.config import ConfigError
-from vae_core.data import FILE_DATASETS, load_dataset
+from vae_core.data import FILE_DATASETS, dataset_for, load_dataset
 from vae_core.device import resolve_device
 
 
@@ -32,9 +32,9 @@ def run(suite: Suite, options: SuiteOptions, how: ExecOptions, results: Path, re
     """Train what is not cached of `suite`, store it, write its report; every data set and
     device the runs need is checked before a folder is made."""
     runs = suite.build(options)
-    for dataset, data_dir, device in dict.fromkeys((r.config.dataset, r.config.data_dir, r.config.device)
-                                                   for r in runs):
-        check_data(dataset, data_dir, device)
+    for config in dict.fromkeys(r.config.replace(seed=0) for r in runs):
+        check_data(config.dataset, config.data_dir, config.device)
+        dataset_for(config)  # a training subset the data cannot give fails here too
     results = prepare_folder(results, "results", "--results")
     reports = prepare_folder(reports, "reports", "--reports")
     records, manifest = run_suite(suite, runs, options, results, how)

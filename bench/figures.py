@@ -21,7 +21,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from bench.stats import t_interval  # noqa: E402
+from bench.stats import stat, t_interval  # noqa: E402
 from bench.store import RunRecord  # noqa: E402
 from vae_core.metrics import METRICS  # noqa: E402
 
@@ -223,6 +223,27 @@ def xy_lines(df: pd.DataFrame, x: str, y: str, hue: str, xlabel: str, ylabel: st
     if logx:
         ax.set_xscale("log")
     ax.set_xlabel(xlabel), ax.set_ylabel(ylabel)
+    return to_data_uri(fig)
+
+
+def rate_distortion_plane(df: pd.DataFrame, rate: str, distortion: str, line: str) -> str:
+    """Distortion against rate, one line per value of `line` through its beta sweep (seed means,
+    95% t-intervals on both axes), each point marked with its beta (Alemi et al. 2018, fig 1)."""
+    fig = Figure(figsize=(5.2, 3.6), layout="constrained")
+    ax = fig.subplots()
+    for (name, sweep), colour in zip(df.groupby(line, sort=False), sns.color_palette(), strict=False):
+        points = sorted(((stat(g, rate), stat(g, distortion), beta) for beta, g in sweep.groupby("beta")),
+                        key=lambda p: p[0].mean)
+        x, y = np.array([p[0].mean for p in points]), np.array([p[1].mean for p in points])
+        xerr = np.nan_to_num(np.array([[p[0].mean - p[0].lo, p[0].hi - p[0].mean] for p in points]).T)
+        yerr = np.nan_to_num(np.array([[p[1].mean - p[1].lo, p[1].hi - p[1].mean] for p in points]).T)
+        ax.errorbar(x, y, xerr=xerr, yerr=yerr, fmt="-o", ms=4, capsize=2, color=colour, label=str(name))
+        for (_, _, beta), xi, yi in zip(points, x, y, strict=True):
+            ax.annotate(f"{beta:g}", (xi, yi), textcoords="offset points", xytext=(4, 3), fontsize=7, color=colour)
+    ax.set_xscale("symlog", linthresh=1.0)
+    ax.set_xlabel("rate: " + axis_label(rate).replace("\n", " "))
+    ax.set_ylabel("distortion: " + axis_label(distortion).replace("\n", " "))
+    ax.legend(title=f"{line} (points: beta)", fontsize=7)
     return to_data_uri(fig)
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from bench.claims import CLAIMS
 from bench.claims.base import Baseline
-from bench.grids import grid_for
+from bench.grids import RECON_LOSSES, SWEPT_LOSSES, grid_for
 from bench.options import SuiteOptions
 from bench.store import UnsafeFileError, read_bounded
 from vae_core.config import ConfigError, RunConfig, config_from_dict
@@ -46,8 +46,10 @@ def _ablations(opts: SuiteOptions) -> list[SuiteRun]:
     for vae in grid.seed_configs():
         ae = vae.replace(model="ae", beta=0.0)  # beta means nothing to an AE; 0 keeps one cache key
         runs += [SuiteRun("model", vae), SuiteRun("model", ae)]
-        runs += [SuiteRun("loss", c.replace(recon_loss=loss)) for c in (ae, vae) for loss in ("mse", "bce")]
-        runs += [SuiteRun("beta", vae.replace(beta=b)) for b in grid.betas]
+        runs += [SuiteRun("loss", c.replace(recon_loss=loss)) for c in (ae, vae) for loss in RECON_LOSSES]
+        # the beta sweep for each fixed decoder, and the calibrated decoder (no beta to tune) as one point
+        runs += [SuiteRun("beta", vae.replace(recon_loss=loss, beta=b)) for loss in SWEPT_LOSSES for b in grid.betas]
+        runs += [SuiteRun("beta", vae.replace(recon_loss="gaussian"))]
         runs += [SuiteRun("latent", c.replace(latent_dim=d)) for c in (ae, vae) for d in grid.latent_dims]
     return runs
 

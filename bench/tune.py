@@ -223,6 +223,29 @@ def run_worker(opts: TuneOptions, threads: int | None = None, study: optuna.Stud
                    callbacks=[_progress(opts.trials, failed_before)])
 
 
+def reference_config(opts: TuneOptions) -> RunConfig:
+    """The study's reference run: the calibrated Gaussian decoder (Rybkin et al. 2021) with every
+    tuned setting at its default and the study's data, epochs and validation split. Its decoder
+    variance is fitted to the data, so it has no hidden beta to tune; the study report marks where
+    it lands against the tuned trials."""
+    return opts.base_config().replace(recon_loss="gaussian")
+
+
+def measure_reference(study: optuna.Study, opts: TuneOptions) -> None:
+    """Train (or reuse) the reference run and store its objective values in the study, so any
+    `report --study` shows it without training."""
+    store = Store(opts.results, "tune")
+    store.dir.mkdir(parents=True, exist_ok=True)
+    config = reference_config(opts)
+    record, cached = run_cached(store, config)
+    values = [OBJECTIVES[o].value(record.metrics.get(OBJECTIVES[o].metric)) if record.status == "ok" else math.nan
+              for o in opts.objectives]
+    study.set_user_attr("reference", {"name": "calibrated Gaussian decoder", "config": config_dict(config),
+                                      "status": record.status, "values": values})
+    print(f"reference run ({config.label}, {'cached' if cached else 'trained'}): "
+          + ", ".join(f"{o} {v:.4g}" for o, v in zip(opts.objectives, values, strict=True)), file=sys.stderr)
+
+
 def run_study(opts: TuneOptions) -> optuna.Study:
     """Create or resume the study, fail trials of dead local workers, run `opts.workers`
     worker processes (or this one) until the study holds `opts.trials` finished trials."""
@@ -245,7 +268,9 @@ def run_study(opts: TuneOptions) -> optuna.Study:
             p.join()
         if any(p.exitcode != 0 for p in procs):
             print(f"warning: {sum(p.exitcode != 0 for p in procs)} worker(s) ended with an error", file=sys.stderr)
-    return optuna.load_study(study_name=opts.study, storage=open_storage(opts.storage_url))
+    study = optuna.load_study(study_name=opts.study, storage=open_storage(opts.storage_url))
+    measure_reference(study, opts)
+    return study
 
 
 def load_study(storage_url: str, study_name: str) -> optuna.Study:

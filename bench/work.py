@@ -34,7 +34,7 @@ def evaluator_for(config: RunConfig, results_root: Path) -> Evaluator:
     to its own device."""
     key = (config.dataset, config.data_dir, config.eval_split, str(results_root))
     if key not in _evaluators:
-        data = dataset_for(config)
+        data = dataset_for(config.replace(train_images=0))  # one yardstick, whatever subset a run trains on
         fp = fingerprint(data)
         path = Path(results_root) / EVALUATOR_FOLDER / f"{data.name.replace('/', '-')}-{fp}.pt"
         print(f"evaluator network for {config.dataset}: {path}, trained first if missing", file=sys.stderr)

@@ -100,7 +100,8 @@ def table_findings() -> str:
         "\n\n" + source_line(load("claims")[1], "python -m bench run --suite claims")
 
 
-SUMMARY = ("test_recon_mse", "test_kl", "interp_jump_ratio", "prior_nn_ratio", "recon_laplacian_ratio", "prior_fid")
+SUMMARY = ("test_recon_mse", "test_kl", "path_length_excess", "prior_confidence_ratio", "recon_laplacian_ratio",
+           "prior_fid")
 
 
 def table_ablations() -> str:

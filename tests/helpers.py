@@ -6,7 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
+
 from bench.cli import main
+from vae_core.config import RunConfig, config_dict
 
 TINY = ["--quick", "--dataset", "digits", "--epochs", "2", "--seeds", "2", "--no-progress"]
 TIMING = {"train_images_per_s", "infer_images_per_s", "train_seconds"}
@@ -31,9 +34,26 @@ def snapshot(path: Path) -> dict[str, bytes]:
 
 
 def stored_results(suite_dir: Path) -> dict[str, tuple[str, dict]]:
-    """key -> (status, metrics without timing) of every complete run folder."""
+    """key -> (status, metrics without timing) of every complete run folder.
+
+    A run is written into a hidden `.tmp-*` folder and renamed into place when complete, so
+    hidden folders are skipped: a live run may rename one away between the glob and the read."""
     out = {}
     for path in suite_dir.glob("*/metrics.json"):
+        if path.parent.name.startswith("."):
+            continue
         meta = json.loads(path.read_text())
         out[path.parent.name] = (meta["status"], {k: v for k, v in meta["metrics"].items() if k not in TIMING})
     return out
+
+
+def frame(*groups: tuple[dict, dict[str, list[float]]]) -> pd.DataFrame:
+    """A frame of runs as `bench.frames.records_frame` makes it: one row per seed for each
+    (config changes, metric values per seed) group."""
+    out = []
+    for changes, metrics in groups:
+        config = config_dict(RunConfig().replace(**changes))
+        for seed in range(len(next(iter(metrics.values())))):
+            out.append({**config, "seed": seed, "key": f"{changes}-{seed}", "label": str(changes), "status": "ok",
+                        **{m: v[seed] for m, v in metrics.items()}})
+    return pd.DataFrame(out)

@@ -41,7 +41,7 @@ def test_run_writes_a_report_with_every_section_and_the_stored_numbers(tiny_suit
         assert f'id="{section}"' in html, section
     assert "Limitations: blur and the posterior-prior mismatch" in html
     runs = stored_metrics(root / "results")
-    assert len(runs) == 12 * 2  # 12 distinct configs of the quick grid, 2 seeds
+    assert len(runs) == 16 * 2  # 16 distinct configs of the quick grid, 2 seeds
     configs = {k: json.loads((root / "results" / "ablations" / k / "config.json").read_text()) for k in runs}
     baseline = [runs[k]["metrics"]["test_recon_mse"] for k, c in configs.items()
                 if (c["model"], c["recon_loss"], c["beta"], c["latent_dim"]) == ("vae", "bce", 1.0, 20)]
@@ -55,7 +55,7 @@ def test_second_identical_run_trains_nothing_and_changes_no_result(tiny_suite, c
     root, args = tiny_suite
     before = stored_metrics(root / "results")
     code, out, err = run_cli(args, capsys)
-    assert code == 0 and "24 runs, 24 cached, 0 to train" in err
+    assert code == 0 and "32 runs, 32 cached, 0 to train" in err
     assert stored_metrics(root / "results") == before
     assert "report:" in out
 
@@ -67,7 +67,7 @@ def test_rerun_after_a_lost_run_trains_only_that_run(tiny_suite, capsys):
     shutil.rmtree(victim)
     (root / "results" / "ablations" / f".tmp-{victim.name}-killed").mkdir()  # what a kill leaves
     code, _, err = run_cli(args, capsys)
-    assert code == 0 and "23 cached, 1 to train" in err
+    assert code == 0 and "31 cached, 1 to train" in err
     assert victim.is_dir() and not list((root / "results" / "ablations").glob(".tmp-*"))
 
 

@@ -72,3 +72,19 @@ def test_missing_or_empty_data_dir_is_a_clear_error(tmp_path):
 def test_unknown_data_set_names_the_choices():
     with pytest.raises(ConfigError, match="mnist5k"):
         load_dataset("imagenet")
+
+
+def test_a_training_subset_is_stratified_fixed_and_leaves_the_test_split_alone():
+    from vae_core import RunConfig
+    from vae_core.data import dataset_for
+
+    full = load_dataset("digits")
+    small = dataset_for(RunConfig(dataset="digits", train_images=200))
+    assert small.train_x.shape[0] == 200 and torch.equal(small.test_x, full.test_x)
+    assert torch.bincount(small.train_y).min() >= 18  # about 20 of each of the 10 classes
+    rows = {tuple(r.tolist()) for r in full.train_x.flatten(1)}
+    assert all(tuple(r.tolist()) in rows for r in small.train_x.flatten(1))  # a subset, not new images
+    assert torch.equal(dataset_for(RunConfig(dataset="digits", train_images=200)).train_x, small.train_x)
+    assert RunConfig(dataset="digits", train_images=200).label.endswith("-n200")
+    with pytest.raises(ConfigError, match="train_images=5000 but digits has 1437 training images"):
+        dataset_for(RunConfig(dataset="digits", train_images=5000))

@@ -6,7 +6,14 @@ import pytest
 import torch
 
 from vae_core import RunConfig, fit, load_dataset
-from vae_core.metrics.likelihood import bound_by_k, importance_weighted_bound, iwae_nll_by_k, log_importance_weights
+from vae_core.losses import recon_bce
+from vae_core.metrics.likelihood import (
+    importance_weighted_bound,
+    iwae_nll_by_k,
+    ks_up_to,
+    log_importance_weights,
+    mean_bound,
+)
 from vae_core.metrics.rate import mmd_to_standard_normal
 from vae_core.models import Posterior
 
@@ -77,7 +84,7 @@ def test_iwae_nll_of_a_trained_vae_improves_on_the_elbo():
     assert nll[100] < nll[10] < nll[1]
 
 
-def test_the_k_curve_splits_one_set_of_draws_into_groups(x):
+def test_the_k_curve_splits_draws_into_groups_and_rises_toward_log_px(x):
     """IWAE_1 from K draws is the mean log weight (the ELBO); IWAE_K the log-mean-exp of all K;
     and on the linear-Gaussian model the curve rises toward the exact log p(x)."""
     exact_posterior, decode, log_lik, log_px = linear_gaussian()
@@ -88,13 +95,27 @@ def test_the_k_curve_splits_one_set_of_draws_into_groups(x):
 
     gen = torch.Generator().manual_seed(0)
     log_w = log_importance_weights(wrong, decode, log_lik, x.repeat(200, 1), 1000, gen)
-    curve = bound_by_k(log_w)
-    assert list(curve) == [1, 10, 100, 1000]
-    assert curve[1] == pytest.approx(log_w.mean().item())
-    assert curve[1000] == pytest.approx((torch.logsumexp(log_w, 0) - math.log(1000)).mean().item())
-    values = list(curve.values())
+    assert ks_up_to(1000) == [1, 10, 100, 1000]
+    assert ks_up_to(250) == [1, 10, 100, 250]  # a k that is no power of 10 is reported too
+    assert mean_bound(log_w, 1) == pytest.approx(log_w.mean().item())
+    assert mean_bound(log_w, 1000) == pytest.approx((torch.logsumexp(log_w, 0) - math.log(1000)).mean().item())
+    values = [mean_bound(log_w, k) for k in ks_up_to(1000)]
     assert values == sorted(values) and values[-1] < log_px(x).mean().item() + 0.01
-    assert list(bound_by_k(log_w[:250])) == [1, 10, 100, 250]  # a k that is no power of 10 is reported too
+
+
+def test_each_k_of_the_curve_draws_its_own_samples():
+    """Independent estimates per k: the k = 1 value is not the mean of the draws the largest k
+    used (which nested groups of one set of draws would make it)."""
+    data = load_dataset("digits")
+    model = fit(RunConfig(dataset="digits", epochs=1, device="cpu"), data).model
+    x = data.test_x[:32]
+    curve = iwae_nll_by_k(model, x, "bce", 10, torch.Generator().manual_seed(0))
+    gen = torch.Generator().manual_seed(0)
+    first = log_importance_weights(model.encode, model.decode, lambda lo, xb: -recon_bce(lo, xb), x, 10, gen)
+    second = log_importance_weights(model.encode, model.decode, lambda lo, xb: -recon_bce(lo, xb), x, 10, gen)
+    assert curve[1] == pytest.approx(-first.mean().item())  # k = 1: the first 10 draws
+    assert curve[10] == pytest.approx(-mean_bound(second, 10))  # k = 10: the next 10, not the same ones
+    assert curve[10] != pytest.approx(-mean_bound(first, 10))
 
 
 def test_mmd_to_prior_is_zero_for_prior_samples_and_grows_with_the_mismatch():
@@ -107,3 +128,22 @@ def test_mmd_to_prior_is_zero_for_prior_samples_and_grows_with_the_mismatch():
     collapsed = mmd_to_standard_normal(z * 0.3, gen)  # too narrow
     assert abs(same) < 0.005 < shifted < far
     assert clusters > 0.01 and collapsed > 0.1
+
+
+def test_the_calibrated_decoder_keeps_the_training_images_maximum_likelihood_sigma():
+    from vae_core.metrics import evaluate
+    from vae_core.metrics.likelihood import decoder_log_likelihood
+    from vae_core.train import calibrate_decoder
+
+    data = load_dataset("digits")
+    result = fit(RunConfig(dataset="digits", epochs=2, recon_loss="gaussian", device="cpu"), data)
+    model = result.model
+    sigma = model.log_sigma.exp().item()
+    assert 0.01 < sigma < 0.5  # digits reconstruct to within a fraction of the pixel range
+    calibrate_decoder(model, data, seed=0)  # deterministic: the same value again
+    assert model.log_sigma.exp().item() == sigma
+    metrics = evaluate(model, data, "gaussian", iwae_k=10).metrics
+    assert metrics["decoder_sigma"] == pytest.approx(sigma)
+    assert metrics["test_iwae_nll"] <= metrics["iwae_nll_by_k"][0][1]  # the bound tightens as for the others
+    with pytest.raises(ValueError, match="calibrate_decoder"):
+        decoder_log_likelihood("gaussian", None)

@@ -1,8 +1,20 @@
 import math
 
+import pytest
 import torch
 
-from vae_core.losses import kl_divergence, kl_monte_carlo, kl_per_dim, recon_bce, recon_mse
+from vae_core.losses import (
+    MIN_LOG_SIGMA,
+    MSE_LOG_SIGMA,
+    gaussian_nll,
+    kl_divergence,
+    kl_monte_carlo,
+    kl_per_dim,
+    optimal_log_sigma,
+    recon_bce,
+    recon_gaussian,
+    recon_mse,
+)
 from vae_core.models import Posterior
 
 
@@ -40,3 +52,28 @@ def test_recon_bce_of_a_confident_correct_decoder_is_near_zero_and_of_a_coin_is_
     sharp = (x * 2 - 1) * 30
     assert recon_bce(sharp, x).item() < 1e-6
     assert math.isclose(recon_bce(torch.zeros_like(x), x).item(), 4 * math.log(2), rel_tol=1e-6)
+
+
+def test_gaussian_nll_is_the_normal_density_and_mse_is_it_at_variance_one_half(rng):
+    x = torch.rand(5, 1, 4, 4, generator=rng)
+    logits = torch.randn(5, 1, 4, 4, generator=rng)
+    for log_sigma in (-2.0, 0.0, 0.7):
+        normal = torch.distributions.Normal(torch.sigmoid(logits), math.exp(log_sigma))
+        expected = -normal.log_prob(x).flatten(1).sum(1)
+        assert torch.allclose(gaussian_nll(logits, x, log_sigma), expected, atol=1e-4)
+    # summed squared error is the Gaussian NLL with sigma^2 = 1/2, less (D/2) log(pi)
+    assert torch.allclose(recon_mse(logits, x) + 8 * math.log(math.pi), gaussian_nll(logits, x, MSE_LOG_SIGMA),
+                          atol=1e-4)
+
+
+def test_the_calibrated_decoder_uses_the_maximum_likelihood_variance(rng):
+    x = torch.rand(32, 1, 4, 4, generator=rng)
+    logits = torch.randn(32, 1, 4, 4, generator=rng)
+    best = optimal_log_sigma(logits, x)
+    assert math.exp(2 * best.item()) == pytest.approx((torch.sigmoid(logits) - x).pow(2).mean().item(), rel=1e-4)
+    at_best = recon_gaussian(logits, x).sum().item()
+    for step in (-0.1, 0.1):  # any other shared sigma gives the batch a lower likelihood
+        assert gaussian_nll(logits, x, best + step).sum().item() > at_best
+    # a perfect reconstruction does not reach an infinite likelihood: sigma stays above its floor
+    perfect = optimal_log_sigma(torch.logit(x.clamp(1e-3, 1 - 1e-3)), x.clamp(1e-3, 1 - 1e-3))
+    assert perfect.item() == MIN_LOG_SIGMA

@@ -145,7 +145,8 @@ def test_evaluate_reports_every_registered_metric(digits):
     evaluation = evaluate(result.model, digits, evaluator=train_evaluator(digits))
     expected = set(METRICS) - {"train_images_per_s", "train_seconds"}
     assert expected <= set(evaluation.metrics)
-    not_applicable = {"cond_accuracy", "cond_swap_accuracy", "angle_path_error_deg"}  # cvae only; lines only
+    # cvae only; lines only; the calibrated Gaussian decoder only
+    not_applicable = {"cond_accuracy", "cond_swap_accuracy", "angle_path_error_deg", "decoder_sigma"}
     assert all(evaluation.metrics[m] is not None for m in expected - not_applicable)
     assert evaluation.images["recon"].shape == (16, 1, 8, 8)
     assert evaluation.metrics["infer_images_per_s"] > 0

@@ -8,6 +8,19 @@ from vae_core import RunConfig, evaluate, fit, load_dataset
 from vae_core.stacked import fit_stacked, stack_key
 
 TIMING = {"infer_images_per_s"}
+# the path length differentiates a float32 network at steps of 1e-4: it magnifies the last-bit differences
+# between stacked and alone models (~1e-6) to ~1e-3, and to a few percent for the nearly collapsed decoders of
+# 2-epoch digits runs, whose path ends decode almost alike (a float64 measurement is the planned fix)
+FINITE_DIFFERENCES = {"perceptual_path_length", "path_length_excess"}
+# shares of counted items (test images, samples): last-bit differences between stacked and alone models may move
+# one item across a boundary, a step of 1/360 on digits
+COUNTED = {"latent_knn_accuracy", "prior_coverage", "prior_precision", "prior_recall", "midpoint_precision"}
+
+
+def tolerance(name: str, rel: float) -> dict:
+    if name in FINITE_DIFFERENCES:
+        return {"rel": 5e-2, "abs": 1e-6}
+    return {"rel": rel, "abs": 0.006 if name in COUNTED else 1e-6}
 
 
 @pytest.fixture(scope="module")
@@ -20,19 +33,21 @@ def configs(**kw):
     return [base.replace(seed=s, beta=b) for s, b in ((0, 1.0), (1, 1.0), (2, 4.0), (3, 0.0))]
 
 
-@pytest.mark.parametrize("model", ["vae", "ae"])
+@pytest.mark.parametrize("model", ["vae", "ae", "vae-gaussian"])
 def test_each_stacked_model_matches_training_it_alone(digits_data, model):
-    cfgs = configs(model=model) if model == "vae" else [c.replace(beta=0.0) for c in configs(model="ae")][:2]
+    cfgs = {"vae": configs(model="vae"), "ae": [c.replace(beta=0.0) for c in configs(model="ae")][:2],
+            "vae-gaussian": configs(recon_loss="gaussian")[:2]}[model]
     for config, stacked in zip(cfgs, fit_stacked(cfgs, digits_data), strict=True):
         alone = fit(config, digits_data)
         assert stacked.status == alone.status == "ok"
         for a, b in zip(alone.history, stacked.history, strict=True):
             assert b["loss"] == pytest.approx(a["loss"], rel=1e-5)
             assert b["kl_weight"] == a["kl_weight"]
-        ma, mb = evaluate(alone.model, digits_data).metrics, evaluate(stacked.model, digits_data).metrics
+        loss = cfgs[0].recon_loss
+        ma, mb = (evaluate(r.model, digits_data, loss).metrics for r in (alone, stacked))
         for name, value in ma.items():
             if isinstance(value, float) and name not in TIMING:
-                assert mb[name] == pytest.approx(value, rel=1e-3, abs=1e-6), name
+                assert mb[name] == pytest.approx(value, **tolerance(name, 1e-3)), name
 
 
 def test_kl_warm_up_is_per_model(digits_data):
@@ -68,4 +83,4 @@ def test_runner_with_stacking_agrees_with_the_plain_runner(tmp_path):
         assert stacked[key][0] == status
         for name, value in metrics.items():
             if isinstance(value, float) and name not in TIMING:
-                assert stacked[key][1][name] == pytest.approx(value, rel=2e-3, abs=1e-6), (key, name)
+                assert stacked[key][1][name] == pytest.approx(value, **tolerance(name, 2e-3)), (key, name)

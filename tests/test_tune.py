@@ -50,6 +50,11 @@ def test_tiny_multi_objective_study_runs_reports_and_reruns_a_trial(tmp_path, ca
     assert all(t.user_attrs["config"]["kl_warmup_epochs"] <= 3 for t in study.trials)  # capped by --epochs 3
     html = (reports / "study-tiny.html").read_text()
     assert "Pareto front" in html and "beta in [0.01, 10] (log-uniform)" in html and "--from-study tiny" in html
+    # the untuned calibrated decoder is measured once, stored with the study, and placed among the trials
+    reference = study.user_attrs["reference"]
+    assert reference["config"]["recon_loss"] == "gaussian" and reference["status"] == "ok"
+    assert len(reference["values"]) == 2 and all(v == v for v in reference["values"])  # finite, not NaN
+    assert "The calibrated Gaussian decoder (beta 1, nothing tuned) reaches test_recon" in html
     assert exit_code(["run", "--from-study", "tiny", "--trial", "1", "--seeds", "2", "--no-progress",
                       "--results", results, "--reports", reports]) == 0
     rerun = (reports / "study-tiny-trial-1.html").read_text()

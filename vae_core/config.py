@@ -14,7 +14,7 @@ from typing import Any
 MODELS = ("ae", "vae", "cvae", "pooled")
 ARCHS = ("mlp", "conv")
 REGULARIZERS = ("kl", "moments")
-RECON_LOSSES = ("mse", "bce")
+RECON_LOSSES = ("mse", "bce", "gaussian")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 EVAL_SPLITS = ("test", "validation")
 
@@ -34,7 +34,9 @@ class RunConfig:
     # the misconception of chapter fig 1.7)
     model: str = "vae"
     arch: str = "mlp"  # "mlp" (the classic example) or "conv" (two stride-2 convolutions each way; no hidden_dim)
-    recon_loss: str = "bce"  # "bce" (Bernoulli decoder) or "mse" (Gaussian decoder, fixed variance)
+    # "bce" (Bernoulli decoder), "mse" (Gaussian decoder, variance fixed at 1/2) or "gaussian" (Gaussian
+    # decoder whose shared variance is calibrated to the data: Rybkin et al. 2021)
+    recon_loss: str = "bce"
     recon_weight: float = 1.0  # weight of the reconstruction term; 0 = KL only (chapter fig 1.13, middle)
     beta: float = 1.0  # weight of the KL term (beta-VAE, Higgins et al. 2017); ignored by the AE
     # "kl": the closed form of eq. 1.6; "moments": the hand-made penalties of eq. 1.4/1.5,
@@ -51,6 +53,7 @@ class RunConfig:
     seed: int = 0
     dataset: str = "mnist5k"
     data_dir: str | None = None  # only for torchvision data sets; None = download to the cache
+    train_images: int = 0  # train on a stratified subset of this many training images; 0 = all (claim C2)
     eval_split: str = "test"  # "validation": train on 80% of the training split, score on the rest (tuning)
     iwae_k: int = 100  # importance samples of the IWAE bound; every power of 10 up to it is reported
     device: str = "auto"
@@ -77,6 +80,7 @@ class RunConfig:
         _check_range("batch_size", self.batch_size, 1, 1 << 20, integer=True)
         _check_range("lr", self.lr, 1e-8, 100.0)
         _check_range("seed", self.seed, 0, 2**31 - 1, integer=True)
+        _check_range("train_images", self.train_images, 0, 10**9, integer=True)
 
     def replace(self, **changes: Any) -> RunConfig:
         return dataclasses.replace(self, **changes)
@@ -91,7 +95,7 @@ class RunConfig:
         label += f"-z{self.latent_dim}"
         defaults = RunConfig.__dataclass_fields__
         for name, short in (("recon_weight", "r"), ("adv_weight", "adv"), ("kl_warmup_epochs", "w"), ("lr", "lr"),
-                            ("hidden_dim", "h"), ("batch_size", "bs"), ("iwae_k", "k")):
+                            ("hidden_dim", "h"), ("batch_size", "bs"), ("iwae_k", "k"), ("train_images", "n")):
             value = getattr(self, name)
             if value != defaults[name].default:
                 label += f"-{short}{value:g}"

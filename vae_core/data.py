@@ -60,6 +60,16 @@ class Dataset:
                        self.train_x[val_idx], self.train_y[val_idx],
                        None if t is None else t[fit_idx], None if t is None else t[val_idx])
 
+    def fewer_train(self, n: int) -> Dataset:
+        """A stratified subset of n training images, drawn once with a fixed seed, the test split
+        unchanged: a small-data regime in which a large model can over-fit (claim C2)."""
+        idx = np.arange(len(self.train_y))
+        keep, _ = train_test_split(idx, train_size=n, stratify=self.train_y.numpy(), random_state=0)
+        keep = torch.as_tensor(np.sort(keep))
+        t = self.train_t
+        return Dataset(f"{self.name}/train{n}", self.train_x[keep], self.train_y[keep], self.test_x, self.test_y,
+                       None if t is None else t[keep], self.test_t)
+
     def to(self, device: str) -> Dataset:
         move = lambda t: None if t is None else t.to(device, non_blocking=True)  # noqa: E731
         return Dataset(self.name, *(move(getattr(self, f.name)) for f in dataclasses.fields(self)[1:]))
@@ -173,7 +183,15 @@ def load_dataset(name: str, data_dir: str | None = None) -> Dataset:
 def dataset_for(config: RunConfig) -> Dataset:
     """The data a run trains and is scored on: its data set, or its validation split."""
     data = load_dataset(config.dataset, config.data_dir)
-    return data.validation() if config.eval_split == "validation" else data
+    data = data.validation() if config.eval_split == "validation" else data
+    if config.train_images:
+        available = len(data.train_y)
+        if not data.n_classes <= config.train_images < available:
+            raise ConfigError(f"train_images={config.train_images} but {data.name} has {available} training images "
+                              f"and {data.n_classes} classes; give a number from {data.n_classes} to {available - 1}, "
+                              "or 0 for all of them")
+        data = data.fewer_train(config.train_images)
+    return data
 
 
 def iterate_batches(

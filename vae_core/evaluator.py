@@ -63,6 +63,13 @@ class Evaluator:
         self.net.eval()
         return torch.cat([self.net(images[i : i + batch_size]).argmax(1) for i in range(0, len(images), batch_size)])
 
+    @torch.no_grad()
+    def probabilities(self, features: torch.Tensor) -> torch.Tensor:
+        """Class probabilities (N, classes) from the `features` of images (so images whose
+        features are already computed are not run through the network twice)."""
+        self.net.eval()
+        return self.net.classify(features).softmax(1)
+
     def to_bytes(self) -> bytes:
         """Weights and test accuracy as a torch file (tensors and numbers only)."""
         buffer = io.BytesIO()

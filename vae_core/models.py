@@ -82,6 +82,9 @@ class AutoEncoder(nn.Module):
         self.image_shape = tuple(image_shape)
         self.latent_dim = latent_dim
         self.n_classes = n_classes
+        # the calibrated Gaussian decoder's shared log sigma, set after training by
+        # `vae_core.train.calibrate_decoder`; None for the other decoders
+        self.register_buffer("log_sigma", None)
         make_body, make_decoder = ARCHITECTURES[arch]
         body, n_features = make_body(self.image_shape, hidden_dim)
         n_code = 2 * latent_dim if self.stochastic else latent_dim

@@ -16,11 +16,12 @@ from bench.claims.base import (
     Groups,
     concat,
     figure,
+    like_baseline,
     main_data,
     missing,
 )
 from bench.figures import Panel, compare_bars, image_panel
-from bench.frames import lowest_seed, rows
+from bench.frames import lowest_seed
 from bench.stats import fmt, mean
 from bench.store import RunRecord
 from vae_core.config import RunConfig
@@ -46,7 +47,7 @@ class KLOnly(Claim):
 
     def select(self, df: pd.DataFrame) -> Groups:
         main = main_data(df)
-        return {"KL only": rows(main, recon_weight=0.0), "both terms": rows(main, recon_weight=1.0, beta=1.0)}
+        return {"KL only": like_baseline(main, recon_weight=0.0), "both terms": like_baseline(main)}
 
     def judge(self, groups: Groups) -> Finding:
         kl_only = groups["KL only"]

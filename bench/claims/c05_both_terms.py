@@ -15,10 +15,12 @@ from bench.claims.base import (
     Finding,
     Groups,
     figure,
+    like_baseline,
+    main_data,
     missing,
 )
 from bench.figures import Panel, latent_scatter
-from bench.frames import lowest_seed, rows
+from bench.frames import lowest_seed
 from bench.stats import beats, fmt, mean
 from bench.store import RunRecord
 from vae_core.config import RunConfig
@@ -42,9 +44,9 @@ class BothTerms(Claim):
         return [base.plain.replace(latent_dim=2, **change) for change in ({"beta": 0.0}, {"recon_weight": 0.0}, {})]
 
     def select(self, df: pd.DataFrame) -> Groups:
-        d = rows(df, latent_dim=2, model="vae")
-        return {"reconstruction only": rows(d, beta=0.0, recon_weight=1.0), "KL only": rows(d, recon_weight=0.0),
-                "both": rows(d, beta=1.0, recon_weight=1.0)}
+        d = main_data(df)
+        return {"reconstruction only": like_baseline(d, latent_dim=2, beta=0.0),
+                "KL only": like_baseline(d, latent_dim=2, recon_weight=0.0), "both": like_baseline(d, latent_dim=2)}
 
     def judge(self, groups: Groups) -> Finding:
         if (f := missing(*groups.values())) is not None:

@@ -17,6 +17,8 @@ from bench.claims.base import (
     by_value,
     concat,
     figure,
+    like_baseline,
+    main_data,
     missing,
     off_real,
 )
@@ -47,8 +49,9 @@ class MomentPenalties(Claim):
         return [base.plain.replace(regularizer="moments", moment_ratio=r) for r in ratios] + [base.vae]
 
     def select(self, df: pd.DataFrame) -> Groups:
-        d = off_real(rows(df, model="vae", recon_loss="bce"))
-        return {"moments": rows(d, regularizer="moments"), "closed-form KL": rows(d, regularizer="kl", beta=1.0)}
+        d = off_real(main_data(df))
+        return {"moments": like_baseline(d, vary=("moment_ratio",), regularizer="moments"),
+                "closed-form KL": like_baseline(d)}
 
     def judge(self, groups: Groups) -> Finding:
         kl, moments = groups["closed-form KL"], groups["moments"]

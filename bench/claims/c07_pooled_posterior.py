@@ -15,10 +15,12 @@ from bench.claims.base import (
     Groups,
     concat,
     figure,
+    like_baseline,
+    main_data,
     missing,
 )
 from bench.figures import Panel, compare_bars, image_panel
-from bench.frames import lowest_seed, rows
+from bench.frames import lowest_seed
 from bench.stats import beats, fmt, mean
 from bench.store import RunRecord
 from vae_core.config import RunConfig
@@ -36,7 +38,8 @@ class PooledPosterior(Claim):
         return [base.plain.replace(model="pooled"), base.vae]
 
     def select(self, df: pd.DataFrame) -> Groups:
-        return {"pooled posterior": rows(df, model="pooled"), "per-sample posterior": rows(df, model="vae", beta=1.0)}
+        d = main_data(df)
+        return {"pooled posterior": like_baseline(d, model="pooled"), "per-sample posterior": like_baseline(d)}
 
     def judge(self, groups: Groups) -> Finding:
         pooled, vae = groups["pooled posterior"], groups["per-sample posterior"]

@@ -18,11 +18,12 @@ from bench.claims.base import (
     Finding,
     Groups,
     figure,
+    like_baseline,
     main_data,
     missing,
 )
 from bench.figures import Panel, compare_bars, image_panel
-from bench.frames import lowest_seed, rows
+from bench.frames import lowest_seed
 from bench.stats import fmt, stat
 from bench.store import RunRecord
 from vae_core.config import RunConfig
@@ -54,7 +55,7 @@ class PosteriorPrior(Claim):
         return [base.vae]
 
     def select(self, df: pd.DataFrame) -> Groups:
-        return {"VAE": rows(main_data(df), model="vae", beta=1.0)}
+        return {"VAE": like_baseline(main_data(df))}
 
     @staticmethod
     def null_level(vae: pd.DataFrame) -> float:

@@ -15,6 +15,8 @@ from bench.claims.base import (
     Finding,
     Groups,
     figure,
+    like_baseline,
+    main_data,
     missing,
 )
 from bench.figures import Panel, image_panel
@@ -44,7 +46,7 @@ class Conditioning(Claim):
         return [cvae, cvae.replace(latent_dim=2)]
 
     def select(self, df: pd.DataFrame) -> Groups:
-        cvae = rows(df, model="cvae")
+        cvae = like_baseline(main_data(df), vary=("latent_dim",), model="cvae")
         return {"judged": rows(cvae, latent_dim=BASE_LATENT), "beside": cvae[cvae.latent_dim != BASE_LATENT]}
 
     def judge(self, groups: Groups) -> Finding:

@@ -21,15 +21,21 @@ from bench.figures import (
     latent_size_panels,
     metric_panels,
     posterior_variance_curves,
+    rate_distortion_plane,
 )
-from bench.frames import axis_frames, lowest_seed, records_frame, rows
+from bench.frames import axis_frames, lowest_seed, records_frame, records_of, rows
+from bench.grids import RECON_LOSSES
+from bench.rate import DISTORTION, RATE, at_rate, shared_rate
 from bench.reports.html import common_context
 from bench.stats import fmt, stat
 from bench.store import Manifest, RunRecord
 from vae_core.metrics import METRICS
 
-SUMMARY_METRICS = ("test_recon_mse", "test_recon_bce", "recon_mse_gap", "test_kl", "interp_jump_ratio",
-                   "midpoint_nn_ratio", "prior_nn_ratio", "prior_fid", "recon_laplacian_ratio", "train_images_per_s")
+SUMMARY_METRICS = ("test_recon_mse", "test_recon_bce", "recon_mse_gap", "test_kl", "path_length_excess",
+                   "midpoint_precision", "prior_confidence_ratio", "prior_fid", "recon_laplacian_ratio",
+                   "train_images_per_s")
+FEATURE_SMOOTHNESS = ("path_length_excess", "midpoint_precision", "prior_confidence_ratio")
+SHARPNESS = "recon_laplacian_ratio"
 Section = Callable[[pd.DataFrame, list[RunRecord]], list[Panel]]
 
 
@@ -75,12 +81,19 @@ def baseline_latent(df: pd.DataFrame) -> int:
 
 
 def section_model(df: pd.DataFrame, recs: list[RunRecord]) -> list[Panel]:
-    out = [Panel(metric_panels(df, "model", ["test_recon_bce", "interp_jump_ratio", "midpoint_nn_ratio",
-                                             "prior_nn_ratio"], kind="bar"),
-                 "AE vs VAE with the same MLP and BCE loss: reconstruction, evenness of latent paths, and how far "
-                 "decoded path midpoints and prior samples are from real digits (bars: 95% t-interval over seeds).",
-                 [compare(df, m, "model", "ae", "vae", "AE", "VAE")
-                  for m in ("interp_jump_ratio", "midpoint_nn_ratio", "prior_nn_ratio", "test_recon_bce")])]
+    out = [Panel(metric_panels(df, "model", list(FEATURE_SMOOTHNESS), kind="bar"),
+                 "AE vs VAE with the same MLP and BCE loss, in the evaluator's features: how evenly decoded images "
+                 "move along straight latent paths (1 = straight and even), how many decoded path midpoints look "
+                 "real, and holes in the prior with blur divided out (prior samples' classifier confidence over "
+                 "reconstructions'); bars: 95% t-interval over seeds.",
+                 [compare(df, m, "model", "ae", "vae", "AE", "VAE") for m in FEATURE_SMOOTHNESS]),
+           Panel(metric_panels(df, "model", ["test_recon_bce", "interp_jump_ratio", "midpoint_nn_ratio",
+                                             "prior_nn_ratio", "prior_fid"], kind="bar"),
+                 "The same models in pixels (jump ratio of latent paths; nearest-train distance of path midpoints and "
+                 "prior samples, which favours blurry images) and the Frechet distance of prior samples in features "
+                 "(which penalises blur).",
+                 [compare(df, m, "model", "ae", "vae", "AE", "VAE") for m in
+                  ("interp_jump_ratio", "midpoint_nn_ratio", "prior_nn_ratio", "prior_fid", "test_recon_bce")])]
     ae, vae = (lowest_seed(recs, rows(df, model=m, recon_loss="bce", latent_dim=baseline_latent(df)))
                for m in ("ae", "vae"))
     if ae and vae:
@@ -98,40 +111,76 @@ def section_model(df: pd.DataFrame, recs: list[RunRecord]) -> list[Panel]:
     return out
 
 
+LOSS_NAMES = {"bce": "BCE", "mse": "MSE", "gaussian": "calibrated Gaussian"}
+
+
 def section_loss(df: pd.DataFrame, recs: list[RunRecord]) -> list[Panel]:
-    out = [Panel(metric_panels(df, "recon_loss", ["test_recon_mse", "recon_laplacian_ratio", "recon_hf_ratio",
+    text = [compare(df[df.model == m], metric, "recon_loss", "bce", other, f"{m.upper()} BCE",
+                    f"{m.upper()} {LOSS_NAMES[other]}")
+            for m in ("ae", "vae") for other in ("mse", "gaussian") for metric in ("test_recon_mse", SHARPNESS)]
+    sigma = stat(rows(df, recon_loss="gaussian", model="vae"), "decoder_sigma")
+    if sigma.n:
+        text.append(f"The calibrated decoder's standard deviation (VAE) settled at {sigma} of the pixel range, "
+                    f"i.e. a variance of {fmt(sigma.mean ** 2)} where the MSE loss implies 0.5.")
+    out = [Panel(metric_panels(df, "recon_loss", ["test_recon_mse", SHARPNESS, "recon_hf_ratio",
                                                   "prior_laplacian_ratio"], hue="model", kind="bar"),
-                 "MSE vs BCE reconstruction loss, for the AE and the VAE: test MSE (same yardstick for both losses) "
-                 "and sharpness relative to real test images (1 = as sharp as real). Note for the VAE: squared error "
-                 "summed over pixels is the NLL of a Gaussian decoder with variance 1/2, whose gradients are "
-                 "smaller than BCE's, so at the same beta the KL term weighs relatively more.",
-                 [compare(df[df.model == m], metric, "recon_loss", "bce", "mse", f"{m.upper()} BCE",
-                          f"{m.upper()} MSE")
-                  for m in ("ae", "vae") for metric in ("test_recon_mse", "recon_laplacian_ratio")])]
+                 "Reconstruction loss, for the AE and the VAE: MSE (a Gaussian decoder with its variance fixed at "
+                 "1/2), BCE (Bernoulli) and the calibrated Gaussian decoder (its shared variance set to the "
+                 "maximum-likelihood value, Rybkin et al. 2021). Test MSE is the same yardstick for all; sharpness is "
+                 "relative to real test images (1 = as sharp as real). At the same beta the KL weighs differently "
+                 "against each likelihood, so the VAE's losses are compared at equal rate in the KL-weight section; "
+                 "the AE, which has no KL, compares the losses alone.", text)]
     items = []
     for m in ("ae", "vae"):
-        for loss in ("bce", "mse"):
+        for loss in RECON_LOSSES:
             r = lowest_seed(recs, rows(df, model=m, recon_loss=loss, latent_dim=baseline_latent(df)))
             if r is not None:
                 if not items:
                     items.append((r.images["real"], "real test"))
-                items.append((r.images["recon"], f"{m.upper()} {loss.upper()}"))
+                items.append((r.images["recon"], f"{m.upper()} {LOSS_NAMES[loss]}"))
     return out + image_panel(items, "Reconstructions of the same test images by each model and loss (seed 0).")
 
 
+def matched_rate(df: pd.DataFrame, metric: str) -> str:
+    """A sentence comparing the BCE and MSE beta sweeps on `metric` at the rate both reach."""
+    bce, mse = rows(df, recon_loss="bce"), rows(df, recon_loss="mse")
+    rate = shared_rate(bce, mse) if not (bce.empty or mse.empty) else None
+    if rate is None:
+        return f"{metric}: the BCE and MSE sweeps reach no common rate, so they cannot be compared at equal rate."
+    read = pd.concat([at_rate(bce, metric, rate).assign(recon_loss="bce"),
+                      at_rate(mse, metric, rate).assign(recon_loss="mse")])
+    return (f"At equal rate, {fmt(rate)} nats / image (the middle of the rates both sweeps reach, log scale; each "
+            "seed's sweep interpolated in log rate): "
+            + compare(read, metric, "recon_loss", "bce", "mse", "BCE", "MSE"))
+
+
 def section_beta(df: pd.DataFrame, recs: list[RunRecord]) -> list[Panel]:
-    out = [Panel(metric_panels(df, "beta", ["test_recon_mse", "test_kl", "interp_jump_ratio"], even_x=True),
+    swept = df[df.groupby("recon_loss").beta.transform("nunique") > 1]
+    trends = lambda metric: [f"{LOSS_NAMES[loss]}: " + trend(sub, metric, "beta", "beta")  # noqa: E731
+                             for loss, sub in swept.groupby("recon_loss")]
+    out = [Panel(rate_distortion_plane(df, RATE, DISTORTION, "recon_loss"),
+                 "The rate-distortion plane (Alemi et al. 2018, \"Fixing a Broken ELBO\"): test reconstruction error "
+                 "against the KL per image, one line per reconstruction loss through its beta sweep (beta by each "
+                 "point), seed means with 95% t-intervals; the calibrated Gaussian decoder, which has no variance to "
+                 "choose and so no hidden beta, as one point at beta = 1. Lower-left is better; the same beta puts "
+                 "the two fixed decoders at different rates.",
+                 [matched_rate(df, m) for m in (DISTORTION, SHARPNESS)]),
+           Panel(metric_panels(df, "beta", ["test_recon_mse", "test_kl", "path_length_excess"], hue="recon_loss",
+                               even_x=True),
                  "Reconstruction against rate: test MSE and KL per image against the KL weight beta, and the "
-                 "evenness of latent paths (95% t-intervals over seeds).",
-                 [trend(df, m, "beta", "beta") for m in ("test_recon_mse", "test_kl", "interp_jump_ratio")]),
-           Panel(metric_panels(df, "beta", ["posterior_var", "active_units", "midpoint_nn_ratio"], even_x=True),
+                 "evenness of latent paths in the evaluator's features (95% t-intervals over seeds), per "
+                 "reconstruction loss.",
+                 [t for m in ("test_recon_mse", "test_kl", "path_length_excess") for t in trends(m)]),
+           Panel(metric_panels(df, "beta", ["posterior_var", "active_units", "midpoint_nn_ratio"], hue="recon_loss",
+                               even_x=True),
                  "The tug of war (chapter fig 1.9): as beta grows, the posterior variance moves toward the prior's 1 "
                  "and fewer latent dimensions carry information.",
-                 [trend(df, m, "beta", "beta") for m in ("posterior_var", "active_units", "midpoint_nn_ratio")])]
-    history = beta_histories(recs)
+                 [t for m in ("posterior_var", "active_units", "midpoint_nn_ratio") for t in trends(m)])]
+    bce = rows(df, recon_loss="bce")
+    history = beta_histories(records_of(recs, bce))
     if (img := posterior_variance_curves(history)) is not None:
         last = history[history.epoch == history.epoch.max()].groupby("beta")["posterior_var"].mean()
-        out.append(Panel(img, "Mean posterior variance over training, one curve per beta (mean over seeds).",
+        out.append(Panel(img, "Mean posterior variance over training, one curve per beta (BCE, mean over seeds).",
                          ["After the last epoch the mean posterior variance is "
                           + ", ".join(f"{v:.3g} at beta = {b:g}" for b, v in last.items()) + "."]))
     return out
@@ -189,13 +238,17 @@ def limitations(ok: pd.DataFrame, by_axis: dict[str, pd.DataFrame], records: lis
                          "Blur (chapter fig 1.14): sharpness of VAE reconstructions and prior samples as a ratio to "
                          "real test images, MSE vs BCE. 1.0 = as sharp as real; lower = blurrier.",
                          [compare(vae, m, "recon_loss", "bce", "mse", "BCE", "MSE")
-                          for m in ("recon_laplacian_ratio", "prior_laplacian_ratio")]))
+                          for m in ("recon_laplacian_ratio", "prior_laplacian_ratio")]
+                         + ["These compare the losses at the same beta, where they sit at different rates. "
+                            + matched_rate(beta_df, SHARPNESS) if beta_df is not None and not beta_df.empty
+                            else "No beta sweep ran, so the losses are not compared at equal rate."]))
     if beta_df is not None and not beta_df.empty:
-        out.append(Panel(metric_panels(beta_df, "beta", ["recon_laplacian_ratio", "prior_laplacian_ratio",
-                                                         "recon_hf_ratio"], even_x=True),
-                         "Sharpness ratios across the KL weight beta.",
-                         [trend(beta_df, m, "beta", "beta")
-                          for m in ("recon_laplacian_ratio", "prior_laplacian_ratio")]))
+        bce = rows(beta_df, recon_loss="bce")
+        out.append(Panel(metric_panels(bce, "beta", ["recon_laplacian_ratio", "prior_laplacian_ratio",
+                                                     "recon_hf_ratio"], even_x=True),
+                         "Sharpness ratios across the KL weight beta (BCE; the MSE sweep at equal rate is in the KL "
+                         "weight section).",
+                         [trend(bce, m, "beta", "beta") for m in ("recon_laplacian_ratio", "prior_laplacian_ratio")]))
     crops = []
     for loss in ("bce", "mse"):
         r = lowest_seed(records, rows(ok, model="vae", recon_loss=loss, beta=1.0, latent_dim=baseline_latent(ok)))
@@ -207,9 +260,11 @@ def limitations(ok: pd.DataFrame, by_axis: dict[str, pd.DataFrame], records: lis
     out += image_panel(crops, "Crops, shown enlarged: real images, reconstructions and prior samples of the baseline "
                               "VAE with each loss.", 0.8)
     if beta_df is not None and not beta_df.empty:
+        beta_df = rows(beta_df, recon_loss="bce")
         out.append(Panel(metric_panels(beta_df, "beta", ["agg_posterior_kl", "prior_nn_ratio", "recon_nn_ratio"],
                                        even_x=True),
-                         "Posterior vs prior: KL from N(0, I) of a Gaussian fitted to the aggregate posterior, and how "
+                         "Posterior vs prior (BCE): KL from N(0, I) of a Gaussian fitted to the aggregate posterior, "
+                         "and how "
                          "far decoded prior samples and reconstructions are from the nearest training image (ratio "
                          "to real test images).",
                          [trend(beta_df, m, "beta", "beta") for m in ("agg_posterior_kl", "prior_nn_ratio")]

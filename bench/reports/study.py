@@ -34,7 +34,7 @@ def trials_frame(study: optuna.Study, objectives: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _history_figure(df: pd.DataFrame, objectives: list[str]) -> str:
+def _history_figure(df: pd.DataFrame, objectives: list[str], reference: dict | None) -> str:
     fig = figures.Figure(figsize=(4.2 * len(objectives), 3.2), layout="constrained")
     axes = fig.subplots(1, len(objectives), squeeze=False)[0]
     done = df[df.state == "complete"]
@@ -43,11 +43,14 @@ def _history_figure(df: pd.DataFrame, objectives: list[str]) -> str:
         figures.sns.scatterplot(data=done, x="trial", y=name, ax=ax, color="C0", label="complete")
         best = done[name].cummin() if objective.direction == "minimize" else done[name].cummax()
         ax.plot(done["trial"], best, color="C3", lw=1.5, label="best so far")
+        if reference is not None and math.isfinite(value := reference["values"][objectives.index(name)]):
+            ax.axhline(value, color="C2", ls="--", lw=1.2, label=reference["name"])
+        ax.legend(fontsize=7)
         ax.set_ylabel(f"{name}: {objective.label}\n[{METRICS[objective.metric].unit}] ({objective.direction})")
     return figures.to_data_uri(fig)
 
 
-def _pareto_figure(df: pd.DataFrame, front: list[int], objectives: list[str]) -> str:
+def _pareto_figure(df: pd.DataFrame, front: list[int], objectives: list[str], reference: dict | None) -> str:
     x, y = objectives[:2]
     done = df[df.state == "complete"]
     on_front = done[done.trial.isin(front)].sort_values(x)
@@ -57,6 +60,8 @@ def _pareto_figure(df: pd.DataFrame, front: list[int], objectives: list[str]) ->
     ax.plot(on_front[x], on_front[y], "o-", color="C3", label="Pareto front")
     for _, row in on_front.iterrows():
         ax.annotate(str(int(row.trial)), (row[x], row[y]), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    if reference is not None and all(map(math.isfinite, reference["values"][:2])):
+        ax.scatter(*reference["values"][:2], marker="*", s=160, color="C2", zorder=3, label=reference["name"])
     ax.set_xlabel(f"{x} ({OBJECTIVES[x].direction})")
     ax.set_ylabel(f"{y} ({OBJECTIVES[y].direction})")
     ax.legend(fontsize=8)
@@ -95,14 +100,18 @@ def build_context(study: optuna.Study, storage_url: str) -> dict:
     counts = df.state.value_counts().to_dict() if not df.empty else {}
     done = df[df.state == "complete"]
     sections = []
+    reference = study.user_attrs.get("reference")
     if not done.empty:
-        sections.append(figures.Panel(_history_figure(df, objectives),
-                                     "Objective value of each complete trial, and the best so far.",
-                                     [_best_sentence(done, name) for name in objectives]))
+        sections.append(figures.Panel(_history_figure(df, objectives, reference),
+                                     "Objective value of each complete trial, and the best so far; dashed, the "
+                                     "reference run: the calibrated Gaussian decoder (its variance fitted to the data, "
+                                     "so no beta to tune) with every tuned setting at its default.",
+                                     [_best_sentence(done, name) for name in objectives]
+                                     + _reference_sentences(done, objectives, reference)))
     single = len(objectives) == 1
     best = [t.number for t in study.best_trials] if not done.empty else []
     if not single and len(best) > 0:
-        sections.append(figures.Panel(_pareto_figure(df, best, objectives),
+        sections.append(figures.Panel(_pareto_figure(df, best, objectives, reference),
                                       f"Trade-off between {objectives[0]} and {objectives[1]}: every complete "
                                       "trial, and the Pareto front (no other trial is better on both).",
                                       [f"{len(best)} of {len(done)} complete trials are on the Pareto front."]))
@@ -137,6 +146,23 @@ def build_context(study: optuna.Study, storage_url: str) -> dict:
         "best_header": header, "best_rows": rows, "sections": sections, "notes": notes,
         "env": environment(), "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+
+
+def _reference_sentences(done: pd.DataFrame, objectives: list[str], reference: dict | None) -> list[str]:
+    """Where the untuned reference run lands among the tuned trials, per objective."""
+    if reference is None:
+        return ["No reference run is stored with this study (it is measured when `tune` finishes)."]
+    if reference["status"] != "ok":
+        return [f"The reference run ({reference['name']}) did not finish: {reference['status']}."]
+    out = []
+    for name, value in zip(objectives, reference["values"], strict=False):
+        values = done[name].dropna()
+        if not math.isfinite(value) or values.empty:
+            continue
+        better = (values < value).sum() if OBJECTIVES[name].direction == "minimize" else (values > value).sum()
+        out.append(f"The {reference['name']} (beta 1, nothing tuned) reaches {name} {fmt(value)}; {better} of "
+                   f"{len(values)} complete tuned trials do better.")
+    return out
 
 
 def _best_sentence(done: pd.DataFrame, name: str) -> str:

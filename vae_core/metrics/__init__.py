@@ -25,8 +25,11 @@ from vae_core.evaluator import Evaluator
 from vae_core.metrics.angles import angle_path_error_deg
 from vae_core.metrics.blur import sharpness_ratios
 from vae_core.metrics.feature_space import frechet_distance, precision_recall
+from vae_core.metrics.holes import confidence_ratio, mean_confidence
 from vae_core.metrics.latent import knn_accuracy, prior_coverage, silhouette
 from vae_core.metrics.likelihood import decoder_log_likelihood, iwae_nll_by_k
+from vae_core.metrics.path_length import EPSILON as PATH_EPSILON
+from vae_core.metrics.path_length import path_length_excess, perceptual_path_length, squared_speeds
 from vae_core.metrics.rate import (
     kl_closed_vs_monte_carlo,
     mmd_to_standard_normal,
@@ -55,12 +58,16 @@ METRICS: dict[str, Metric] = {
     "train_recon_bce": Metric("nats / image", "lower", "same on training images"),
     "recon_bce_gap": Metric("nats / image", "lower", "test minus train reconstruction BCE (over-fitting)"),
     "test_neg_elbo": Metric("nats / image", "lower", "negative ELBO, 1 sample, under the decoder likelihood of the "
-                            "training loss: Bernoulli (BCE) or Gaussian with variance 1/2 (MSE) (VAE only)"),
+                            "training loss: Bernoulli (bce), Gaussian with variance 1/2 (mse) or with the calibrated "
+                            "variance (gaussian) (VAE only)"),
+    "decoder_sigma": Metric("pixel intensity", "descriptive", "the calibrated Gaussian decoder's shared standard "
+                            "deviation, its maximum-likelihood value on the training images (recon_loss gaussian "
+                            "only; Rybkin et al. 2021)"),
     "test_iwae_nll": Metric("nats / image", "lower", "-IWAE_k, k = the run's iwae_k (default 100), same "
                             "likelihood, first 256 test images: an NLL bound tighter than the ELBO (Burda et al. "
-                            "2016; VAE only)"),
+                            "2016; VAE only). Compare it with iwae_nll_by_k at k = 1, the ELBO on the same images"),
     "iwae_nll_by_k": Metric("nats / image", "lower", "[k, -IWAE_k] for k = 1 (the ELBO), 10, 100, ... up to iwae_k, "
-                            "from the same draws split into groups of k (VAE only; claim C12)"),
+                            "on the first 256 test images, each k from its own fresh draws (VAE only; claim C12)"),
     "test_kl": Metric("nats / image", "descriptive", "KL(q(z|x) || N(0, I)) on test images: the rate (VAE only)"),
     "test_kl_mc": Metric("nats / image", "descriptive", "Monte-Carlo estimate of test_kl from 256 draws per "
                          "image: equals test_kl within ~3 test_kl_mc_se if eq. 1.6 holds (VAE only; claim C13)"),
@@ -80,7 +87,22 @@ METRICS: dict[str, Metric] = {
     "latent_silhouette": Metric("[-1, 1]", "higher", "silhouette of the test codes grouped by class (Rousseeuw 1987)"),
     "interp_step_l2": Metric("pixel L2 / step", "descriptive",
                              "mean change between consecutive images on a latent path"),
-    "interp_jump_ratio": Metric("ratio", "lower", "largest step / mean step on a latent path (1 = even)"),
+    "interp_jump_ratio": Metric("ratio", "lower", "largest step / mean step on a latent path (1 = even), in pixels"),
+    "perceptual_path_length": Metric("feature units^2 / t^2", "lower", "perceptual path length (Karras et al. 2019) "
+                                     "in the evaluator's features along straight paths between test codes, t in "
+                                     "path units, 1-99 percentile trimmed mean"),
+    "path_length_excess": Metric("ratio", "lower", "mean squared feature speed along a path / squared feature "
+                                 "distance of its decoded ends: 1 = the images move straight and evenly through "
+                                 "feature space, higher = detours or jumps (Cauchy-Schwarz bound; blur-neutral)"),
+    "midpoint_precision": Metric("fraction", "higher", "share of decoded midpoints of 1,000 test-code paths inside "
+                                 "the real test images' 3-NN feature manifold (Kynkaanniemi et al. 2019)"),
+    "midpoint_fid": Metric("feature units^2", "lower", "Frechet distance of those midpoints to real test images in "
+                           "the evaluator's features"),
+    "prior_confidence": Metric("probability", "higher", "mean top-class probability the evaluator gives 1,000 "
+                               "decoded prior samples (low = images of no class)"),
+    "prior_confidence_ratio": Metric("ratio", "higher", "prior_confidence / the same for the decoder's test "
+                                     "reconstructions: blur divides out, holes in the prior remain (1 = samples as "
+                                     "recognisable as reconstructions, lower = holes)"),
     "midpoint_nn_ratio": Metric("ratio", "lower",
                                 "nearest-train distance of decoded path midpoints / that of real test images"),
     "prior_nn_ratio": Metric("ratio", "lower", "same for decoded prior samples"),
@@ -123,7 +145,8 @@ N_PRIOR_SAMPLES = 256  # pixel-space figures
 N_FEATURE_SAMPLES = 1000  # evaluator-feature figures (Frechet distance, precision/recall)
 N_IMAGES_KEPT = 16
 TRAINING_METRICS = ("train_images_per_s", "train_seconds")  # measured by `fit`, not by `evaluate`
-PURPOSES = ("elbo", "pairs", "prior", "iwae", "mmd", "kl_mc", "coverage")
+N_PATH_LENGTH_STEPS = 8  # stratified positions t per path for the perceptual path length
+PURPOSES = ("elbo", "pairs", "prior", "iwae", "mmd", "kl_mc", "coverage", "path_length", "midpoints")
 
 
 @dataclass
@@ -181,6 +204,13 @@ class Scoring:
         return interpolation_paths(self.model, mu[self.pairs[:, 0]], mu[self.pairs[:, 1]], N_PATH_STEPS)
 
     @cached_property
+    def midpoints(self) -> torch.Tensor:
+        """Decoded midpoints of straight paths between the codes of 1,000 pairs of test images."""
+        mu, n = self.posterior.mu, self.data.test_x.shape[0]
+        pairs = torch.randint(0, n, (N_FEATURE_SAMPLES, 2), generator=self.gen["midpoints"]).to(mu.device)
+        return torch.sigmoid(self.model.decode(0.5 * (mu[pairs[:, 0]] + mu[pairs[:, 1]])))
+
+    @cached_property
     def recons(self) -> torch.Tensor:
         return torch.sigmoid(self.model.decode(self.posterior.mu, self.test_y))
 
@@ -218,10 +248,12 @@ def _generalisation(s: Scoring) -> dict:
 
 
 def _posterior(s: Scoring) -> dict:
-    post = posterior_figures(s.model, s.data.test_x, s.gen["elbo"], decoder_log_likelihood(s.recon_loss), s.test_y)
+    log_likelihood = decoder_log_likelihood(s.recon_loss, s.model.log_sigma)
+    post = posterior_figures(s.model, s.data.test_x, s.gen["elbo"], log_likelihood, s.test_y)
     return dict(test_neg_elbo=post["neg_elbo"], test_kl=post["kl"], kl_per_dim=post["kl_per_dim"],
                 posterior_var=post["posterior_var"], active_units=post["active_units"],
-                agg_posterior_kl=post["agg_posterior_kl"])
+                agg_posterior_kl=post["agg_posterior_kl"],
+                decoder_sigma=None if s.model.log_sigma is None else s.model.log_sigma.exp().item())
 
 
 def _likelihood(s: Scoring) -> dict:
@@ -251,6 +283,21 @@ def _paths(s: Scoring) -> dict:
             "midpoint_nn_ratio": nn_distance_ratio(s.paths[:, N_PATH_STEPS // 2], s.data.test_x, s.data.train_x)}
 
 
+def _feature_paths(s: Scoring) -> dict:
+    mu = s.posterior.mu
+    strata = torch.arange(N_PATH_LENGTH_STEPS).view(1, -1)
+    t = (strata + torch.rand((N_PATHS, N_PATH_LENGTH_STEPS), generator=s.gen["path_length"])) / N_PATH_LENGTH_STEPS
+    t = (t * (1 - PATH_EPSILON)).to(mu.device)  # t + eps stays on the path
+    speeds = squared_speeds(lambda z: torch.sigmoid(s.model.decode(z)), s.evaluator.features, mu[s.pairs[:, 0]],
+                            mu[s.pairs[:, 1]], t)
+    ends = (s.evaluator.features(s.paths[:, 0]), s.evaluator.features(s.paths[:, -1]))
+    midpoint_features = s.evaluator.features(s.midpoints)
+    return {"perceptual_path_length": perceptual_path_length(speeds),
+            "path_length_excess": path_length_excess(speeds, ends),
+            "midpoint_precision": precision_recall(s.real_features, midpoint_features)["precision"],
+            "midpoint_fid": frechet_distance(s.real_features, midpoint_features)}
+
+
 def _angles(s: Scoring) -> dict:
     t = s.data.test_t
     return {"angle_path_error_deg": angle_path_error_deg(s.paths, t[s.pairs[:, 0]], t[s.pairs[:, 1]])}
@@ -274,9 +321,12 @@ def _sharpness(s: Scoring) -> dict:
 def _features(s: Scoring) -> dict:
     prior_f = s.evaluator.features(s.all_samples)
     pr = precision_recall(s.real_features, prior_f)
-    return {"recon_fid": frechet_distance(s.real_features, s.evaluator.features(s.recons)),
+    recon_f = s.evaluator.features(s.recons)
+    prior_p, recon_p = s.evaluator.probabilities(prior_f), s.evaluator.probabilities(recon_f)
+    return {"recon_fid": frechet_distance(s.real_features, recon_f),
             "prior_fid": frechet_distance(s.real_features, prior_f), "prior_precision": pr["precision"],
-            "prior_recall": pr["recall"]}
+            "prior_recall": pr["recall"], "prior_confidence": mean_confidence(prior_p),
+            "prior_confidence_ratio": confidence_ratio(prior_p, recon_p)}
 
 
 def _conditional(s: Scoring) -> dict:
@@ -316,7 +366,7 @@ GROUPS: tuple[MetricGroup, ...] = (
     MetricGroup("generalisation", ("train_recon_mse", "recon_mse_gap", "train_recon_bce", "recon_bce_gap"),
                 _generalisation),
     MetricGroup("posterior", ("test_neg_elbo", "test_kl", "kl_per_dim", "posterior_var", "active_units",
-                              "agg_posterior_kl"), _posterior),
+                              "agg_posterior_kl", "decoder_sigma"), _posterior),
     MetricGroup("likelihood", ("test_iwae_nll", "iwae_nll_by_k"), _likelihood, ("stochastic encoder",)),
     MetricGroup("kl_check", ("test_kl_mc", "test_kl_mc_se"), _kl_check, ("stochastic encoder",)),
     MetricGroup("aggregate", ("agg_posterior_mmd", "prior_coverage"), _aggregate),
@@ -327,7 +377,10 @@ GROUPS: tuple[MetricGroup, ...] = (
     MetricGroup("realism", ("prior_nn_ratio", "recon_nn_ratio"), _realism),
     MetricGroup("sharpness", ("recon_laplacian_ratio", "recon_hf_ratio", "prior_laplacian_ratio", "prior_hf_ratio"),
                 _sharpness),
-    MetricGroup("features", ("recon_fid", "prior_fid", "prior_precision", "prior_recall"), _features, ("evaluator",)),
+    MetricGroup("features", ("recon_fid", "prior_fid", "prior_precision", "prior_recall", "prior_confidence",
+                             "prior_confidence_ratio"), _features, ("evaluator",)),
+    MetricGroup("feature_paths", ("perceptual_path_length", "path_length_excess", "midpoint_precision",
+                                  "midpoint_fid"), _feature_paths, ("evaluator", "unconditional decoder")),
     MetricGroup("conditional", ("cond_accuracy", "cond_swap_accuracy"), _conditional,
                 ("evaluator", "conditional decoder")),
     MetricGroup("throughput", ("infer_images_per_s",), _throughput),

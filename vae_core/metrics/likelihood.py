@@ -8,7 +8,9 @@ negative log-likelihood estimate in nats per image (lower is better).
 The decoder's likelihood follows the reconstruction loss the model was trained with:
 - "bce": Bernoulli, log p(x|z) = -BCE(logits, x);
 - "mse": Gaussian with variance 1/2, whose negative log density is exactly the summed squared
-  error plus (D/2) log(pi); the training loss drops that constant.
+  error plus (D/2) log(pi); the training loss drops that constant;
+- "gaussian": Gaussian with the shared variance calibrated on the training images after training
+  (`vae_core.train.calibrate_decoder`; Rybkin et al. 2021).
 """
 
 from __future__ import annotations
@@ -18,18 +20,23 @@ from collections.abc import Callable
 
 import torch
 
-from vae_core.losses import recon_bce, recon_mse
+from vae_core.losses import MSE_LOG_SIGMA, gaussian_nll, recon_bce
 from vae_core.models import Posterior
 
 LogLikelihood = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (decoder output, x) -> (N,)
 
 
-def decoder_log_likelihood(recon_loss: str) -> LogLikelihood:
-    """log p(x | z) per image, for the decoder that `recon_loss` trains."""
+def decoder_log_likelihood(recon_loss: str, log_sigma: torch.Tensor | None = None) -> LogLikelihood:
+    """log p(x | z) per image, for the decoder that `recon_loss` trains; `log_sigma` is the
+    calibrated Gaussian decoder's (the model's `log_sigma`)."""
     if recon_loss == "bce":
         return lambda logits, x: -recon_bce(logits, x)
     if recon_loss == "mse":
-        return lambda logits, x: -recon_mse(logits, x) - 0.5 * x[0].numel() * math.log(math.pi)
+        return lambda logits, x: -gaussian_nll(logits, x, MSE_LOG_SIGMA)
+    if recon_loss == "gaussian":
+        if log_sigma is None:
+            raise ValueError("the calibrated Gaussian decoder has no variance yet: run calibrate_decoder() first")
+        return lambda logits, x: -gaussian_nll(logits, x, log_sigma)
     raise ValueError(f"no likelihood for recon_loss={recon_loss!r}")
 
 
@@ -74,25 +81,30 @@ def importance_weighted_bound(log_w: torch.Tensor) -> torch.Tensor:
     return torch.logsumexp(log_w, dim=0) - math.log(log_w.shape[0])
 
 
-def bound_by_k(log_w: torch.Tensor) -> dict[int, float]:
-    """Mean IWAE_k over images for k = 1, 10, 100, ... up to the number of draws K, and K itself,
-    each estimated from the same K draws split into K//k disjoint groups (so IWAE_1 is the ELBO
-    averaged over K draws): the curve ELBO <= IWAE_10 <= ... of claim C12, in nats per image."""
-    total = log_w.shape[0]
-    ks = sorted({10**i for i in range(len(str(total))) if 10**i <= total} | {total})
-    out = {}
-    for k in ks:
-        groups = log_w[: (total // k) * k].reshape(total // k, k, -1)
-        out[k] = importance_weighted_bound(groups.transpose(0, 1)).mean().item()
-    return out
+def ks_up_to(k: int) -> list[int]:
+    """1, 10, 100, ... up to k, and k itself."""
+    return sorted({10**i for i in range(len(str(k))) if 10**i <= k} | {k})
+
+
+def mean_bound(log_w: torch.Tensor, k: int) -> float:
+    """Mean IWAE_k over images from K log weights per image, shape (K, N), split into K // k
+    disjoint groups of k (a remainder is dropped), in nats."""
+    groups = log_w[: (log_w.shape[0] // k) * k].reshape(log_w.shape[0] // k, k, -1)
+    return importance_weighted_bound(groups.transpose(0, 1)).mean().item()
 
 
 def iwae_nll_by_k(model: torch.nn.Module, x: torch.Tensor, recon_loss: str, k: int,
                   generator: torch.Generator | None = None, y: torch.Tensor | None = None) -> dict[int, float]:
-    """-IWAE_k' for k' = 1, 10, 100, ... up to k, and k, in nats per image (each an upper bound on -log p(x),
-    falling toward it as k' grows); `y` are the labels of a conditional model."""
+    """-IWAE_k' for k' = 1, 10, 100, ... up to k, and k, in nats per image (each an upper bound on
+    -log p(x), falling toward it as k' grows); `y` are the labels of a conditional model.
+
+    Each k' gets its own k fresh draws per image, split into k // k' groups (so k' = 1 is the ELBO
+    averaged over k draws): the estimates of different k' are independent, and the curve is not
+    made to rise by reusing draws (Jensen's inequality orders nested groups of one set of draws
+    whatever the weights; independent estimates are ordered only in expectation)."""
     encode = lambda xb: model.encode(xb, y)  # noqa: E731
     n_images = x.shape[0]
     decode = (lambda z: model.decode(z, None if y is None else y.repeat(z.shape[0] // n_images)))  # noqa: E731
-    log_w = log_importance_weights(encode, decode, decoder_log_likelihood(recon_loss), x, k, generator)
-    return {kk: -v for kk, v in bound_by_k(log_w).items()}
+    log_lik = decoder_log_likelihood(recon_loss, model.log_sigma)
+    return {kk: -mean_bound(log_importance_weights(encode, decode, log_lik, x, k, generator), kk)
+            for kk in ks_up_to(k)}
