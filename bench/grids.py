@@ -13,10 +13,9 @@ BETAS = (0.0, 0.1, 0.5, 1.0, 2.0, 4.0, 8.0)
 LATENT_DIMS = (2, 4, 8, 16, 32, 64)
 MOMENT_RATIOS = (0.005, 0.05, 0.5, 5.0, 50.0)
 QUICK_BETAS = (0.0, 1.0, 4.0)
-RECON_LOSSES = ("mse", "bce", "gaussian")  # the loss axis: fixed-variance Gaussian, Bernoulli, calibrated Gaussian
-SWEPT_LOSSES = ("bce", "mse")  # the beta sweep runs for both fixed decoders: the rate-distortion plane has a line each
 QUICK_LATENT_DIMS = (2, 8, 32)
 QUICK_MOMENT_RATIOS = (0.05, 5.0)
+SWEPT_LOSSES = ("bce", "mse")  # the beta sweep runs for both fixed decoders: the rate-distortion plane has a line each
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,8 @@ def shared_rate(a: pd.DataFrame, b: pd.DataFrame) -> float | None:
     their seed-mean rates; None when the ranges do not overlap."""
     ranges = []
     for sweep in (a, b):
+        if RATE not in sweep:
+            return None
         means = sweep.groupby("beta")[RATE].mean().dropna()
         if len(means) < 2:
             return None
@@ -34,6 +36,14 @@ def shared_rate(a: pd.DataFrame, b: pd.DataFrame) -> float | None:
     if not lo <= hi or hi <= 0:
         return None
     return math.exp((math.log(max(lo, 1e-9)) + math.log(hi)) / 2)
+
+
+def at_shared_rate(a: pd.DataFrame, b: pd.DataFrame, metric: str
+                   ) -> tuple[float, pd.DataFrame, pd.DataFrame] | None:
+    """The rate both sweeps reach (`shared_rate`) and each sweep's `metric` read there per seed
+    (`at_rate`); None when they reach no common rate."""
+    rate = shared_rate(a, b)
+    return None if rate is None else (rate, at_rate(a, metric, rate), at_rate(b, metric, rate))
 
 
 def at_rate(sweep: pd.DataFrame, metric: str, rate: float) -> pd.DataFrame:

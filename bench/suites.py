@@ -17,10 +17,10 @@ from pathlib import Path
 
 from bench.claims import CLAIMS
 from bench.claims.base import Baseline
-from bench.grids import RECON_LOSSES, SWEPT_LOSSES, grid_for
+from bench.grids import SWEPT_LOSSES, grid_for
 from bench.options import SuiteOptions
 from bench.store import UnsafeFileError, read_bounded
-from vae_core.config import ConfigError, RunConfig, config_from_dict
+from vae_core.config import RECON_LOSSES, ConfigError, RunConfig, config_from_dict
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,9 @@ def stored_results(suite_dir: Path) -> dict[str, tuple[str, dict]]:
     return out
 
 
+AE, VAE = {"model": "ae", "beta": 0.0}, {"model": "vae"}  # config changes: the AE (beta 0 by convention), the VAE
+
+
 def frame(*groups: tuple[dict, dict[str, list[float]]]) -> pd.DataFrame:
     """A frame of runs as `bench.frames.records_frame` makes it: one row per seed for each
     (config changes, metric values per seed) group."""

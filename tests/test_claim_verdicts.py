@@ -11,7 +11,7 @@ import math
 
 import pytest
 import torch
-from helpers import frame
+from helpers import AE, VAE, frame
 
 from bench.claims import CLAIMS
 from vae_core.data import load_dataset
@@ -23,7 +23,6 @@ from vae_core.metrics.path_length import EPSILON, path_length_excess, squared_sp
 from vae_core.models import Posterior
 
 SEEDS = 3
-AE, VAE = {"model": "ae", "beta": 0.0}, {"model": "vae"}
 
 
 @pytest.fixture(scope="module")

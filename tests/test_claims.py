@@ -3,7 +3,7 @@ claims suite end to end on the tiny digits data."""
 
 import re
 
-from helpers import exit_code, frame
+from helpers import AE, VAE, exit_code, frame
 from markupsafe import escape
 
 from bench.claims import CLAIMS
@@ -15,7 +15,6 @@ from bench.suites import SUITES
 from vae_core.metrics import METRICS
 
 LOW, HIGH, SPREAD = [1.0, 1.01, 0.99], [2.0, 2.01, 1.99], [0.5, 1.5, 2.5]  # apart, apart, overlapping both
-AE, VAE = {"model": "ae", "beta": 0.0}, {"model": "vae"}
 
 
 def verdict(claim_id: str, *groups) -> str:

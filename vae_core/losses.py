@@ -35,7 +35,7 @@ def gaussian_nll(logits: torch.Tensor, x: torch.Tensor, log_sigma: torch.Tensor 
     """-log N(x; sigmoid(logits), sigma^2 I) per image in nats, constant included, for one
     standard deviation shared by all pixels."""
     d = x[0].numel()
-    squared = (torch.sigmoid(logits) - x).pow(2).flatten(1).sum(1)
+    squared = recon_mse(logits, x)
     log_sigma = torch.as_tensor(log_sigma, dtype=squared.dtype, device=squared.device)
     return 0.5 * squared * torch.exp(-2.0 * log_sigma) + d * log_sigma + 0.5 * d * math.log(2 * math.pi)
 

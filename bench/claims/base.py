@@ -31,7 +31,8 @@ IWAE_K_CLAIMS = 1000  # the baseline's IWAE curve runs to k = 1000 (claim C12)
 BASE_LATENT = RunConfig().latent_dim  # the classic example's latent size, 20
 # C1's deciding figures, declared before their numbers were seen (C3 reads them too): evenness of latent paths, realism
 # of path midpoints and holes in the prior, each in the evaluator's features and none rewarding blur
-SMOOTHNESS_FIGURES = ("path_length_excess", "midpoint_precision", "prior_confidence_ratio")
+PATH_EVENNESS = "path_length_excess"  # C8's smoothness figure too
+SMOOTHNESS_FIGURES = (PATH_EVENNESS, "midpoint_precision", "prior_confidence_ratio")
 # shown beside them, deciding nothing: the pixel figures C1 read before (pixel distance favours blur), the raw
 # perceptual path length (it scales with how far apart the ends decode) and the blur-sensitive feature figures
 SHOWN_SMOOTHNESS = ("interp_jump_ratio", "midpoint_nn_ratio", "prior_nn_ratio", "perceptual_path_length",

@@ -8,6 +8,7 @@ import pandas as pd
 from bench.claims.base import (
     CONFIRMED,
     INCONCLUSIVE,
+    PATH_EVENNESS,
     REFUTED,
     Baseline,
     Claim,
@@ -27,7 +28,6 @@ from bench.store import RunRecord
 from vae_core.config import RunConfig
 
 MIN_BETAS = 3
-SMOOTHNESS = "path_length_excess"  # C1's path figure
 
 
 class TugOfWar(Claim):
@@ -36,12 +36,12 @@ class TugOfWar(Claim):
     experiment = ("KL-weight (beta) sweep: reconstruction error, KL (rate), latent-path evenness, posterior variance "
                   "over training; the rate-distortion plane of the BCE and MSE sweeps.")
     rule = (f"Between the smallest and the largest beta (BCE): confirmed if reconstruction gets worse, the KL falls "
-            f"and latent paths get more even in the evaluator's features ({SMOOTHNESS} falls), each with "
+            f"and latent paths get more even in the evaluator's features ({PATH_EVENNESS} falls), each with "
             "non-overlapping intervals. Refuted if reconstruction gets better or the KL rises (intervals apart). "
             "Otherwise inconclusive.")
     changed_after_numbers = True
     history = ("Changed after numbers were seen: the smoothness part read the pixel jump ratio, which review of the "
-               f"full run found does not separate an AE from a VAE (1.30 vs 1.35); it now reads {SMOOTHNESS}, C1's "
+               f"full run found does not separate an AE from a VAE (1.30 vs 1.35); it now reads {PATH_EVENNESS}, C1's "
                "path figure, chosen before its numbers were seen.")
 
     def runs(self, base: Baseline) -> list[RunConfig]:
@@ -57,13 +57,14 @@ class TugOfWar(Claim):
         lo, hi = min(by_beta), max(by_beta)
         recon = beats(by_beta[lo], by_beta[hi], "test_recon_mse")
         rate = side(by_beta[hi], by_beta[lo], "test_kl")
-        smooth = beats(by_beta[hi], by_beta[lo], SMOOTHNESS)
-        measured = [figure(f"beta={b:g}", g, m) for m in ("test_recon_mse", "test_kl", SMOOTHNESS, "interp_jump_ratio",
-                                                          "posterior_var") for b, g in by_beta.items()]
+        smooth = beats(by_beta[hi], by_beta[lo], PATH_EVENNESS)
+        measured = [figure(f"beta={b:g}", g, m) for m in ("test_recon_mse", "test_kl", PATH_EVENNESS,
+                                                          "interp_jump_ratio", "posterior_var")
+                    for b, g in by_beta.items()]
         reason = (f"from beta={lo:g} to beta={hi:g} reconstruction gets "
                   f"{word(recon, 'worse', 'better', 'not clearly different')}, the KL "
                   f"{word(-rate, 'falls', 'rises', 'does not clearly change')}, and latent paths get "
-                  f"{word(smooth, 'more even', 'less even', 'not clearly more even')} ({SMOOTHNESS})")
+                  f"{word(smooth, 'more even', 'less even', 'not clearly more even')} ({PATH_EVENNESS})")
         if recon > 0 and rate < 0 and smooth > 0:
             return Finding(CONFIRMED, reason, measured)
         if recon < 0 or rate > 0:
@@ -77,7 +78,7 @@ class TugOfWar(Claim):
                      "image, one line per reconstruction loss through its beta sweep (beta by each point; 95% "
                      "t-intervals on both axes). The tug of war is the slope of each line; the rule reads the BCE "
                      "line."),
-               Panel(metric_panels(sweep, "beta", ["test_recon_mse", "test_kl", SMOOTHNESS, "posterior_var"],
+               Panel(metric_panels(sweep, "beta", ["test_recon_mse", "test_kl", PATH_EVENNESS, "posterior_var"],
                                    even_x=True),
                      "The tug of war (chapter fig 1.9) against the KL weight beta (95% t-intervals over seeds).")]
         history = beta_histories(records_of(records, sweep))

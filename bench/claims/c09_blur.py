@@ -26,7 +26,7 @@ from bench.claims.base import (
 )
 from bench.figures import Panel, image_panel, metric_panels, rate_distortion_plane
 from bench.frames import lowest_seed, rows
-from bench.rate import RATE, at_rate, shared_rate
+from bench.rate import RATE, at_shared_rate
 from bench.stats import fmt, mean, side, stat
 from bench.store import RunRecord
 from vae_core.config import RunConfig
@@ -82,20 +82,24 @@ class Blur(Claim):
         sweeps = groups["sweep"], groups["MSE sweep"]
         if min(len(by_value(s, "beta")) for s in sweeps) < 2:
             return Finding(INCONCLUSIVE, "the KL-weight sweeps did not finish")
-        rate = shared_rate(*sweeps)
-        at = [at_rate(s, OFF_REAL, rate) for s in sweeps] if rate is not None else None
+        reading = at_shared_rate(*sweeps, OFF_REAL)
+        if reading is None:
+            equal_rate, equal_rate_side = "VAE at equal rate: the two sweeps reach no common rate", 0
+        else:
+            rate, at_bce, at_mse = reading
+            equal_rate = f"VAE at equal rate ({fmt(rate)} nats / image): MSE further from it than BCE"
+            equal_rate_side = side(at_mse, at_bce, OFF_REAL)
         hi = strong.beta.max()
         parts = {"AE: MSE further from real sharpness than BCE": side(ae_mse, ae_bce, OFF_REAL),
-                 (f"VAE at equal rate ({fmt(rate)} nats / image): MSE further from it than BCE" if at else
-                  "VAE at equal rate: the two sweeps reach no common rate"): side(at[1], at[0], OFF_REAL) if at else 0,
+                 equal_rate: equal_rate_side,
                  f"strong KL (beta={hi:g}) further from it than beta=1": side(strong, bce, OFF_REAL),
                  "adversarial loss nearer to it than plain MSE": side(mse, adv, OFF_REAL)}
         named = {"AE BCE": ae_bce, "AE MSE": ae_mse, "VAE BCE": bce, "VAE MSE": mse, "VAE MSE + adversarial": adv,
                  f"VAE BCE beta={hi:g}": strong, "VAE calibrated Gaussian": groups["VAE calibrated Gaussian"]}
         measured = [figure(name, g, m) for m in (SHARPNESS, "recon_fid") for name, g in named.items() if not g.empty]
-        if at:
+        if reading is not None:
             measured += [(f"{name} at rate {fmt(rate)} nats / image: |{SHARPNESS} - 1|", str(stat(a, OFF_REAL)))
-                         for name, a in zip(("VAE BCE sweep", "VAE MSE sweep"), at, strict=True)]
+                         for name, a in (("VAE BCE sweep", at_bce), ("VAE MSE sweep", at_mse))]
         reason = "; ".join(f"{name}: {word(o, 'yes', 'no, the opposite', 'undecided (intervals overlap)')}"
                            for name, o in parts.items())
         if mean(adv, SHARPNESS) > 1:  # not part of the rule: what a reader must know to read the ratio

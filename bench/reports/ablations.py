@@ -11,6 +11,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
+from bench.claims.base import SHARPNESS, SMOOTHNESS_FIGURES
 from bench.figures import (
     Panel,
     beta_histories,
@@ -24,18 +25,16 @@ from bench.figures import (
     rate_distortion_plane,
 )
 from bench.frames import axis_frames, lowest_seed, records_frame, records_of, rows
-from bench.grids import RECON_LOSSES
-from bench.rate import DISTORTION, RATE, at_rate, shared_rate
+from bench.rate import DISTORTION, RATE, at_shared_rate
 from bench.reports.html import common_context
 from bench.stats import fmt, stat
 from bench.store import Manifest, RunRecord
+from vae_core.config import RECON_LOSSES
 from vae_core.metrics import METRICS
 
 SUMMARY_METRICS = ("test_recon_mse", "test_recon_bce", "recon_mse_gap", "test_kl", "path_length_excess",
                    "midpoint_precision", "prior_confidence_ratio", "prior_fid", "recon_laplacian_ratio",
                    "train_images_per_s")
-FEATURE_SMOOTHNESS = ("path_length_excess", "midpoint_precision", "prior_confidence_ratio")
-SHARPNESS = "recon_laplacian_ratio"
 Section = Callable[[pd.DataFrame, list[RunRecord]], list[Panel]]
 
 
@@ -81,12 +80,12 @@ def baseline_latent(df: pd.DataFrame) -> int:
 
 
 def section_model(df: pd.DataFrame, recs: list[RunRecord]) -> list[Panel]:
-    out = [Panel(metric_panels(df, "model", list(FEATURE_SMOOTHNESS), kind="bar"),
+    out = [Panel(metric_panels(df, "model", list(SMOOTHNESS_FIGURES), kind="bar"),
                  "AE vs VAE with the same MLP and BCE loss, in the evaluator's features: how evenly decoded images "
                  "move along straight latent paths (1 = straight and even), how many decoded path midpoints look "
                  "real, and holes in the prior with blur divided out (prior samples' classifier confidence over "
                  "reconstructions'); bars: 95% t-interval over seeds.",
-                 [compare(df, m, "model", "ae", "vae", "AE", "VAE") for m in FEATURE_SMOOTHNESS]),
+                 [compare(df, m, "model", "ae", "vae", "AE", "VAE") for m in SMOOTHNESS_FIGURES]),
            Panel(metric_panels(df, "model", ["test_recon_bce", "interp_jump_ratio", "midpoint_nn_ratio",
                                              "prior_nn_ratio", "prior_fid"], kind="bar"),
                  "The same models in pixels (jump ratio of latent paths; nearest-train distance of path midpoints and "
@@ -143,12 +142,11 @@ def section_loss(df: pd.DataFrame, recs: list[RunRecord]) -> list[Panel]:
 
 def matched_rate(df: pd.DataFrame, metric: str) -> str:
     """A sentence comparing the BCE and MSE beta sweeps on `metric` at the rate both reach."""
-    bce, mse = rows(df, recon_loss="bce"), rows(df, recon_loss="mse")
-    rate = shared_rate(bce, mse) if not (bce.empty or mse.empty) else None
-    if rate is None:
+    reading = at_shared_rate(rows(df, recon_loss="bce"), rows(df, recon_loss="mse"), metric)
+    if reading is None:
         return f"{metric}: the BCE and MSE sweeps reach no common rate, so they cannot be compared at equal rate."
-    read = pd.concat([at_rate(bce, metric, rate).assign(recon_loss="bce"),
-                      at_rate(mse, metric, rate).assign(recon_loss="mse")])
+    rate, at_bce, at_mse = reading
+    read = pd.concat([at_bce.assign(recon_loss="bce"), at_mse.assign(recon_loss="mse")])
     return (f"At equal rate, {fmt(rate)} nats / image (the middle of the rates both sweeps reach, log scale; each "
             "seed's sweep interpolated in log rate): "
             + compare(read, metric, "recon_loss", "bce", "mse", "BCE", "MSE"))
