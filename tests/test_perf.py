@@ -34,12 +34,30 @@ def result(ratios: dict) -> dict:
 
 
 def test_gate_fails_only_beyond_the_allowed_fall():
-    base = result({"harness_vs_classic_b128": 2.0, "peak_fraction_b128": 0.6, "peak_fraction_b512": 0.8})
-    same = result({"harness_vs_classic_b128": 1.8, "peak_fraction_b128": 0.52, "peak_fraction_b512": 0.9})
-    assert perf.compare(same, base, 0.15) == []  # -10%, -13%, +12%: within 15%
-    worse = result({"harness_vs_classic_b128": 1.6, "peak_fraction_b128": 0.6, "peak_fraction_b512": 0.8})
+    base = result({"gemm_fraction_b128": 0.6, "gemm_fraction_b512": 0.8})
+    same = result({"gemm_fraction_b128": 0.52, "gemm_fraction_b512": 0.9})
+    assert perf.compare(same, base, 0.15) == []  # -13%, +12%: within 15%
+    worse = result({"gemm_fraction_b128": 0.6, "gemm_fraction_b512": 0.64})
     failures = perf.compare(worse, base, 0.15)
-    assert len(failures) == 1 and "harness_vs_classic_b128 fell from 2.000 to 1.600 (-20%" in failures[0]
+    assert len(failures) == 1 and "gemm_fraction_b512 fell from 0.800 to 0.640 (-20%" in failures[0]
+
+
+def test_machine_bound_ratios_are_gated_only_against_a_baseline_from_the_same_machine():
+    portable = {"gemm_fraction_b128": 0.6, "gemm_fraction_b512": 0.8}
+    base = {"machine": "cpu A, 2 threads",
+            "ratios": {**portable, "harness_vs_classic_b128": 1.92, "peak_fraction_b128": 0.63}}
+    slower_cpu = {"machine": "cpu B, 2 threads",
+                  "ratios": {**portable, "harness_vs_classic_b128": 1.2, "peak_fraction_b128": 0.46}}
+    assert perf.compare(slower_cpu, base, 0.25) == []
+    same_cpu = {**slower_cpu, "machine": "cpu A, 2 threads"}
+    assert [f.split()[0] for f in perf.compare(same_cpu, base, 0.25)] == ["harness_vs_classic_b128",
+                                                                          "peak_fraction_b128"]
+
+
+def test_a_remeasurement_keeps_the_better_of_two_rounds():
+    first = result({"gemm_fraction_b128": 0.4, "gemm_fraction_b512": 0.9})
+    second = result({"gemm_fraction_b128": 0.6, "gemm_fraction_b512": 0.7})
+    assert perf.best_of(first, second)["ratios"] == {"gemm_fraction_b128": 0.6, "gemm_fraction_b512": 0.9}
 
 
 @pytest.fixture(scope="module")
@@ -50,19 +68,25 @@ def measured(tmp_path_factory):
 
 
 def test_perf_measures_every_figure(measured):
-    assert set(measured["ratios"]) == set(perf.GATED)
+    assert set(measured["ratios"]) == set(perf.GATED + perf.SAME_MACHINE_GATED)
     assert all(v > 0 for v in measured["images_per_s"].values())
     assert 0 < measured["ratios"]["peak_fraction_b128"] < 1.5
+    assert 0 < measured["ratios"]["gemm_fraction_b128"] < 1.5  # fit() does the step's products and more
+    assert measured["machine"] == perf.machine_id("cpu")
 
 
-def test_perf_compare_exits_1_on_a_regression_and_0_without(measured, tmp_path, capsys):
+def test_perf_compare_exits_1_on_a_regression_and_0_without(measured, tmp_path, capsys, monkeypatch):
+    rounds = []
+    monkeypatch.setattr(perf, "measure", lambda *a, **k: rounds.append(k) or measured)  # measured once, above
     high = {**measured, "ratios": {k: v * 10 for k, v in measured["ratios"].items()}}
     (tmp_path / "high.json").write_text(json.dumps(high))
     (tmp_path / "low.json").write_text(json.dumps({**measured, "ratios": {k: v / 10 for k, v in
                                                                             measured["ratios"].items()}}))
     assert main(["perf", "--repeats", "1", "--device", "cpu", "--compare", str(tmp_path / "high.json")]) == 1
-    assert "REGRESSION" in capsys.readouterr().err
+    out = capsys.readouterr()
+    assert "measuring once more" in out.out and "REGRESSION" in out.err and len(rounds) == 2
     assert main(["perf", "--repeats", "1", "--device", "cpu", "--compare", str(tmp_path / "low.json")]) == 0
+    assert len(rounds) == 3 and "no regression" in capsys.readouterr().out
 
 
 def test_perf_refuses_a_file_that_is_no_baseline(tmp_path, capsys):
