@@ -69,7 +69,7 @@ SUITES: dict[str, Suite] = {
         _ablations,
         {
             "model": "AE vs VAE",
-            "loss": "MSE vs BCE reconstruction loss",
+            "loss": "Reconstruction loss: BCE, MSE and the calibrated Gaussian",
             "beta": "KL weight beta",
             "latent": "Latent size",
         },

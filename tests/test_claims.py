@@ -216,12 +216,16 @@ def test_c11_rule():
 
 
 def test_c12_rule():
-    def groups(curve):
-        return [(VAE, {f"iwae_nll_k{k}": v for k, v in curve.items()})]
-    assert verdict("C12", *groups({1: [101.0, 102, 103], 10: [100.0, 101, 102],
-                                              1000: [99.0, 100, 101]})) == "confirmed"
+    def groups(curve, exact=99.0):
+        measured = {f"iwae_nll_k{k}": v for k, v in curve.items()}
+        flat = {**measured, "test_exact_nll": [exact] * 3, "exact_nll_quadrature_error": [0.01] * 3}
+        return [(VAE, measured), ({**VAE, "latent_dim": 2}, flat)]
+    falls = {1: [101.0, 102, 103], 10: [100.0, 101, 102], 1000: [99.0, 100, 101]}
+    assert verdict("C12", *groups(falls)) == "confirmed"
     assert verdict("C12", *groups({1: [99.0, 100, 101], 1000: [101.0, 102, 103]})) == "refuted"
+    assert verdict("C12", *groups(falls, exact=105.0)) == "refuted"  # bounds below the exact -log p(x)
     assert verdict("C12", *groups({1: [100.0, 100, 100], 1000: [99.0, 100, 101]})) == "inconclusive"
+    assert verdict("C12", *groups(falls)[:1]) == "inconclusive"  # no 2-D VAE, no exact value to check against
 
 
 def test_c13_rule():
@@ -239,7 +243,7 @@ def test_checks_of_mathematical_facts_are_counted_apart_and_every_rule_has_a_his
     assert all(c.kind in (CLAIM, CHECK) and c.history for c in CLAIMS.values())
     assert all(c.why_check for c in CLAIMS.values() if c.kind == CHECK)
     changed = {c.id for c in CLAIMS.values() if c.changed_after_numbers}
-    assert changed == {"C1", "C2", "C3", "C6", "C8", "C9"}  # changed after numbers were seen, and say so
+    assert changed == {"C1", "C2", "C3", "C6", "C8", "C9", "C12"}  # changed after numbers were seen, and say so
     assert all(c.history != UNCHANGED for c in CLAIMS.values() if c.changed_after_numbers)
     assert "2.04" not in CLAIMS["C9"].rule + CLAIMS["C9"].history  # no number of one past run in a rule's text
 
@@ -254,7 +258,7 @@ def test_missing_runs_are_inconclusive_not_an_error():
 def test_the_suite_has_runs_for_every_claim_and_trains_the_baseline_once():
     runs = SUITES["claims"].build(SuiteOptions(quick=True))
     assert {r.axis for r in runs} == set(CLAIMS)
-    baseline = [r.config for r in runs if r.config.iwae_k == 1000 and r.config.seed == 0]
+    baseline = [r.config for r in runs if r.config.iwae_k == 1000 and r.config.latent_dim == 20 and r.config.seed == 0]
     assert len(set(baseline)) == 1 and len(baseline) >= 8  # one run serves C1, C3, C4, C6-C12
 
 

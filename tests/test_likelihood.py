@@ -105,17 +105,19 @@ def test_the_k_curve_splits_draws_into_groups_and_rises_toward_log_px(x):
 
 def test_each_k_of_the_curve_draws_its_own_samples():
     """Independent estimates per k: the k = 1 value is not the mean of the draws the largest k
-    used (which nested groups of one set of draws would make it)."""
+    used (which nested groups of one set of draws would make it). The smaller k draw k_max / 10
+    samples each (k = 1 from 10 groups of 1, k = 10 from one group), the largest k its own k_max."""
     data = load_dataset("digits")
     model = fit(RunConfig(dataset="digits", epochs=1, device="cpu"), data).model
     x = data.test_x[:32]
-    curve = iwae_nll_by_k(model, x, "bce", 10, torch.Generator().manual_seed(0))
+    curve = iwae_nll_by_k(model, x, "bce", 100, torch.Generator().manual_seed(0))
     gen = torch.Generator().manual_seed(0)
-    first = log_importance_weights(model.encode, model.decode, lambda lo, xb: -recon_bce(lo, xb), x, 10, gen)
-    second = log_importance_weights(model.encode, model.decode, lambda lo, xb: -recon_bce(lo, xb), x, 10, gen)
-    assert curve[1] == pytest.approx(-first.mean().item())  # k = 1: the first 10 draws
-    assert curve[10] == pytest.approx(-mean_bound(second, 10))  # k = 10: the next 10, not the same ones
-    assert curve[10] != pytest.approx(-mean_bound(first, 10))
+    draws = [log_importance_weights(model.encode, model.decode, lambda lo, xb: -recon_bce(lo, xb), x, n, gen)
+             for n in (10, 10, 100)]
+    assert curve[1] == pytest.approx(-draws[0].mean().item())  # k = 1: the first 10 draws
+    assert curve[10] == pytest.approx(-mean_bound(draws[1], 10))  # k = 10: the next 10, not the same ones
+    assert curve[100] == pytest.approx(-mean_bound(draws[2], 100))  # k = 100: 100 more
+    assert curve[10] != pytest.approx(-mean_bound(draws[0], 10))
 
 
 def test_mmd_to_prior_is_zero_for_prior_samples_and_grows_with_the_mismatch():

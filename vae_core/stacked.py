@@ -29,7 +29,7 @@ from vae_core.config import RunConfig
 from vae_core.data import Dataset, dataset_for
 from vae_core.device import resolve_device, synchronize
 from vae_core.models import build_model
-from vae_core.train import TrainResult, calibrate_decoder, kl_weight, make_optimizer, terms_of
+from vae_core.train import TrainResult, kl_weight, make_optimizer, ready_to_score, terms_of
 
 #: Config fields that may differ within a stack; everything else must be equal.
 FREE_FIELDS = ("seed", "beta")
@@ -122,9 +122,7 @@ def fit_stacked(
     for i, config in enumerate(configs):
         model = build_model(config, data.image_shape)
         model.load_state_dict({k: v[i].detach().cpu() for k, v in params.items()})
-        model = model.to(device).eval()
-        if config.recon_loss == "gaussian":
-            calibrate_decoder(model, data, config.seed)
+        model = ready_to_score(model.to(device), data, config)
         epochs_run = len(histories[i])
         results.append(TrainResult(model, device, "ok" if diverged[i] is None else "diverged", diverged[i],
                                    train_seconds, n * epochs_run / train_seconds, histories[i], m))

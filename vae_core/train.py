@@ -77,6 +77,16 @@ def terms_of(
             "posterior_var": posterior.logvar.detach().exp().mean()}
 
 
+def ready_to_score(model: torch.nn.Module, data: Dataset, config: RunConfig) -> torch.nn.Module:
+    """The model in evaluation mode, with the calibrated decoder's variance fixed where it has
+    one (`recon_loss = "gaussian"`): what every scoring of a trained model (the per-epoch
+    callback, the end of `fit` and of `fit_stacked`) reads."""
+    model.eval()
+    if config.recon_loss == "gaussian":
+        calibrate_decoder(model, data, config.seed)
+    return model
+
+
 @torch.no_grad()
 def calibrate_decoder(model: torch.nn.Module, data: Dataset, seed: int, batch_size: int = 1024) -> None:
     """Set the calibrated Gaussian decoder's shared log sigma to its maximum-likelihood value on
@@ -148,14 +158,9 @@ def fit(
             status, diverged_epoch = "diverged", epoch
             break
         if on_epoch is not None:  # may raise to stop the run (a pruned Optuna trial)
-            model.eval()
-            if config.recon_loss == "gaussian":  # the callback may score the likelihood
-                calibrate_decoder(model, data, config.seed)
-            on_epoch(row, model, data)
+            on_epoch(row, ready_to_score(model, data, config), data)
     synchronize(device)
     train_seconds = time.perf_counter() - start
-    model.eval()
-    if config.recon_loss == "gaussian":
-        calibrate_decoder(model, data, config.seed)
+    ready_to_score(model, data, config)
     return TrainResult(model, device, status, diverged_epoch, train_seconds,
                        n_images / train_seconds, history)

@@ -35,7 +35,7 @@ def check_in_browser(browser, page, min_images: int, sections: set[str], screens
     browser.get(page.as_uri())
     images = browser.execute_script(
         "return Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.alt.slice(0, 40)])")
-    assert len(images) >= min_images
+    assert len(images) >= min_images, [alt for _, _, alt in images]
     broken = [alt for complete, width, alt in images if not complete or width == 0]
     assert not broken, broken
     found = browser.execute_script("return Array.from(document.querySelectorAll('h2')).map(h => h.id)")

@@ -24,6 +24,7 @@ from vae_core.data import Dataset
 from vae_core.evaluator import Evaluator
 from vae_core.metrics.angles import angle_path_error_deg
 from vae_core.metrics.blur import sharpness_ratios
+from vae_core.metrics.exact_likelihood import MAX_LATENT_DIM, exact_nll
 from vae_core.metrics.feature_space import frechet_distance, precision_recall
 from vae_core.metrics.holes import confidence_ratio, mean_confidence
 from vae_core.metrics.latent import knn_accuracy, prior_coverage, silhouette
@@ -68,6 +69,12 @@ METRICS: dict[str, Metric] = {
                             "2016; VAE only). Compare it with iwae_nll_by_k at k = 1, the ELBO on the same images"),
     "iwae_nll_by_k": Metric("nats / image", "lower", "[k, -IWAE_k] for k = 1 (the ELBO), 10, 100, ... up to iwae_k, "
                             "on the first 256 test images, each k from its own fresh draws (VAE only; claim C12)"),
+    "test_exact_nll": Metric("nats / image", "lower", "-log p(x) of the model itself on the first 256 test images, "
+                             "by the midpoint rule on a grid of spacing 0.04 over [-6, 6]^d: the value every "
+                             "-IWAE_k bounds from above (VAE with a latent space of at most 2 dimensions; claim C12)"),
+    "exact_nll_quadrature_error": Metric("nats / image", "lower", "estimated error of test_exact_nll: per image, "
+                                         "the change when the grid spacing doubles or the share of mass on the "
+                                         "grid's border, whichever is larger, averaged over the images"),
     "test_kl": Metric("nats / image", "descriptive", "KL(q(z|x) || N(0, I)) on test images: the rate (VAE only)"),
     "test_kl_mc": Metric("nats / image", "descriptive", "Monte-Carlo estimate of test_kl from 256 draws per "
                          "image: equals test_kl within ~3 test_kl_mc_se if eq. 1.6 holds (VAE only; claim C13)"),
@@ -262,6 +269,12 @@ def _likelihood(s: Scoring) -> dict:
     return {"iwae_nll_by_k": [[k, v] for k, v in by_k.items()], "test_iwae_nll": by_k[s.iwae_k]}
 
 
+def _exact_likelihood(s: Scoring) -> dict:
+    x = s.data.test_x[:IWAE_IMAGES]
+    out = exact_nll(lambda z: s.model.decode(z), x, s.recon_loss, s.model.log_sigma, s.posterior.mu.shape[1])
+    return {"test_exact_nll": out["nll"], "exact_nll_quadrature_error": out["quadrature_error"]}
+
+
 def _kl_check(s: Scoring) -> dict:
     kl = kl_closed_vs_monte_carlo(s.posterior, KL_MC_SAMPLES, s.gen["kl_mc"])
     return {"test_kl_mc": kl["mc"], "test_kl_mc_se": kl["mc_se"]}
@@ -348,6 +361,7 @@ NEEDS: dict[str, Callable[[Scoring], bool]] = {
     "conditional decoder": lambda s: s.conditional,
     "evaluator": lambda s: s.evaluator is not None,
     "known angles": lambda s: s.data.test_t is not None,
+    f"at most {MAX_LATENT_DIM} latent dimensions": lambda s: s.posterior.mu.shape[1] <= MAX_LATENT_DIM,
 }
 
 
@@ -368,6 +382,8 @@ GROUPS: tuple[MetricGroup, ...] = (
     MetricGroup("posterior", ("test_neg_elbo", "test_kl", "kl_per_dim", "posterior_var", "active_units",
                               "agg_posterior_kl", "decoder_sigma"), _posterior),
     MetricGroup("likelihood", ("test_iwae_nll", "iwae_nll_by_k"), _likelihood, ("stochastic encoder",)),
+    MetricGroup("exact_likelihood", ("test_exact_nll", "exact_nll_quadrature_error"), _exact_likelihood,
+                ("stochastic encoder", "unconditional decoder", f"at most {MAX_LATENT_DIM} latent dimensions")),
     MetricGroup("kl_check", ("test_kl_mc", "test_kl_mc_se"), _kl_check, ("stochastic encoder",)),
     MetricGroup("aggregate", ("agg_posterior_mmd", "prior_coverage"), _aggregate),
     MetricGroup("classes", ("latent_knn_accuracy", "latent_silhouette"), _classes),

@@ -98,13 +98,17 @@ def iwae_nll_by_k(model: torch.nn.Module, x: torch.Tensor, recon_loss: str, k: i
     """-IWAE_k' for k' = 1, 10, 100, ... up to k, and k, in nats per image (each an upper bound on
     -log p(x), falling toward it as k' grows); `y` are the labels of a conditional model.
 
-    Each k' gets its own k fresh draws per image, split into k // k' groups (so k' = 1 is the ELBO
-    averaged over k draws): the estimates of different k' are independent, and the curve is not
-    made to rise by reusing draws (Jensen's inequality orders nested groups of one set of draws
-    whatever the weights; independent estimates are ordered only in expectation)."""
+    Each k' gets its own fresh draws per image: k for k' = k, and max(k', k // 10) for a smaller
+    k', split into groups of k' (so k' = 1 is the ELBO averaged over k // 10 draws). The estimates
+    of different k' are independent, and the curve is not made to rise by reusing draws (Jensen's
+    inequality orders nested groups of one set of draws whatever the weights; independent
+    estimates are ordered only in expectation). The smaller k' need fewer draws for the same
+    precision (their groups vary less), which keeps the whole curve at 1.3x the cost of IWAE_k
+    alone at k = 1000 and 1.2x at k = 100."""
     encode = lambda xb: model.encode(xb, y)  # noqa: E731
     n_images = x.shape[0]
     decode = (lambda z: model.decode(z, None if y is None else y.repeat(z.shape[0] // n_images)))  # noqa: E731
     log_lik = decoder_log_likelihood(recon_loss, model.log_sigma)
-    return {kk: -mean_bound(log_importance_weights(encode, decode, log_lik, x, k, generator), kk)
+    draws = lambda kk: k if kk == k else max(kk, k // 10)  # noqa: E731
+    return {kk: -mean_bound(log_importance_weights(encode, decode, log_lik, x, draws(kk), generator), kk)
             for kk in ks_up_to(k)}
