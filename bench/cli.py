@@ -16,7 +16,7 @@ from bench import commands
 from bench.executors import EXECUTORS
 from bench.options import ExecOptions, PerfOptions, SuiteOptions, TuneOptions, default_storage_url
 from bench.search_space import SEARCH_SPACE, objectives_help, parse_objectives
-from bench.suites import SUITES, Suite, config_suite, load_config_file, load_suite_file, safe_name
+from bench.suites import SUITES, Suite, config_suite, load_config_file, load_suite_file, name_from_file, safe_name
 from vae_core.config import DEVICES, ConfigError
 from vae_core.data import DATASETS
 
@@ -190,7 +190,7 @@ def _suite(args: argparse.Namespace, options: SuiteOptions) -> Suite:
     if args.suite_file is not None:
         return load_suite_file(args.suite_file, options)
     if args.config is not None:
-        return config_suite(safe_name(f"config-{args.config.stem}"), f"the configuration in {args.config}",
+        return config_suite(name_from_file("config", args.config), f"the configuration in {args.config}",
                             load_config_file(args.config), options)
     from bench.tune import trial_config
 

@@ -81,6 +81,8 @@ def tune(opts: TuneOptions, reports: Path) -> int:
 
 
 def list_suites(results: Path) -> int:
+    if results.exists() and not results.is_dir():
+        raise ConfigError(f"--results {results} is not a folder; give the folder that `run` stored results in")
     print(f"{'suite':<12} {'mode':<6} {'runs':>5} {'cached':>7} {'train images/s (median)':>24}  description")
     for name, suite in SUITES.items():
         for quick in (False, True):

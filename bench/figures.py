@@ -3,7 +3,7 @@ latent scatters, each returned as a base64 PNG `data:` URI (a report stays one f
 `Panel` a report shows them in.
 
 Figures are built from `matplotlib.figure.Figure` directly, never pyplot, so a long session
-does not accumulate open figures.
+does not accumulate open figures. Text is never parsed as math text (`text.parse_math` off).
 """
 
 from __future__ import annotations
@@ -26,6 +26,9 @@ from bench.store import RunRecord  # noqa: E402
 from vae_core.metrics import METRICS  # noqa: E402
 
 sns.set_theme(style="whitegrid", context="paper")
+# labels come from users' suite files: "$x$" in one must print as typed, not be parsed as math
+# text (an unbalanced "$" made every figure of the report fail)
+matplotlib.rcParams["text.parse_math"] = False
 
 
 @dataclass(frozen=True)

@@ -154,7 +154,12 @@ class Manifest:
         return list(dict.fromkeys(e.key for e in self.entries if axis is None or e.axis == axis))
 
     def labels(self) -> dict[str, str]:
-        return {e.key: e.label for e in self.entries if e.label}
+        """Display labels by run key; where one run was given several, the first."""
+        out: dict[str, str] = {}
+        for e in self.entries:
+            if e.label:
+                out.setdefault(e.key, e.label)
+        return out
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -202,6 +207,9 @@ def prepare_folder(path: Path, what: str, flag: str) -> Path:
     """Create `path` if needed and check that it is a writable folder; else a one-line error."""
     if path.exists() and not path.is_dir():
         raise ConfigError(f"{what} folder {path} is a file; pass {flag} a folder path")
+    if path.is_symlink() and not path.exists():
+        raise ConfigError(f"{what} folder {path} is a link to {os.readlink(path)}, which does not exist; create it "
+                          f"or pass {flag} another folder")
     try:
         path.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=path):

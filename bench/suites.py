@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import tomllib
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,8 +98,10 @@ def config_suite(name: str, description: str, config: RunConfig, opts: SuiteOpti
 
 def load_config_file(path: Path) -> RunConfig:
     """A RunConfig from a JSON or TOML file of its fields (missing fields take the defaults)."""
+    data = _read_table(path)
+    check_fields(path, f"config file {path}", data)
     try:
-        return config_from_dict(_read_table(path))
+        return config_from_dict(data)
     except TypeError as exc:
         raise ConfigError(f"config file {path}: {exc}") from None
 
@@ -113,6 +116,44 @@ def safe_name(text: str) -> str:
 
 SUITE_FILE_KEYS = {"name", "description", "seeds", "defaults", "runs"}
 RUN_KEYS = {"label", "axis"}
+MAX_LABEL = 80  # characters of a run label or an axis name: a report row, not a document
+SHOWN = 40  # characters of an unknown key echoed back in an error
+
+
+def shown(keys: object) -> list[str]:
+    """Keys as an error message shows them: each cut to SHOWN characters."""
+    return [k if len(k) <= SHOWN else k[:SHOWN] + "..." for k in map(str, sorted(keys))]
+
+
+def name_from_file(prefix: str, path: Path) -> str:
+    """A suite name made from a file's name: characters a name may not hold become '-'
+    ('my config.json' -> 'config-my-config')."""
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", path.stem).strip("-.")[:90] or "file"
+    return safe_name(f"{prefix}-{stem}" if prefix else stem)
+
+
+def check_text(path: Path, what: str, text: object) -> str:
+    """A label or axis name: text of 1 to MAX_LABEL characters, none of them control or format
+    characters (NUL, ESC, the bidirectional overrides), which would reach the HTML and figures."""
+    if not isinstance(text, str) or not text.strip():
+        raise ConfigError(f"suite file {path}: {what} must be text")
+    if len(text) > MAX_LABEL:
+        raise ConfigError(f"suite file {path}: {what} {text[:SHOWN]!r}... has {len(text):,} characters; use at most "
+                          f"{MAX_LABEL}")
+    if bad := sorted({f"U+{ord(c):04X}" for c in text if unicodedata.category(c) in ("Cc", "Cf")}):
+        raise ConfigError(f"suite file {path}: {what} {text[:SHOWN]!r} holds control or format characters "
+                          f"({', '.join(bad[:5])}); remove them")
+    return text
+
+
+def check_fields(path: Path, where: str, fields: dict) -> None:
+    """Fields of a run config: known ones only (named in short), and no seed, which --seeds sets."""
+    known = set(RunConfig.__dataclass_fields__)
+    if unknown := set(fields) - known:
+        raise ConfigError(f"{where}: unknown run config keys {shown(unknown)}; known keys are {sorted(known)}")
+    if "seed" in fields:
+        raise ConfigError(f"{where}: seed = {fields['seed']!r} would be ignored: every run is trained with seeds "
+                          "0 to N-1 (--seeds N, or seeds = N in a suite file); remove it")
 
 
 def load_suite_file(path: Path, opts: SuiteOptions) -> Suite:
@@ -132,40 +173,63 @@ def load_suite_file(path: Path, opts: SuiteOptions) -> Suite:
     --dataset, --epochs and --device override the file where given.
     """
     data = _read_table(path)
-    unknown = sorted(set(data) - SUITE_FILE_KEYS)
-    if unknown:
-        raise ConfigError(f"suite file {path}: unknown keys {unknown}; allowed: {sorted(SUITE_FILE_KEYS)}")
+    if unknown := set(data) - SUITE_FILE_KEYS:
+        raise ConfigError(f"suite file {path}: unknown keys {shown(unknown)}; allowed: {sorted(SUITE_FILE_KEYS)}")
     runs = data.get("runs")
     if not isinstance(runs, list) or not runs or not all(isinstance(r, dict) for r in runs):
         raise ConfigError(f"suite file {path}: needs at least one [[runs]] table")
     defaults = data.get("defaults", {})
     if not isinstance(defaults, dict):
         raise ConfigError(f"suite file {path}: [defaults] must be a table of RunConfig fields")
+    check_fields(path, f"suite file {path}, [defaults]", defaults)
     seeds = data.get("seeds", 3)
     if isinstance(seeds, bool) or not isinstance(seeds, int) or not 1 <= seeds <= 100:
         raise ConfigError(f"suite file {path}: seeds = {seeds!r}; use an integer from 1 to 100")
+    name = name_from_file("", path) if "name" not in data else safe_name(str(data["name"]))
+    if name in SUITES:
+        raise ConfigError(f"suite file {path}: name {name!r} is a built-in suite's, whose stored runs and report it "
+                          "would replace; choose another name")
     overrides = opts.overrides()
     declared: list[tuple[str, str | None, RunConfig]] = []
+    labelled: dict[str, tuple[int, RunConfig]] = {}
     for i, run in enumerate(runs, 1):
         fields = {k: v for k, v in run.items() if k not in RUN_KEYS}
+        check_fields(path, f"suite file {path}, run {i}", fields)
         try:
             config = config_from_dict({**defaults, **fields, **overrides})
         except (ConfigError, TypeError) as exc:
             raise ConfigError(f"suite file {path}, run {i}: {exc}") from None
-        label, axis = run.get("label"), run.get("axis", "runs")
-        if not isinstance(axis, str) or not axis or (label is not None and not isinstance(label, str)):
-            raise ConfigError(f"suite file {path}, run {i}: label and axis must be text")
+        label = None if run.get("label") is None else check_text(path, f"run {i}'s label", run["label"])
+        axis = check_text(path, f"run {i}'s axis", run.get("axis", "runs"))
+        if label is not None:
+            first, other = labelled.setdefault(label, (i, config))
+            if other != config:
+                raise ConfigError(f"suite file {path}: runs {first} and {i} are different configs with one label "
+                                  f"{label!r}; their seeds would be pooled in one row. Give each its own label")
         declared.append((axis, label, config))
+    for names in _labels_by_config(declared).values():
+        if len(names) > 1:
+            print(f"note: suite file {path}: the same config is labelled {' and '.join(map(repr, names))}; it is "
+                  f"trained once and shown as {names[0]!r}")
 
     def build(options: SuiteOptions) -> list[SuiteRun]:
         n = options.seeds or seeds
         return [SuiteRun(axis, config.replace(seed=seed), label)
                 for seed in range(n) for axis, label, config in declared]
 
-    name = safe_name(str(data.get("name", path.stem)))
     description = data.get("description", f"suite file {path.name}")
     axes = {axis: axis for axis, _, _ in declared}
     return Suite(name, str(description), build, axes)
+
+
+def _labels_by_config(declared: list[tuple[str, str | None, RunConfig]]) -> dict[RunConfig, list[str]]:
+    """The distinct labels each config was given, in file order."""
+    out: dict[RunConfig, list[str]] = {}
+    for _, label, config in declared:
+        names = out.setdefault(config, [])
+        if label is not None and label not in names:
+            names.append(label)
+    return out
 
 
 def _read_table(path: Path) -> dict:
@@ -178,11 +242,11 @@ def _read_table(path: Path) -> dict:
     except OSError as exc:
         raise ConfigError(f"cannot read {path} ({exc.strerror or exc}); check the path") from None
     try:
-        data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+        data = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
     except RecursionError:
         raise ConfigError(f"{path} is nested too deeply to be a suite or config file") from None
     except (ValueError, tomllib.TOMLDecodeError) as exc:
-        kind = "TOML" if path.suffix == ".toml" else "JSON"
+        kind = "TOML" if path.suffix.lower() == ".toml" else "JSON"
         raise ConfigError(f"{path} is not valid {kind} ({str(exc).splitlines()[0]}); fix its syntax") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path} must hold a table (key = value pairs)")

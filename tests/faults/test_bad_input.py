@@ -29,6 +29,16 @@ FILES = {
     "v_arch.json": json.dumps({"arch": "resnet"}),
     "v_nothing.json": json.dumps({"recon_weight": 0, "beta": 0}),
     "v_ratio.toml": '[[runs]]\nregularizer = "moments"\nmoment_ratio = -1.0\n',
+    "s_dup_label.toml": '[[runs]]\nbeta = 1.0\nlabel = "a"\n[[runs]]\nbeta = 2.0\nlabel = "a"\n',
+    "s_seed.toml": '[[runs]]\nbeta = 1.0\nseed = 3\n',
+    "s_default_seed.toml": '[defaults]\nseed = 3\n[[runs]]\nbeta = 1.0\n',
+    "c_seed.json": json.dumps({"beta": 1.0, "seed": 7}),
+    "s_builtin.toml": 'name = "claims"\n[[runs]]\nbeta = 1.0\n',
+    "s_long_label.toml": f'[[runs]]\nlabel = "{"x" * 10_000}"\n',
+    "s_bidi_label.toml": '[[runs]]\nlabel = "evil\\u202Etxt.exe"\n',
+    "s_nul_label.toml": '[[runs]]\nlabel = "a\\u0000b"\n',
+    "s_big_key.toml": f'[[runs]]\n{"k" * 100_000} = 1\n',
+    "c_upper.TOML": 'beta = -1.0\n',
 }
 
 CASES = {
@@ -93,6 +103,16 @@ CASES = {
     "config with an unknown architecture": ["run", "--config", "{d}/v_arch.json"],
     "config with nothing to train": ["run", "--config", "{d}/v_nothing.json"],
     "suite file with a negative moment ratio": ["run", "--suite-file", "{d}/v_ratio.toml"],
+    "suite file with one label for two configs": ["run", "--suite-file", "{d}/s_dup_label.toml"],
+    "suite file run sets a seed": ["run", "--suite-file", "{d}/s_seed.toml"],
+    "suite file defaults set a seed": ["run", "--suite-file", "{d}/s_default_seed.toml"],
+    "config file sets a seed": ["run", "--config", "{d}/c_seed.json"],
+    "suite file named like a built-in suite": ["run", "--suite-file", "{d}/s_builtin.toml"],
+    "suite file label of 10,000 characters": ["run", "--suite-file", "{d}/s_long_label.toml"],
+    "suite file label with a bidi override": ["run", "--suite-file", "{d}/s_bidi_label.toml"],
+    "suite file label with a NUL": ["run", "--suite-file", "{d}/s_nul_label.toml"],
+    "suite file with a 100,000-character unknown key": ["run", "--suite-file", "{d}/s_big_key.toml"],
+    "config in TOML with a capital suffix": ["run", "--config", "{d}/c_upper.TOML"],
     # run and perf: files that are not regular files, or not text
     "config is /dev/zero": ["run", "--config", "/dev/zero"],
     "config is a FIFO": ["run", "--config", "{d}/fifo.json"],
@@ -128,6 +148,8 @@ CASES = {
     "no command": [],
     "unknown command": ["train"],
     "list with unknown option": ["list", "--suite", "x"],
+    "list of a file": ["list", "--results", "{d}/file.txt"],
+    "results a dangling link": [*RUN, "--results", "{d}/dangling"],
 }
 
 
@@ -144,6 +166,7 @@ def workspace(tmp_path, monkeypatch):
     (tmp_path / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
     (tmp_path / "deep.toml").write_text("a = " + "[" * 100_000 + "]" * 100_000 + "\n")
     (tmp_path / "latin1.json").write_bytes('{"label": "caf\u00e9"}'.encode("latin-1"))
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
     return tmp_path
 
 
@@ -156,6 +179,7 @@ def test_bad_input_is_one_line_exit_2_and_changes_nothing(workspace, capsys, cas
     lines = err.strip().splitlines()
     assert code == 2, (case, err)
     assert len(lines) == 1 and lines[0].startswith("error:") and "Traceback" not in err, err
+    assert len(lines[0]) < 2_000, lines[0][:200]  # an echoed input is cut short
     assert "pw@" not in err  # passwords are never printed
     assert snapshot(workspace) == before, case
     survived("bad input")
@@ -168,6 +192,12 @@ def test_cuda_asked_for_on_a_machine_without_one(workspace, capsys, survived):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "use --device auto" in err[0]
     survived("bad input")
+
+
+def test_a_toml_file_with_a_capital_suffix_is_read_as_toml(workspace, capsys):
+    assert exit_code(["run", "--config", str(workspace / "c_upper.TOML")]) == 2
+    err = capsys.readouterr().err
+    assert "beta" in err and "JSON" not in err, err
 
 
 def test_there_are_at_least_40_cases():
