@@ -12,6 +12,7 @@ from pathlib import Path
 from bench import perf as perf_measure
 from bench.options import ExecOptions, PerfOptions, SuiteOptions, TuneOptions
 from bench.reports import write_report
+from bench.resources import check_fits
 from bench.runner import run_suite, suite_status
 from bench.store import Store, prepare_folder, read_bounded
 from bench.suites import SUITES, Suite
@@ -30,11 +31,13 @@ def check_data(dataset: str, data_dir: str | None, device: str) -> None:
 
 def run(suite: Suite, options: SuiteOptions, how: ExecOptions, results: Path, reports: Path) -> int:
     """Train what is not cached of `suite`, store it, write its report; every data set and
-    device the runs need is checked before a folder is made."""
+    device the runs need, and whether each run fits in memory, is checked before a folder is
+    made."""
     runs = suite.build(options)
     for config in dict.fromkeys(r.config.replace(seed=0) for r in runs):
         check_data(config.dataset, config.data_dir, config.device)
-        dataset_for(config)  # a training subset the data cannot give fails here too
+        data = dataset_for(config)  # a training subset the data cannot give fails here too
+        check_fits(config, data.image_shape, data.train_x.shape[0])
     results = prepare_folder(results, "results", "--results")
     reports = prepare_folder(reports, "reports", "--reports")
     records, manifest = run_suite(suite, runs, options, results, how)

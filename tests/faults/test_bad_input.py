@@ -8,6 +8,8 @@ import pytest
 import torch
 from helpers import exit_code, snapshot
 
+from vae_core.config import RunConfig
+
 RUN = ["run", "--suite", "ablations", "--dataset", "digits"]
 TUNE = ["tune", "--study", "s", "--trials", "2", "--dataset", "digits"]
 
@@ -192,6 +194,31 @@ def test_cuda_asked_for_on_a_machine_without_one(workspace, capsys, survived):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "use --device auto" in err[0]
     survived("bad input")
+
+
+def test_a_run_too_large_for_the_memory_is_refused_before_anything_is_written(workspace, capsys, monkeypatch,
+                                                                             survived):
+    """hidden_dim 65536 and latent_dim 4096 are in range but need 908 million parameters (about
+    15 GB with gradients and Adam's state); on a machine with 8 GB free that is one line."""
+    from bench import resources
+
+    monkeypatch.setattr(resources, "available_bytes", lambda device: 8 * 10**9)
+    (workspace / "huge.json").write_text(json.dumps({"hidden_dim": 65536, "latent_dim": 4096}))
+    before = snapshot(workspace)
+    assert exit_code(["run", "--config", str(workspace / "huge.json")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "908 million parameters" in err[0] and "lower hidden_dim" in err[0], err
+    assert snapshot(workspace) == before
+    survived("bad input")
+
+
+def test_the_memory_estimate_counts_parameters_and_a_batch_of_activations():
+    from bench.resources import BYTES_PER_PARAMETER, training_bytes
+
+    need, params = training_bytes(RunConfig(), (1, 28, 28), 4000)
+    assert params == 784 * 400 + 400 + 400 * 40 + 40 + 20 * 400 + 400 + 400 * 784 + 784
+    assert BYTES_PER_PARAMETER * params < need < BYTES_PER_PARAMETER * params + 128 * 10_000 * 4 * 3
+    assert training_bytes(RunConfig(batch_size=4096), (1, 28, 28), 100)[0] < need  # a batch is at most the data
 
 
 def test_a_toml_file_with_a_capital_suffix_is_read_as_toml(workspace, capsys):

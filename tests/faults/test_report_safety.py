@@ -26,7 +26,7 @@ label = {HOSTILE[2]!r}
 axis = {HOSTILE[1]!r}
 recon_loss = "mse"
 [[runs]]
-label = "lr ten $x^{"
+label = "lr ten $x^{{"
 lr = 10.0
 '''
 
