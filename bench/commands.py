@@ -14,7 +14,7 @@ from bench.options import ExecOptions, PerfOptions, SuiteOptions, TuneOptions
 from bench.reports import write_report
 from bench.resources import check_fits
 from bench.runner import run_suite, suite_status
-from bench.store import Store, prepare_folder, read_bounded
+from bench.store import Store, check_folder, prepare_folder, read_bounded
 from bench.suites import SUITES, Suite
 from vae_core.config import ConfigError
 from vae_core.data import FILE_DATASETS, dataset_for, load_dataset
@@ -38,10 +38,10 @@ def run(suite: Suite, options: SuiteOptions, how: ExecOptions, results: Path, re
         check_data(config.dataset, config.data_dir, config.device)
         data = dataset_for(config)  # a training subset the data cannot give fails here too
         check_fits(config, data.image_shape, data.train_x.shape[0])
-    results = prepare_folder(results, "results", "--results")
-    reports = prepare_folder(reports, "reports", "--reports")
-    records, manifest = run_suite(suite, runs, options, results, how)
-    path = write_report(records, manifest, reports)
+    check_folder(results, "results", "--results")  # both checked before either is made
+    check_folder(reports, "reports", "--reports")
+    records, manifest = run_suite(suite, runs, options, prepare_folder(results, "results", "--results"), how)
+    path = write_report(records, manifest, prepare_folder(reports, "reports", "--reports"))
     bad = sum(r.status != "ok" for r in records)
     print(f"{len(records)} runs ({manifest.trained} trained, {manifest.cached} cached, {bad} not ok) "
           f"in {manifest.wall_seconds:.1f} s")
@@ -76,10 +76,11 @@ def tune(opts: TuneOptions, reports: Path) -> int:
     check_data(opts.dataset, opts.data_dir, opts.device)
     if opts.storage is not None:
         open_storage(opts.storage)  # a bad URL or an unreachable server fails before any folder is made
+    check_folder(opts.results, "results", "--results")  # both checked before either is made
+    check_folder(reports, "reports", "--reports")
     prepare_folder(opts.results, "results", "--results")
-    reports = prepare_folder(reports, "reports", "--reports")
     study = run_study(opts)
-    print(f"report: {write_study_report(study, opts.storage_url, reports)}")
+    print(f"report: {write_study_report(study, opts.storage_url, prepare_folder(reports, 'reports', '--reports'))}")
     return 0
 
 

@@ -199,17 +199,50 @@ def write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
+def remove_stale(folder: Path, older_than_s: float = 0.0) -> None:
+    """Remove the temporary files and folders (`.tmp-*`) that killed writers left in `folder`,
+    those at least `older_than_s` old (a write in progress is younger)."""
+    now = time.time()
+    for tmp in folder.glob(".tmp-*"):
+        try:
+            if now - tmp.lstat().st_mtime < older_than_s:
+                continue
+        except FileNotFoundError:
+            continue
+        if tmp.is_dir() and not tmp.is_symlink():
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            tmp.unlink(missing_ok=True)
+
+
 def write_json(path: Path, obj: object) -> None:
     write_atomic(path, (json.dumps(obj, indent=1, allow_nan=False) + "\n").encode())
 
 
-def prepare_folder(path: Path, what: str, flag: str) -> Path:
-    """Create `path` if needed and check that it is a writable folder; else a one-line error."""
+def check_folder(path: Path, what: str, flag: str) -> Path:
+    """Check, creating nothing, that `path` is a writable folder or could be made one (its
+    nearest existing parent is a writable folder); else a one-line error. Commands check every
+    folder first and create each only when they write to it, so a refused command leaves none."""
     if path.exists() and not path.is_dir():
         raise ConfigError(f"{what} folder {path} is a file; pass {flag} a folder path")
     if path.is_symlink() and not path.exists():
         raise ConfigError(f"{what} folder {path} is a link to {os.readlink(path)}, which does not exist; create it "
                           f"or pass {flag} another folder")
+    parent = path.absolute()
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ConfigError(f"{what} folder {path} would be made under {parent}, which is a file; pass {flag} a "
+                          "folder path")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ConfigError(f"cannot write the {what} folder {path} ({parent} is not writable); pass {flag} a "
+                          "writable folder")
+    return path
+
+
+def prepare_folder(path: Path, what: str, flag: str) -> Path:
+    """Create `path` if needed and check that it is a writable folder; else a one-line error."""
+    check_folder(path, what, flag)
     try:
         path.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=path):
@@ -291,17 +324,7 @@ class Store:
     def remove_partial(self, older_than_s: float = 0.0) -> None:
         """Remove what killed writers left (`.tmp-*`). Without the lock (tuning workers share a
         folder), pass an age no write in progress can have."""
-        now = time.time()
-        for tmp in self.dir.glob(".tmp-*"):
-            try:
-                if now - tmp.stat().st_mtime < older_than_s:
-                    continue
-            except FileNotFoundError:
-                continue
-            if tmp.is_dir() and not tmp.is_symlink():
-                shutil.rmtree(tmp, ignore_errors=True)
-            else:
-                tmp.unlink(missing_ok=True)
+        remove_stale(self.dir, older_than_s)
 
     def save(self, record: RunRecord) -> None:
         """Write a finished run: all files into a temporary folder, then one rename. If a whole

@@ -1,10 +1,13 @@
 import json
+import os
+import time
 
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import exit_code
 
-from bench.store import RunRecord, Store, StoredRunError, run_key
+from bench.store import RunRecord, Store, StoredRunError, remove_stale, run_key
 from vae_core import ConfigError, RunConfig
 
 
@@ -78,3 +81,21 @@ def test_partial_folders_are_removed_only_when_older_than_asked(tmp_path):
     os.utime(old, (time.time() - 7200, time.time() - 7200))
     store.remove_partial(older_than_s=3600)
     assert not old.exists() and fresh.exists()
+
+
+def test_what_killed_writers_left_is_removed_once_old_enough(tmp_path):
+    old, young, kept = tmp_path / ".tmp-report.html-a", tmp_path / ".tmp-report.html-b", tmp_path / "report.html"
+    for path in (old, young, kept):
+        path.write_text("x")
+    os.utime(old, (time.time() - 3600, time.time() - 3600))
+    remove_stale(tmp_path, older_than_s=600)
+    assert not old.exists() and young.exists() and kept.exists()
+
+
+def test_a_report_write_clears_old_temporary_files_of_killed_writers(tiny_suite_run, tmp_path):
+    root, _ = tiny_suite_run
+    left = tmp_path / ".tmp-ablations.html-killed"
+    left.write_text("half a report")
+    os.utime(left, (time.time() - 3600, time.time() - 3600))
+    assert exit_code(["report", "--suite", "ablations", "--results", root / "r", "--reports", tmp_path]) == 0
+    assert (tmp_path / "ablations.html").is_file() and not left.exists()

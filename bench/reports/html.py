@@ -10,8 +10,10 @@ import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from bench.stats import stat
-from bench.store import Manifest, RunRecord, write_atomic
+from bench.store import Manifest, RunRecord, remove_stale, write_atomic
 from vae_core.metrics import METRICS
+
+STALE_S = 600  # a report is written in seconds; a temporary file this old was left by a killed writer
 
 _ENV = Environment(loader=PackageLoader("bench.reports", "templates"), autoescape=select_autoescape(default=True))
 
@@ -23,7 +25,9 @@ def render(context: dict, template: str) -> str:
 
 
 def write_html(path: Path, context: dict, template: str) -> Path:
+    """Write a report atomically, removing the temporary files killed report writers left."""
     write_atomic(path, render(context, template).encode())
+    remove_stale(path.parent, STALE_S)
     return path
 
 

@@ -152,6 +152,8 @@ CASES = {
     "list with unknown option": ["list", "--suite", "x"],
     "list of a file": ["list", "--results", "{d}/file.txt"],
     "results a dangling link": [*RUN, "--results", "{d}/dangling"],
+    "reports unusable, results new": [*RUN, "--results", "{d}/new-results", "--reports", "{d}/file.txt/sub"],
+    "tune reports unusable, results new": [*TUNE, "--results", "{d}/new-results", "--reports", "{d}/file.txt/sub"],
 }
 
 
