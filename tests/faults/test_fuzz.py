@@ -19,7 +19,7 @@ from helpers import exit_code, snapshot
 hypothesis = pytest.importorskip("hypothesis", reason="hypothesis is not installed: pip install -e '.[dev]'")
 st = hypothesis.strategies
 
-EXAMPLES = 150
+EXAMPLES = 300
 
 
 class Validated(Exception):
@@ -30,7 +30,8 @@ def stop(*args, **kwargs):
     raise Validated
 
 
-WORDS = ["run", "report", "list", "tune", "perf", "--suite", "ablations", "claims", "nope", "--suite-file",
+COMMANDS = ["run", "report", "list", "tune", "perf"]
+WORDS = ["--suite", "ablations", "claims", "nope", "--suite-file",
          "--config", "FILE", "--quick", "--seeds", "--epochs", "--dataset", "digits", "mnist", "lines", "--data-dir",
          "--device", "cpu", "cuda", "auto", "--results", "--reports", "results", "reports", "r/../x", "--study",
          "--trial", "--from-study", "--storage", "sqlite:///o.db", "postgresql://u:pw@h/db", "--trials", "--workers",
@@ -58,10 +59,19 @@ def stand_ins(monkeypatch):
     monkeypatch.setattr(perf, "measure", stop)
 
 
+ANY_COMMAND = st.tuples(st.sampled_from(COMMANDS), st.lists(st.sampled_from(WORDS), max_size=7)).map(
+    lambda t: [t[0], *t[1]])
+OPTIONS = [["--dataset", "digits"], ["--epochs", "1"], ["--seeds", "2"], ["--quick"], ["--device", "cpu"],
+           ["--no-progress"], ["--results", "r"], ["--reports", "p"]]
+RUN_A_FILE = st.tuples(st.sampled_from(["--suite-file", "--config"]),
+                       st.lists(st.sampled_from(OPTIONS), max_size=4)).map(
+    lambda t: ["run", t[0], "FILE", *[w for option in t[1] for w in option]])
+
+
 @hypothesis.settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
                      suppress_health_check=[hypothesis.HealthCheck.function_scoped_fixture,
                                             hypothesis.HealthCheck.too_slow])
-@hypothesis.given(words=st.lists(st.sampled_from(WORDS), min_size=1, max_size=7), text=FILE,
+@hypothesis.given(words=st.one_of(ANY_COMMAND, RUN_A_FILE), text=st.one_of(SUITE.map(json.dumps), FILE),
                   suffix=st.sampled_from([".json", ".toml", ".TOML", ""]))
 def test_any_input_exits_0_or_2_with_one_line_and_changes_nothing_when_refused(stand_ins, words, text, suffix):
     home = os.getcwd()
@@ -80,6 +90,7 @@ def test_any_input_exits_0_or_2_with_one_line_and_changes_nothing_when_refused(s
                 except Validated:
                     code = 0
             message = err.getvalue()
+            hypothesis.event(f"{words[0]}: exit {code}")  # pytest --hypothesis-show-statistics shows the mix
             assert code in (0, 2), (args, text, message)
             assert "Traceback" not in message, (args, text, message)
             if code == 2:
