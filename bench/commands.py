@@ -119,17 +119,13 @@ def perf(opts: PerfOptions) -> int:
         perf_measure.save(result, opts.json)
         print(f"wrote {opts.json}")
     if baseline is not None:
-        names = perf_measure.gated(result, baseline)
-        skipped = [n for n in perf_measure.SAME_MACHINE_GATED if n not in names]
-        if skipped:
-            print(f"not gated: {', '.join(skipped)} (the baseline was measured on another machine: "
-                  f"{baseline.get('machine', 'unrecorded')})")
         failures = perf_measure.compare(result, baseline, opts.max_regression)
         if failures:  # one slow round on a shared machine is noise; gate on the better of two
             print(f"below the baseline ({'; '.join(failures)}); measuring once more", flush=True)
             result = perf_measure.best_of(result, perf_measure.measure(device, repeats=opts.repeats,
                                                                                  ungated=False))
-            print("gated ratios, best of both: " + ", ".join(f"{n} {result['ratios'][n]:.3f}" for n in names))
+            print("gated ratios, best of both: " + ", ".join(f"{n} {result['ratios'][n]:.3f}"
+                                                             for n in perf_measure.GATED))
             failures = perf_measure.compare(result, baseline, opts.max_regression)
         for line in failures:
             print(f"REGRESSION: {line}", file=sys.stderr)

@@ -13,15 +13,16 @@ but never gated on. Two references are measured beside the harness, interleaved,
   fraction (the rest is element-wise work, the optimiser and the harness's own bookkeeping);
 - the machine's float32 matmul peak (a large square matmul), against which the training step's
   arithmetic (6 FLOP per weight per image) is a fraction.
-The gate (`compare`) checks those ratios against a stored baseline. The GEMM fractions carry
-from one machine to another: both sides do the same products on the same cores, and any extra
-work of the harness (a second forward pass, a sync per step, slower bookkeeping) lowers them.
-The other two do not carry, so they are gated only against a baseline measured on the same
-machine (`machine_id`): the classic pipeline is per-image Python, bound by one core's speed,
-while `fit()` is bound by the matrix products (harness vs classic 1.92x on the baseline's first
-machine, 3.59x on a CI machine, same code); and how near small products come to a large one's
-speed depends on the CPU's caches and vector units (peak fraction 0.63 and 0.46 at batch 128 on
-those two machines).
+The gate (`compare`) checks the GEMM fractions against a stored baseline: they carry from one
+machine to another (both sides do the same products on the same cores), and any extra work of
+the harness (a second forward pass, a sync per step, slower bookkeeping) lowers them. The other
+ratios are reported, not gated. They do not carry between machines: the classic pipeline is
+per-image Python, bound by one core's speed, while `fit()` is bound by the matrix products
+(harness vs classic 1.92x on the first baseline's machine, 3.59x on a CI machine, same code),
+and how near small products come to a large one's speed depends on the CPU's caches (peak
+fraction at batch 128: 0.63 and 0.46 on those machines). Nor are they steady on one machine:
+five runs on this project's machine, same code, gave harness vs classic 2.98x-4.32x and a batch-128
+peak fraction of 0.40-0.54, spreads a 25% gate would trip on.
 """
 
 from __future__ import annotations
@@ -46,11 +47,11 @@ from vae_core.models import build_model
 from vae_core.train import fit, loss_terms, make_optimizer
 
 GATED = ("gemm_fraction_b128", "gemm_fraction_b512")
-SAME_MACHINE_GATED = ("harness_vs_classic_b128", "peak_fraction_b128", "peak_fraction_b512")
+REPORTED = ("harness_vs_classic_b128", "peak_fraction_b128", "peak_fraction_b512")  # shown, not gated
 
 
 def machine_id(device: str) -> str:
-    """What a peak fraction depends on besides the code: the processor (or GPU) and threads."""
+    """Where a measurement was made: the processor (or GPU) and threads, shown in the table."""
     if device == "cuda":
         return torch.cuda.get_device_name(0)
     model = platform.processor() or platform.machine()
@@ -278,13 +279,6 @@ def _step_images_per_s(data: Dataset, batch: int, amp: bool, compiled: bool, ste
     return steps * batch / (time.perf_counter() - start)
 
 
-def gated(current: dict, baseline: dict) -> tuple[str, ...]:
-    """The ratios to gate: the portable ones always, the peak fractions only when the baseline
-    was measured on the same machine."""
-    same = baseline.get("machine") is not None and baseline.get("machine") == current.get("machine")
-    return GATED + (SAME_MACHINE_GATED if same else ())
-
-
 def best_of(first: dict, second: dict) -> dict:
     """`second` with each ratio the better of two measurements (a re-measurement after a failed
     gate: one slow round on a shared machine is noise, two in a row are a regression)."""
@@ -294,7 +288,7 @@ def best_of(first: dict, second: dict) -> dict:
 def compare(current: dict, baseline: dict, max_regression: float) -> list[str]:
     """Ratios that fell more than `max_regression` (a fraction) below the baseline's."""
     failures = []
-    for name in gated(current, baseline):
+    for name in GATED:
         base, now = baseline["ratios"].get(name), current["ratios"].get(name)
         if base is not None and now is not None and now < base * (1 - max_regression):
             failures.append(f"{name} fell from {base:.3f} to {now:.3f} ({now / base - 1:+.0%}, allowed "
@@ -328,7 +322,8 @@ def table(result: dict) -> str:
         lines.append(f"{st['models']} models, batch 128, stacked (vmap) vs one after another: "
                      f"{st['stacked_images_per_s']:,.0f} vs {st['sequential_images_per_s']:,.0f} images/s "
                      f"summed over models ({st['ratio']:.2f}x)")
-    lines.append("gated ratios: " + ", ".join(f"{k} {v:.3f}" for k, v in ratios.items()))
+    lines.append("gated ratios: " + ", ".join(f"{k} {ratios[k]:.3f}" for k in GATED) + "; reported: "
+                 + ", ".join(f"{k} {ratios[k]:.3f}" for k in REPORTED))
     return "\n".join(lines)
 
 

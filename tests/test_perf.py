@@ -42,16 +42,13 @@ def test_gate_fails_only_beyond_the_allowed_fall():
     assert len(failures) == 1 and "gemm_fraction_b512 fell from 0.800 to 0.640 (-20%" in failures[0]
 
 
-def test_machine_bound_ratios_are_gated_only_against_a_baseline_from_the_same_machine():
+def test_machine_bound_ratios_are_reported_not_gated():
     portable = {"gemm_fraction_b128": 0.6, "gemm_fraction_b512": 0.8}
     base = {"machine": "cpu A, 2 threads",
-            "ratios": {**portable, "harness_vs_classic_b128": 1.92, "peak_fraction_b128": 0.63}}
-    slower_cpu = {"machine": "cpu B, 2 threads",
-                  "ratios": {**portable, "harness_vs_classic_b128": 1.2, "peak_fraction_b128": 0.46}}
-    assert perf.compare(slower_cpu, base, 0.25) == []
-    same_cpu = {**slower_cpu, "machine": "cpu A, 2 threads"}
-    assert [f.split()[0] for f in perf.compare(same_cpu, base, 0.25)] == ["harness_vs_classic_b128",
-                                                                          "peak_fraction_b128"]
+            "ratios": {**portable, "harness_vs_classic_b128": 3.96, "peak_fraction_b128": 0.51}}
+    noisy = {"machine": "cpu A, 2 threads",
+             "ratios": {**portable, "harness_vs_classic_b128": 2.98, "peak_fraction_b128": 0.39}}
+    assert perf.compare(noisy, base, 0.15) == []  # same machine, same code: -25% and -24% are noise here
 
 
 def test_a_remeasurement_keeps_the_better_of_two_rounds():
@@ -68,7 +65,7 @@ def measured(tmp_path_factory):
 
 
 def test_perf_measures_every_figure(measured):
-    assert set(measured["ratios"]) == set(perf.GATED + perf.SAME_MACHINE_GATED)
+    assert set(measured["ratios"]) == set(perf.GATED + perf.REPORTED)
     assert all(v > 0 for v in measured["images_per_s"].values())
     assert 0 < measured["ratios"]["peak_fraction_b128"] < 1.5
     assert 0 < measured["ratios"]["gemm_fraction_b128"] < 1.5  # fit() does the step's products and more
