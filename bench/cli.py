@@ -163,12 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def storage_url(args: argparse.Namespace, study: str | None = None) -> str:
-    """--storage, or the default one; for an existing `study` the default storage must exist
-    (opening it would create it)."""
-    if args.storage is None and study is not None and not (args.results / "optuna.db").is_file():
-        raise ConfigError(f"no study storage in {args.results}; run python -m bench tune --study {study} "
-                          "first, or pass --storage")
+def storage_url(args: argparse.Namespace) -> str:
+    """--storage, or the default one (a study is read with `create=False`: never made here)."""
     return args.storage or default_storage_url(args.results)
 
 
@@ -194,7 +190,7 @@ def _suite(args: argparse.Namespace, options: SuiteOptions) -> Suite:
                             load_config_file(args.config), options)
     from bench.tune import trial_config
 
-    config = trial_config(storage_url(args, args.from_study), args.from_study, args.trial)
+    config = trial_config(storage_url(args), args.from_study, args.trial)
     return config_suite(f"study-{args.from_study}-trial-{args.trial}",
                         f"trial {args.trial} of study {args.from_study}, re-run on the train/test split",
                         config, options)
@@ -213,7 +209,7 @@ def run(args: argparse.Namespace) -> int:
 
 def report(args: argparse.Namespace) -> int:
     if args.study is not None:
-        return commands.report_study(args.study, storage_url(args, args.study), args.reports)
+        return commands.report_study(args.study, storage_url(args), args.reports)
     return commands.report_suite(args.suite, args.results, args.reports)
 
 

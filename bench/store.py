@@ -17,15 +17,18 @@ import io
 import json
 import math
 import os
+import re
 import shutil
 import stat
 import sys
 import tempfile
 import time
+import types
+import typing
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from functools import lru_cache
 from pathlib import Path
 
@@ -166,8 +169,33 @@ class Manifest:
 
     @classmethod
     def from_dict(cls, data: dict) -> Manifest:
-        entries = [ManifestEntry(**e) for e in data["entries"]]
-        return cls(**{**data, "entries": entries})
+        """The manifest stored as `data`; a field of the wrong type, or an entry whose key is not
+        a run key (it names a folder), is damage: `ValueError`, never passed on to the report."""
+        if not isinstance(data, dict) or not isinstance(data.get("entries"), list) \
+                or not all(isinstance(e, dict) for e in data["entries"]):
+            raise ValueError("not a manifest (a JSON object with a list of entries)")
+        manifest = cls(**{**data, "entries": [_typed(ManifestEntry(**e)) for e in data["entries"]]})
+        if bad := [e.key for e in manifest.entries if not RUN_KEY.fullmatch(e.key)]:
+            raise ValueError(f"entry key {bad[0][:40]!r} is not a run key")
+        return _typed(manifest)
+
+
+#: What `run_key` returns, and so the only names a manifest may give a run folder.
+RUN_KEY = re.compile(r"[0-9a-f]{16}")
+
+
+def _typed(obj: object) -> object:
+    """`obj`, a dataclass read from JSON, after checking each field against its annotation
+    (the outer type: `dict[str, str]` is checked as a dict)."""
+    hints = typing.get_type_hints(type(obj))
+    for f in fields(obj):
+        hint = hints[f.name]
+        allowed = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+        allowed = tuple(typing.get_origin(t) or t for t in allowed)
+        value = getattr(obj, f.name)
+        if not (isinstance(value, allowed) or (float in allowed and type(value) is int)):  # JSON may write 3.0 as 3
+            raise ValueError(f"{f.name} is a {type(value).__name__}, not {hint}")
+    return obj
 
 
 class OutputError(ConfigError):

@@ -21,7 +21,7 @@ from bench.claims.base import Baseline
 from bench.grids import SWEPT_LOSSES, grid_for
 from bench.options import SuiteOptions
 from bench.store import UnsafeFileError, read_bounded
-from vae_core.config import RECON_LOSSES, ConfigError, RunConfig, config_from_dict
+from vae_core.config import RECON_LOSSES, SHOWN_KEY, ConfigError, RunConfig, config_from_dict, shown_keys
 
 
 @dataclass(frozen=True)
@@ -99,10 +99,10 @@ def config_suite(name: str, description: str, config: RunConfig, opts: SuiteOpti
 def load_config_file(path: Path) -> RunConfig:
     """A RunConfig from a JSON or TOML file of its fields (missing fields take the defaults)."""
     data = _read_table(path)
-    check_fields(path, f"config file {path}", data)
+    check_no_seed(f"config file {path}", data)
     try:
         return config_from_dict(data)
-    except TypeError as exc:
+    except (ConfigError, TypeError) as exc:
         raise ConfigError(f"config file {path}: {exc}") from None
 
 
@@ -117,12 +117,6 @@ def safe_name(text: str) -> str:
 SUITE_FILE_KEYS = {"name", "description", "seeds", "defaults", "runs"}
 RUN_KEYS = {"label", "axis"}
 MAX_LABEL = 80  # characters of a run label or an axis name: a report row, not a document
-SHOWN = 40  # characters of an unknown key echoed back in an error
-
-
-def shown(keys: object) -> list[str]:
-    """Keys as an error message shows them: each cut to SHOWN characters."""
-    return [k if len(k) <= SHOWN else k[:SHOWN] + "..." for k in map(str, sorted(keys))]
 
 
 def name_from_file(prefix: str, path: Path) -> str:
@@ -138,22 +132,19 @@ def check_text(path: Path, what: str, text: object) -> str:
     if not isinstance(text, str) or not text.strip():
         raise ConfigError(f"suite file {path}: {what} must be text")
     if len(text) > MAX_LABEL:
-        raise ConfigError(f"suite file {path}: {what} {text[:SHOWN]!r}... has {len(text):,} characters; use at most "
-                          f"{MAX_LABEL}")
+        raise ConfigError(f"suite file {path}: {what} {text[:SHOWN_KEY]!r}... has {len(text):,} characters; use at "
+                          f"most {MAX_LABEL}")
     if bad := sorted({f"U+{ord(c):04X}" for c in text if unicodedata.category(c) in ("Cc", "Cf")}):
-        raise ConfigError(f"suite file {path}: {what} {text[:SHOWN]!r} holds control or format characters "
+        raise ConfigError(f"suite file {path}: {what} {text[:SHOWN_KEY]!r} holds control or format characters "
                           f"({', '.join(bad[:5])}); remove them")
     return text
 
 
-def check_fields(path: Path, where: str, fields: dict) -> None:
-    """Fields of a run config: known ones only (named in short), and no seed, which --seeds sets."""
-    known = set(RunConfig.__dataclass_fields__)
-    if unknown := set(fields) - known:
-        raise ConfigError(f"{where}: unknown run config keys {shown(unknown)}; known keys are {sorted(known)}")
+def check_no_seed(where: str, fields: dict) -> None:
+    """A seed in a file would be ignored (--seeds sets them), so it is refused."""
     if "seed" in fields:
-        raise ConfigError(f"{where}: seed = {fields['seed']!r} would be ignored: every run is trained with seeds "
-                          "0 to N-1 (--seeds N, or seeds = N in a suite file); remove it")
+        raise ConfigError(f"{where}: seed = {str(fields['seed'])[:SHOWN_KEY]!r} would be ignored: every run is trained "
+                          "with seeds 0 to N-1 (--seeds N, or seeds = N in a suite file); remove it")
 
 
 def load_suite_file(path: Path, opts: SuiteOptions) -> Suite:
@@ -174,14 +165,14 @@ def load_suite_file(path: Path, opts: SuiteOptions) -> Suite:
     """
     data = _read_table(path)
     if unknown := set(data) - SUITE_FILE_KEYS:
-        raise ConfigError(f"suite file {path}: unknown keys {shown(unknown)}; allowed: {sorted(SUITE_FILE_KEYS)}")
+        raise ConfigError(f"suite file {path}: unknown keys {shown_keys(unknown)}; allowed: {sorted(SUITE_FILE_KEYS)}")
     runs = data.get("runs")
     if not isinstance(runs, list) or not runs or not all(isinstance(r, dict) for r in runs):
         raise ConfigError(f"suite file {path}: needs at least one [[runs]] table")
     defaults = data.get("defaults", {})
     if not isinstance(defaults, dict):
         raise ConfigError(f"suite file {path}: [defaults] must be a table of RunConfig fields")
-    check_fields(path, f"suite file {path}, [defaults]", defaults)
+    check_no_seed(f"suite file {path}, [defaults]", defaults)
     seeds = data.get("seeds", 3)
     if isinstance(seeds, bool) or not isinstance(seeds, int) or not 1 <= seeds <= 100:
         raise ConfigError(f"suite file {path}: seeds = {seeds!r}; use an integer from 1 to 100")
@@ -194,7 +185,7 @@ def load_suite_file(path: Path, opts: SuiteOptions) -> Suite:
     labelled: dict[str, tuple[int, RunConfig]] = {}
     for i, run in enumerate(runs, 1):
         fields = {k: v for k, v in run.items() if k not in RUN_KEYS}
-        check_fields(path, f"suite file {path}, run {i}", fields)
+        check_no_seed(f"suite file {path}, run {i}", fields)
         try:
             config = config_from_dict({**defaults, **fields, **overrides})
         except (ConfigError, TypeError) as exc:

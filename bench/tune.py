@@ -21,13 +21,17 @@ import math
 import multiprocessing
 import os
 import re
+import signal
 import socket
 import sys
+import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import optuna
+import sqlalchemy.exc
 import torch
 from optuna.trial import TrialState
 
@@ -36,17 +40,26 @@ from bench.runner import run_cached
 from bench.search_space import OBJECTIVES, SEARCH_SPACE
 from bench.store import Store
 from bench.work import evaluator_for
-from vae_core.config import ConfigError, RunConfig, config_dict
+from vae_core.config import ConfigError, RunConfig, config_dict, config_from_dict
 from vae_core.data import Dataset
 
 HEARTBEAT_S = 10
+INTERRUPT_GRACE_S = 5  # seconds workers get to stop on their own Ctrl-C before it is passed on
 GRACE_S = 60
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
 
-def open_storage(url: str) -> optuna.storages.BaseStorage:
-    """A storage for `url`, or a one-line `ConfigError` that names what is wrong."""
+def open_storage(url: str, create: bool = True) -> optuna.storages.BaseStorage:
+    """A storage for `url`, or a one-line `ConfigError` that names what is wrong. With
+    `create=False` (reading a study) a missing or empty SQLite or journal file is refused
+    instead of created: Optuna would make a database there."""
     quiet_optuna()
+    if not create and url.startswith(("sqlite:///", "journal:")):
+        path = Path(url.removeprefix("sqlite:///") if url.startswith("sqlite") else
+                    url.removeprefix("journal:").removeprefix("//"))
+        if not path.is_file() or path.stat().st_size == 0:
+            raise ConfigError(f"no study storage at {redact(url)} ({'empty' if path.is_file() else 'no such file'}); "
+                              "run python -m bench tune first, or pass the --storage (or --results) it used")
     try:
         if url.startswith("journal:"):
             from optuna.storages.journal import JournalFileBackend
@@ -66,10 +79,37 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
     except ConfigError:
         raise
     except Exception as exc:  # sqlalchemy, a missing driver, a refused connection
-        what = next((meaning for phrase, meaning in DRIVER_ERRORS if phrase.lower() in str(exc).lower()),
-                    "the driver's message is not shown, as it may hold the password")
-        raise ConfigError(f"cannot open storage {redact(url)} ({type(exc).__name__}: {what}); "
+        raise ConfigError(f"cannot open storage {redact(url)} ({storage_failure(exc)}); "
                           "check the URL, the server and its driver (pip install psycopg2-binary)") from None
+
+
+def storage_failure(exc: BaseException) -> str:
+    """What a storage error means, by a phrase of its message or of its causes'; the message
+    itself is never shown (drivers echo parts of the URL, so a password could leak)."""
+    chain = []
+    while exc is not None and len(chain) < 8:
+        chain.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    text = " ".join(str(e) for e in chain).lower()
+    what = next((meaning for phrase, meaning in DRIVER_ERRORS if phrase.lower() in text),
+                "the driver's message is not shown, as it may hold the password")
+    return f"{type(chain[-1]).__name__}: {what}"
+
+
+#: Errors of the study storage raised while tuning (a full disk, a lost server).
+STORAGE_ERRORS = (optuna.exceptions.StorageInternalError, sqlalchemy.exc.SQLAlchemyError)
+
+
+@contextmanager
+def storage_errors_as_one_line(url: str) -> Iterator[None]:
+    """Turn a failure of the study storage during tuning into a one-line `ConfigError`:
+    finished trials are in the storage, so the same command resumes."""
+    try:
+        yield
+    except STORAGE_ERRORS as exc:
+        raise ConfigError(f"the study storage {redact(url)} failed while tuning ({storage_failure(exc)}); free some "
+                          "space or check the server, then run the same command again: finished trials are kept") \
+            from None
 
 
 def redact(url: str) -> str:
@@ -99,6 +139,10 @@ DRIVER_ERRORS = (
     ("timeout", "the server did not answer in time"),
     ("No module named", "its driver is not installed (pip install psycopg2-binary for PostgreSQL)"),
     ("Could not parse", "the URL does not parse"),
+    ("disk is full", "the disk is full or a file-size limit was reached"),
+    ("File too large", "the disk is full or a file-size limit was reached"),
+    ("readonly database", "the database file is read-only"),
+    ("disk I/O error", "the disk failed, is full or a file-size limit was reached"),
 )
 
 
@@ -163,6 +207,14 @@ def make_objective(opts: TuneOptions, store: Store) -> Callable[[optuna.Trial], 
     single = len(objectives) == 1
 
     def objective(trial: optuna.Trial) -> float | list[float]:
+        try:
+            return attempt(trial)
+        except (ConfigError, KeyboardInterrupt, *STORAGE_ERRORS):
+            # ends the study: the command prints it in one line; Optuna would log it with a traceback
+            optuna.logging.set_verbosity(optuna.logging.ERROR)
+            raise
+
+    def attempt(trial: optuna.Trial) -> float | list[float]:
         trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")  # first: a killed worker is found by it
         params = {p.name: p.suggest(trial) for p in SEARCH_SPACE}
         params["kl_warmup_epochs"] = min(params["kl_warmup_epochs"], opts.epochs)  # a warm-up ends by the last epoch
@@ -219,8 +271,24 @@ def run_worker(opts: TuneOptions, threads: int | None = None, study: optuna.Stud
     store.dir.mkdir(parents=True, exist_ok=True)
     store.remove_partial(older_than_s=3600)  # leftovers of killed workers; live writes take seconds
     failed_before = len(study.get_trials(deepcopy=False, states=(TrialState.FAIL,)))
-    study.optimize(make_objective(opts, store), timeout=opts.timeout,
-                   callbacks=[_progress(opts.trials, failed_before)])
+    with storage_errors_as_one_line(opts.storage_url):
+        study.optimize(make_objective(opts, store), timeout=opts.timeout,
+                       callbacks=[_progress(opts.trials, failed_before)])
+
+
+def _worker_process(opts: TuneOptions, threads: int, errors: multiprocessing.SimpleQueue) -> None:
+    """A worker process of `--workers N`: its one-line error goes to the parent, which prints
+    it once; an interrupt ends it quietly (the parent says what happened). It starts with
+    Ctrl-C ignored, so that one arriving while it imports is no traceback; from here on it counts."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        run_worker(opts, threads)
+    except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second one (the parent's) would interrupt the exit
+        sys.exit(130)
+    except ConfigError as exc:
+        errors.put(str(exc))
+        sys.exit(2)
 
 
 def reference_config(opts: TuneOptions) -> RunConfig:
@@ -250,6 +318,11 @@ def run_study(opts: TuneOptions) -> optuna.Study:
     """Create or resume the study, fail trials of dead local workers, run `opts.workers`
     worker processes (or this one) until the study holds `opts.trials` finished trials."""
     quiet_optuna()
+    with storage_errors_as_one_line(opts.storage_url):
+        return _run_study(opts)
+
+
+def _run_study(opts: TuneOptions) -> optuna.Study:
     study = create_or_load(opts)
     if (n := fail_dead_local_trials(study)) > 0:
         print(f"marked {n} trial(s) of a dead worker as failed", file=sys.stderr)
@@ -261,11 +334,33 @@ def run_study(opts: TuneOptions) -> optuna.Study:
     else:
         threads = max(1, (os.cpu_count() or 1) // opts.workers)
         ctx = multiprocessing.get_context("spawn")
-        procs = [ctx.Process(target=run_worker, args=(opts, threads)) for _ in range(opts.workers)]
-        for p in procs:
-            p.start()
-        for p in procs:
-            p.join()
+        errors = ctx.SimpleQueue()
+        procs = [ctx.Process(target=_worker_process, args=(opts, threads, errors)) for _ in range(opts.workers)]
+        default = signal.signal(signal.SIGINT, signal.SIG_IGN)  # inherited: no Ctrl-C while a worker imports
+        try:
+            for p in procs:
+                p.start()
+        finally:
+            signal.signal(signal.SIGINT, default)
+        try:
+            for p in procs:
+                p.join()
+        except KeyboardInterrupt:  # a terminal's Ctrl-C reaches the workers too; a kill -INT of this one does not
+            deadline = time.monotonic() + INTERRUPT_GRACE_S
+            for p in procs:
+                p.join(timeout=max(0.0, deadline - time.monotonic()))
+            for p in procs:
+                if p.is_alive():  # it did not get the signal: pass it on, once
+                    os.kill(p.pid, signal.SIGINT)
+                    p.join(timeout=30)
+                if p.is_alive():
+                    p.terminate()
+            raise
+        messages = []
+        while not errors.empty():
+            messages.append(errors.get())
+        if messages:
+            raise ConfigError(messages[0] + (f" ({len(messages)} workers stopped)" if len(messages) > 1 else ""))
         if any(p.exitcode != 0 for p in procs):
             print(f"warning: {sum(p.exitcode != 0 for p in procs)} worker(s) ended with an error", file=sys.stderr)
     study = optuna.load_study(study_name=opts.study, storage=open_storage(opts.storage_url))
@@ -274,13 +369,45 @@ def run_study(opts: TuneOptions) -> optuna.Study:
 
 
 def load_study(storage_url: str, study_name: str) -> optuna.Study:
-    """An existing study, or a one-line `ConfigError` naming what is missing."""
+    """An existing study made by `bench tune`, or a one-line `ConfigError` naming what is
+    missing; never creates a storage."""
     quiet_optuna()
     try:
-        return optuna.load_study(study_name=study_name, storage=open_storage(storage_url))
+        study = optuna.load_study(study_name=study_name, storage=open_storage(storage_url, create=False))
     except KeyError:
         raise ConfigError(f"no study named {study_name} in {redact(storage_url)}; check --study and --storage") \
             from None
+    if problem := study_problem(study):
+        raise ConfigError(f"study {study_name} in {redact(storage_url)} is not one bench tune made ({problem}); "
+                          "read it with Optuna's own tools, or pass a study made by bench tune")
+    return study
+
+
+def study_problem(study: optuna.Study) -> str | None:
+    """What keeps `study` from being read as `bench tune` writes it (its objectives, search
+    space, setup and trial configs), or None: a plain Optuna study in the same database, or one
+    edited by hand, is refused rather than half-rendered."""
+    objectives = study.user_attrs.get("objectives")
+    if not isinstance(objectives, list) or not objectives or not all(o in OBJECTIVES for o in objectives):
+        return f"objectives {str(objectives)[:60]} are not among {', '.join(OBJECTIVES)}"
+    wanted = [OBJECTIVES[o].direction for o in objectives]
+    if [d.name.lower() for d in study.directions] != wanted:
+        return f"its directions {[d.name.lower() for d in study.directions]} are not its objectives' {wanted}"
+    for name, kind in (("setup", dict), ("reference", dict)):
+        if name in study.user_attrs and not isinstance(study.user_attrs[name], kind):
+            return f"its {name} is a {type(study.user_attrs[name]).__name__}, not a {kind.__name__}"
+    reference = study.user_attrs.get("reference")
+    if reference is not None and not (isinstance(reference.get("values"), list) and len(reference["values"])
+                                      == len(objectives)):
+        return "its reference run has no value for each objective"
+    space = {p.name for p in SEARCH_SPACE}
+    for t in study.get_trials(deepcopy=False):
+        if set(t.params) - space or (t.state in FINISHED and set(t.params) != space):
+            return f"trial {t.number} has parameters {sorted(t.params)[:8]}, not {sorted(space)}"
+        config = t.user_attrs.get("config")
+        if config is not None and not isinstance(config, dict):
+            return f"trial {t.number}'s config is a {type(config).__name__}, not a dict"
+    return None
 
 
 def trial_config(storage_url: str, study_name: str, number: int) -> RunConfig:
@@ -292,4 +419,8 @@ def trial_config(storage_url: str, study_name: str, number: int) -> RunConfig:
     config = trials[number].user_attrs.get("config")
     if config is None:
         raise ConfigError(f"trial {number} of study {study_name} has no stored config (not made by vae-bench)")
-    return RunConfig(**{**config, "eval_split": "test"})
+    try:
+        return config_from_dict({**config, "eval_split": "test"})
+    except ConfigError as exc:
+        raise ConfigError(f"trial {number} of study {study_name} has a config this version cannot run ({exc})") \
+            from None

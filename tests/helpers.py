@@ -2,10 +2,12 @@
 folder, and compare stored results without the timing figures."""
 
 import json
+import struct
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from bench.cli import main
@@ -60,3 +62,19 @@ def frame(*groups: tuple[dict, dict[str, list[float]]]) -> pd.DataFrame:
             out.append({**config, "seed": seed, "key": f"{changes}-{seed}", "label": str(changes), "status": "ok",
                         **{m: v[seed] for m, v in metrics.items()}})
     return pd.DataFrame(out)
+
+
+def write_idx(path: Path, array: np.ndarray) -> None:
+    """The MNIST file format (idx): magic, dims (big-endian), then unsigned bytes."""
+    header = struct.pack(">HBB", 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    path.write_bytes(header + array.astype(np.uint8).tobytes())
+
+
+def fake_mnist(root: Path, folder: str = "MNIST", n_train: int = 30, n_test: int = 10) -> Path:
+    raw = root / folder / "raw"
+    raw.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        write_idx(raw / f"{prefix}-images-idx3-ubyte", rng.integers(0, 256, (n, 28, 28)))
+        write_idx(raw / f"{prefix}-labels-idx1-ubyte", np.arange(n) % 10)
+    return root

@@ -1,9 +1,7 @@
-import struct
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
+from helpers import fake_mnist
 
 from vae_core import ConfigError
 from vae_core.data import iterate_batches, load_dataset
@@ -36,22 +34,6 @@ def test_batches_cover_every_image_once_in_a_seeded_order_with_their_labels():
     assert all(torch.equal(by, bx.view(-1).long() * 10) for bx, by in batches)  # labels stay with their images
     again = list(iterate_batches((x, y), 4, torch.Generator().manual_seed(0)))
     assert all(torch.equal(a[0], b[0]) for a, b in zip(batches, again, strict=True))
-
-
-def write_idx(path: Path, array: np.ndarray) -> None:
-    """The MNIST file format (idx): magic, dims (big-endian), then unsigned bytes."""
-    header = struct.pack(">HBB", 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
-    path.write_bytes(header + array.astype(np.uint8).tobytes())
-
-
-def fake_mnist(root: Path, folder: str = "MNIST", n_train: int = 30, n_test: int = 10) -> Path:
-    raw = root / folder / "raw"
-    raw.mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    for prefix, n in (("train", n_train), ("t10k", n_test)):
-        write_idx(raw / f"{prefix}-images-idx3-ubyte", rng.integers(0, 256, (n, 28, 28)))
-        write_idx(raw / f"{prefix}-labels-idx1-ubyte", np.arange(n) % 10)
-    return root
 
 
 @pytest.mark.parametrize("name,folder", [("mnist", "MNIST"), ("fashion-mnist", "FashionMNIST")])

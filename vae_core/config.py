@@ -8,6 +8,7 @@ nothing else does.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -112,12 +113,20 @@ def config_dict(config: RunConfig) -> dict[str, Any]:
     return dataclasses.asdict(config)
 
 
+#: Characters of an unknown key that an error echoes: a key read from a file may be megabytes long.
+SHOWN_KEY = 40
+
+
+def shown_keys(keys: Iterable[object]) -> list[str]:
+    """Keys as an error message shows them, sorted, each cut to SHOWN_KEY characters."""
+    return [k if len(k) <= SHOWN_KEY else k[:SHOWN_KEY] + "..." for k in sorted(map(str, keys))]
+
+
 def config_from_dict(data: dict[str, Any]) -> RunConfig:
     """Inverse of `config_dict`; unknown keys are an error, not silently dropped."""
     known = {f.name for f in dataclasses.fields(RunConfig)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ConfigError(f"unknown run config keys {unknown}; known keys are {sorted(known)}")
+    if unknown := set(data) - known:
+        raise ConfigError(f"unknown run config keys {shown_keys(unknown)}; known keys are {sorted(known)}")
     return RunConfig(**data)
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import pickle
+import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -132,6 +134,69 @@ def _load_lines(data_dir: str | None) -> Dataset:
     return Dataset("lines", f32(xtr), lab(ytr), f32(xte), lab(yte), f32(ttr), f32(tte))
 
 
+#: The MNIST-format files torchvision reads, under <data_dir>/<class name>/raw.
+IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+#: The image size the MNIST-format sets must have: the models are built for it.
+IDX_IMAGE_SIZE = (28, 28)
+IDX_CLASSES = 10
+#: Training images each class needs: the validation split is stratified, so 2 at least.
+MIN_TRAIN_PER_CLASS = 2
+
+
+def check_idx_file(path: Path) -> tuple[int, ...]:
+    """The dimensions an idx file declares, after checking it is one (LeCun et al.'s MNIST
+    format: two zero bytes, type 0x08 for unsigned bytes, the number of dimensions, each as a
+    big-endian uint32, then the bytes); a foreign or damaged file is one line naming it, not an
+    assertion deep in torchvision."""
+    images = "images" in path.name
+    want_dims = 3 if images else 1
+    if not path.is_file():  # follows links: a link to a device or a FIFO is not a file
+        raise ConfigError(f"{path} is not a regular file; put the MNIST-format files in that folder")
+    size = path.stat().st_size
+    with path.open("rb") as f:
+        header = f.read(4 + 4 * want_dims)
+    if len(header) < 4 or header[:3] != bytes([0, 0, 0x08]) or header[3] != want_dims:
+        raise ConfigError(f"{path} is not an MNIST-format (idx) file of unsigned bytes with {want_dims} dimension(s) "
+                          f"(header {header[:4].hex() or 'empty'}, expected 000008{want_dims:02x}); "
+                          "replace it with the original file")
+    if len(header) < 4 + 4 * want_dims:
+        raise ConfigError(f"{path} ends inside its header ({size} bytes); replace it with the original file")
+    dims = struct.unpack(f">{want_dims}I", header[4:])
+    if size != len(header) + math.prod(dims):
+        raise ConfigError(f"{path} declares {'x'.join(map(str, dims))} bytes of data but holds {size - len(header)}; "
+                          "the file is truncated or damaged: replace it with the original file")
+    if dims[0] == 0:
+        raise ConfigError(f"{path} holds no images; replace it with the original file")
+    if images and dims[1:] != IDX_IMAGE_SIZE:
+        raise ConfigError(f"{path} holds {dims[1]}x{dims[2]} images; the models here are built for "
+                          f"{IDX_IMAGE_SIZE[0]}x{IDX_IMAGE_SIZE[1]} MNIST-format images: replace it with 28x28 images")
+    return dims
+
+
+def check_labelled_images(where: str, x: torch.Tensor, y: torch.Tensor, train: bool) -> None:
+    """What the runs need of an MNIST-format part (read from raw files or torchvision's legacy
+    processed/*.pt): uint8 (N, 28, 28) images, one label from 0 to 9 for each, and in the
+    training part every class at least MIN_TRAIN_PER_CLASS times."""
+    if not isinstance(x, torch.Tensor) or x.dtype != torch.uint8 or tuple(x.shape[1:]) != IDX_IMAGE_SIZE:
+        shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+        raise ConfigError(f"{where}: images of shape {shape}, expected uint8 (N, 28, 28); replace the files")
+    try:
+        y = torch.as_tensor(y)
+    except (TypeError, ValueError, RuntimeError):
+        raise ConfigError(f"{where}: the labels are not a list of numbers; replace the files") from None
+    if y.dim() != 1 or len(y) != len(x):
+        raise ConfigError(f"{where}: {len(x)} images but {y.numel()} labels; replace the files")
+    if y.dtype.is_floating_point or len(y) == 0 or y.min() < 0 or y.max() >= IDX_CLASSES:
+        raise ConfigError(f"{where}: labels must be whole numbers from 0 to {IDX_CLASSES - 1}"
+                          + (f" (found {int(y.min())} to {int(y.max())})" if len(y) and not y.dtype.is_floating_point
+                             else "") + "; replace the files")
+    counts = torch.bincount(y.long(), minlength=IDX_CLASSES)
+    if train and counts.min() < MIN_TRAIN_PER_CLASS:
+        raise ConfigError(f"{where}: class {int(counts.argmin())} has {int(counts.min())} training image(s); each of "
+                          f"the {IDX_CLASSES} classes needs at least {MIN_TRAIN_PER_CLASS} (the validation split is "
+                          "stratified)")
+
+
 def _torchvision_loader(cls_name: str, name: str) -> Callable[[str | None], Dataset]:
     def load(data_dir: str | None) -> Dataset:
         """torchvision's own train/test split, read from `data_dir` or downloaded."""
@@ -144,16 +209,31 @@ def _torchvision_loader(cls_name: str, name: str) -> Callable[[str | None], Data
                 f"{cls_name}/raw, or leave it out to download"
             )
         root = Path(data_dir) if data_dir is not None else DEFAULT_DOWNLOAD_DIR
+        raw = root / cls_name / "raw"
+        present = all((raw / f).exists() or (raw / f).is_symlink() for f in IDX_FILES)
+        if present:
+            for f in IDX_FILES:  # headers first: a damaged file is named before torchvision reads it whole
+                check_idx_file(raw / f)
         try:
             parts = [cls(str(root), train=train, download=data_dir is None) for train in (True, False)]
-        except (RuntimeError, OSError) as exc:  # torchvision raises RuntimeError when files are missing
-            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        except (RuntimeError, OSError, AssertionError, ValueError, TypeError, KeyError, EOFError,
+                pickle.UnpicklingError) as exc:  # torchvision raises RuntimeError when files are missing
+            first = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+            processed = root / cls_name / "processed"
+            if processed.exists():  # torchvision reads its old cache, processed/*.pt, before raw/
+                raise ConfigError(f"cannot read torchvision's old cache {processed} ({type(exc).__name__}); "
+                                  "delete that folder: the raw files are read instead") from None
+            if present:
+                raise ConfigError(f"cannot read {name} under {raw} ({first}); replace the files with the "
+                                  "originals") from None
             raise ConfigError(
                 f"cannot load {name} from {root} ({first}); download it on a machine with network "
                 f"access and pass --data-dir to the folder that holds {cls_name}/raw"
             ) from None
         arrays = []
-        for part in parts:
+        for train, part in zip((True, False), parts, strict=True):
+            check_labelled_images(f"{name} under {root / cls_name} ({'train' if train else 'test'})",
+                                  part.data, part.targets, train)
             x = part.data.float().div(255.0).unsqueeze(1)  # uint8 (N, 28, 28) -> (N, 1, 28, 28)
             arrays += [x, torch.as_tensor(part.targets, dtype=torch.int64)]
         return Dataset(name, *arrays)

@@ -3,10 +3,12 @@ naming the problem and the fix, exit status 2, no traceback, nothing on disk cha
 
 import json
 import os
+import struct
 
+import numpy as np
 import pytest
 import torch
-from helpers import exit_code, snapshot
+from helpers import exit_code, fake_mnist, snapshot, write_idx
 
 from vae_core.config import RunConfig
 
@@ -185,6 +187,52 @@ def test_bad_input_is_one_line_exit_2_and_changes_nothing(workspace, capsys, cas
     assert len(lines) == 1 and lines[0].startswith("error:") and "Traceback" not in err, err
     assert len(lines[0]) < 2_000, lines[0][:200]  # an echoed input is cut short
     assert "pw@" not in err  # passwords are never printed
+    assert snapshot(workspace) == before, case
+    survived("bad input")
+
+
+IMAGES, LABELS = "train-images-idx3-ubyte", "train-labels-idx1-ubyte"
+
+
+def _header(raw, data: bytes) -> None:
+    (raw / IMAGES).write_bytes(data)
+
+
+#: Damaged and absurd MNIST files under --data-dir: each is refused in one line before training.
+DAMAGED_DATA = {
+    "wrong magic": lambda raw: _header(raw, b"\x12\x34\x56\x78" + (raw / IMAGES).read_bytes()[4:]),
+    "3-byte header": lambda raw: _header(raw, b"\x00\x00\x08"),
+    "empty file": lambda raw: _header(raw, b""),
+    "2-D images": lambda raw: write_idx(raw / IMAGES, np.zeros((30, 784))),
+    "float images": lambda raw: _header(raw, struct.pack(">HBB3I", 0, 0x0D, 3, 30, 28, 28) + bytes(30 * 784 * 4)),
+    "truncated images": lambda raw: _header(raw, (raw / IMAGES).read_bytes()[:5000]),
+    "zero images": lambda raw: write_idx(raw / IMAGES, np.zeros((0, 28, 28))),
+    "fewer labels than images": lambda raw: write_idx(raw / LABELS, np.arange(20) % 10),
+    "images a link to /dev/zero": lambda raw: ((raw / IMAGES).unlink(), (raw / IMAGES).symlink_to("/dev/zero")),
+    "labels all 255": lambda raw: write_idx(raw / LABELS, np.full(30, 255)),
+    "2x2 images": lambda raw: write_idx(raw / IMAGES, np.zeros((30, 2, 2))),
+    "one image": lambda raw: (write_idx(raw / IMAGES, np.zeros((1, 28, 28))), write_idx(raw / LABELS, np.zeros(1))),
+    "legacy processed file of garbage": lambda raw: [
+        (raw.parent / "processed").mkdir(exist_ok=True),
+        *[(raw.parent / "processed" / f).write_bytes(b"not a pickle") for f in ("training.pt", "test.pt")]],
+    "legacy processed file of the wrong shape": lambda raw: [
+        (raw.parent / "processed").mkdir(exist_ok=True),
+        *[torch.save((torch.zeros(5, 3, dtype=torch.uint8), torch.zeros(5)), raw.parent / "processed" / f)
+          for f in ("training.pt", "test.pt")]],
+}
+
+
+@pytest.mark.parametrize("case", list(DAMAGED_DATA))
+def test_damaged_data_files_are_one_line_exit_2_before_anything_is_written(workspace, capsys, case, survived):
+    data = fake_mnist(workspace / "data")
+    DAMAGED_DATA[case](data / "MNIST" / "raw")
+    before = snapshot(workspace)
+    code = exit_code(["run", "--suite", "ablations", "--quick", "--dataset", "mnist", "--data-dir", data])
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert code == 2, (case, err)
+    assert len(lines) == 1 and lines[0].startswith("error:") and "Traceback" not in err, err
+    assert str(data) in lines[0], lines[0]  # names where the damage is
     assert snapshot(workspace) == before, case
     survived("bad input")
 

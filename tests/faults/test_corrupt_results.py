@@ -99,10 +99,28 @@ def test_report_from_damaged_results_is_one_line_exit_2(fresh, capsys, how, surv
     survived("fault")
 
 
-@pytest.mark.parametrize("content", ["", "{not json", '{"entries": 5}', "[]"])
+MANIFEST_DAMAGE = ["", "{not json", '{"entries": 5}', "[]", '{"entries": [5]}', "wrong-key", "key-outside",
+                   "label-list", "axes-list", "unknown-field", "wall-text"]
+
+
+def damaged_manifest(text: str, how: str) -> str:
+    """A stored manifest with one field of the wrong shape (or `how` itself, as the file)."""
+    data = json.loads(text)
+    entry = data["entries"][0]
+    changes = {"wrong-key": lambda: entry.update(key=5), "key-outside": lambda: entry.update(key="../../../etc"),
+               "label-list": lambda: entry.update(label=["x"]), "axes-list": lambda: data.update(axes=["a"]),
+               "unknown-field": lambda: data.update(owner="me"), "wall-text": lambda: data.update(wall_seconds="1s")}
+    if how not in changes:
+        return how
+    changes[how]()
+    return json.dumps(data)
+
+
+@pytest.mark.parametrize("content", MANIFEST_DAMAGE)
 def test_corrupt_manifest_is_one_line_exit_2(fresh, capsys, content, survived):
     root, _ = fresh
-    (root / "r" / "ablations" / "manifest.json").write_text(content)
+    path = root / "r" / "ablations" / "manifest.json"
+    path.write_text(damaged_manifest(path.read_text(), content))
     code = exit_code(["report", "--suite", "ablations", "--results", root / "r", "--reports", root / "p"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "unreadable" in err[0], err

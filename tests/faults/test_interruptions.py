@@ -74,3 +74,61 @@ def test_a_full_disk_ends_the_suite_with_one_line_and_no_partial_results(tmp_pat
     assert stored_results(results / "ablations") == {}
     assert not list((results / "ablations").glob(".tmp-*"))
     survived("fault")
+
+
+def test_a_full_disk_during_tune_ends_in_one_line(tmp_path, survived):
+    proc = bench_process(["tune", "--study", "s", "--trials", "2", "--dataset", "digits", "--epochs", "1",
+                          "--results", tmp_path / "r", "--reports", tmp_path / "p"], preexec_fn=_limit_file_size)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 2, err[-2000:]
+    assert "Traceback" not in err and "[W " not in err, err[-2000:]  # neither ours nor Optuna's
+    lines = [line for line in err.strip().splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and ("File too large" in lines[0] or "file-size limit" in lines[0]), err[-2000:]
+    survived("fault")
+
+
+def test_a_study_storage_failing_mid_study_is_one_line_naming_the_cause():
+    """What Optuna raises when SQLite cannot grow its file (seen with a file-size limit): the
+    meaning is read from the driver's error underneath, whose text is never shown."""
+    import optuna
+    import sqlalchemy.exc
+
+    from bench.tune import storage_errors_as_one_line
+    from vae_core.config import ConfigError
+
+    url = "postgresql+psycopg2://me:SECRETpw@db.example/studies"
+    with pytest.raises(ConfigError) as caught, storage_errors_as_one_line(url):
+        try:
+            raise sqlalchemy.exc.OperationalError("INSERT ... SECRETpw", {}, Exception("database or disk is full"))
+        except sqlalchemy.exc.OperationalError as exc:
+            raise optuna.exceptions.StorageInternalError("An exception is raised during the commit.") from exc
+    message = str(caught.value)
+    assert "disk is full" in message and "db.example/studies" in message and "SECRET" not in message
+    assert "run the same command again" in message
+
+
+def test_ctrl_c_during_tune_with_two_workers_is_one_line_and_leaves_no_running_trial(tmp_path, survived):
+    import contextlib
+    import sqlite3
+
+    results = tmp_path / "r"
+    proc = bench_process(["tune", "--study", "c", "--objectives", "test_recon", "--trials", "20", "--workers", "2",
+                          "--dataset", "digits", "--epochs", "300", "--results", results, "--reports", tmp_path / "p"],
+                         start_new_session=True)
+    db, running = results / "optuna.db", 0
+    deadline = time.time() + 180
+    while running < 2 and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.5)
+        with contextlib.suppress(sqlite3.OperationalError), \
+                contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)) as con:
+            running = con.execute("SELECT count(*) FROM trials WHERE state = 'RUNNING'").fetchone()[0]
+    assert running == 2, "the workers never started their trials"
+    os.killpg(proc.pid, signal.SIGINT)  # a terminal's Ctrl-C: the tuner and its workers
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    assert "Traceback" not in err and "[W " not in err, err[-3000:]
+    assert [line for line in err.splitlines() if line.startswith(("interrupted", "error"))] == \
+        ["interrupted: finished runs and trials are stored; run the same command again to continue"]
+    with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as con:
+        assert con.execute("SELECT count(*) FROM trials WHERE state = 'RUNNING'").fetchone()[0] == 0
+    survived("fault")
