@@ -39,6 +39,17 @@ import vae_core
 from vae_core.config import ConfigError, RunConfig, config_dict, config_from_dict
 
 SCHEMA = 1
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+#: The process's umask, read once at import (reading it means setting it; threads come later):
+#: results and reports are created with the permissions it gives, as `open()` would.
+UMASK = _umask()
 MiB = 2**20
 SMALL_FILE = 16 * MiB  # JSON and CSV files of a run, a manifest, a config or suite file
 IMAGES_FILE = 256 * MiB  # a run's images.npz, compressed and uncompressed
@@ -214,6 +225,7 @@ def write_atomic(path: Path, data: bytes) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".tmp-{path.name}-")
+        os.fchmod(fd, 0o666 & ~UMASK)  # mkstemp makes 0600; a colleague may read what the umask lets them
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
@@ -359,6 +371,7 @@ class Store:
         copy is already there (a parallel worker), keep it; if an unreadable one, replace it."""
         try:
             tmp = Path(tempfile.mkdtemp(dir=self.dir, prefix=f".tmp-{record.key}-"))
+            tmp.chmod(0o777 & ~UMASK)  # mkdtemp makes 0700
         except OSError as exc:
             raise OutputError(self.dir, exc) from None
         try:

@@ -111,3 +111,19 @@ def test_a_suite_with_a_failed_run_exits_1_and_says_how_many(tmp_path, capsys, m
                               "--reports", tmp_path / "p"], capsys)
     assert code == 1 and "1 of 2 runs failed" in err and "report:" in out
     assert (tmp_path / "p" / "s.html").is_file() and len(list((tmp_path / "r" / "s").glob("*/metrics.json"))) == 1
+
+
+def test_a_quick_report_says_it_is_a_smoke_test_and_a_full_one_does_not(tiny_suite_run, tiny_claims_run, tmp_path):
+    import dataclasses
+
+    from bench.reports import write_report
+    from bench.store import Store
+
+    for root, suite in ((tiny_suite_run[0], "ablations"), (tiny_claims_run, "claims")):
+        manifest, records = Store(root / "r", suite).load_manifest_runs()
+        quick = write_report(records, manifest, tmp_path / "quick").read_text()
+        full = write_report(records, dataclasses.replace(manifest, options={**manifest.options, "quick": False}),
+                            tmp_path / "full").read_text()
+        assert "a smoke test, not evidence" in quick and "a smoke test, not evidence" not in full
+        if suite == "claims":  # the ledger's badges say so too
+            assert "(quick)</span>" in quick and "(quick)</span>" not in full

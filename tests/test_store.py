@@ -1,5 +1,6 @@
 import json
 import os
+import stat
 import time
 
 import numpy as np
@@ -7,7 +8,16 @@ import pandas as pd
 import pytest
 from helpers import exit_code
 
-from bench.store import RunRecord, Store, StoredRunError, UnsafeFileError, read_npz, remove_stale, run_key
+from bench.store import (
+    RunRecord,
+    Store,
+    StoredRunError,
+    UnsafeFileError,
+    read_npz,
+    remove_stale,
+    run_key,
+    write_atomic,
+)
 from vae_core import ConfigError, RunConfig
 
 
@@ -109,3 +119,17 @@ def test_a_zip_bomb_is_refused_before_it_is_decompressed(tmp_path):
     with pytest.raises(UnsafeFileError, match="decompress to more than"):
         read_npz(path, limit=2**20)
     assert read_npz(path, limit=8 * 2**20)["recon"].shape == (2 * 2**20,)  # within the cap it is read
+
+
+@pytest.mark.parametrize("umask, file_mode, folder_mode", [(0o022, 0o644, 0o755), (0o077, 0o600, 0o700)])
+def test_results_are_as_readable_as_the_umask_says(tmp_path, monkeypatch, umask, file_mode, folder_mode):
+    """A colleague on a shared server can open the results and reports when the umask lets them
+    (temporary files are created 0600 and folders 0700 before they are renamed into place)."""
+    monkeypatch.setattr("bench.store.UMASK", umask)
+    store = Store(tmp_path, "s")
+    with store.locked():
+        store.save(record("k1"))
+    assert stat.S_IMODE(store.run_dir("k1").stat().st_mode) == folder_mode
+    assert {stat.S_IMODE(p.stat().st_mode) for p in store.run_dir("k1").iterdir()} == {file_mode}
+    write_atomic(tmp_path / "report.html", b"<html>")
+    assert stat.S_IMODE((tmp_path / "report.html").stat().st_mode) == file_mode
