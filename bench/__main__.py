@@ -1,3 +1,4 @@
+import os
 import sys
 
 try:
@@ -6,4 +7,8 @@ except KeyboardInterrupt:  # Ctrl-C while torch and the rest are imported: nothi
     print("interrupted before anything started", file=sys.stderr)
     sys.exit(130)
 
-sys.exit(main())
+try:
+    sys.exit(main())
+except BrokenPipeError:  # the reader went away (`| head`): stop quietly, as other tools do
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    sys.exit(1)

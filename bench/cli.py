@@ -12,12 +12,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from bench import commands
+from bench import commands, suites
 from bench.executors import EXECUTORS
 from bench.options import ExecOptions, PerfOptions, SuiteOptions, TuneOptions, default_storage_url
 from bench.search_space import SEARCH_SPACE, objectives_help, parse_objectives
-from bench.suites import SUITES, Suite, config_suite, load_config_file, load_suite_file, name_from_file, safe_name
-from vae_core.config import DEVICES, ConfigError
+from bench.suites import SUITES, Suite, config_suite
+from vae_core.config import DEVICES, ConfigError, RunConfig
 from vae_core.data import DATASETS
 
 EXIT_USAGE = 2
@@ -48,9 +48,23 @@ def _path(text: str) -> Path:
     return Path(text)
 
 
+def _seed_list(text: str) -> tuple[int, ...]:
+    seeds = tuple(_bounded(int, 0, 2**31 - 1)(t.strip()) for t in text.split(","))
+    if len(set(seeds)) < len(seeds):
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} names a seed twice; give each once")
+    return seeds
+
+
+def _setting(text: str) -> tuple[str, tuple]:
+    try:
+        return suites.parse_setting(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _name(text: str) -> str:
     try:
-        return safe_name(text)
+        return suites.safe_name(text)
     except ConfigError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
@@ -84,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train every run of a suite that is not cached yet, then write reports/<suite>.html. "
                     "Interrupt and rerun at will: finished runs are kept. Instead of a suite, --config FILE or "
                     "--from-study NAME --trial N trains one configuration over several seeds.")
-    what = run.add_mutually_exclusive_group(required=True)
+    what = run.add_mutually_exclusive_group()
     what.add_argument("--suite", choices=sorted(SUITES), metavar="NAME", help=f"suite: {', '.join(sorted(SUITES))}")
     what.add_argument("--suite-file", type=_path, metavar="FILE",
                       help="a suite of your own, as TOML or JSON: [defaults] and [[runs]] tables of RunConfig "
@@ -96,6 +110,11 @@ def build_parser() -> argparse.ArgumentParser:
     storage(run)
     run.add_argument("--quick", action="store_true", help="smaller grids, fewer epochs and seeds (about a minute)")
     run.add_argument("--seeds", type=_bounded(int, 1, 100), help="seeds per run (default: 3; quick: 2)")
+    run.add_argument("--seed-list", type=_seed_list, metavar="S1,S2,...", help="these seeds instead of 0 to N-1")
+    run.add_argument("--set", type=_setting, action="append", default=[], metavar="FIELD=V[,V...]",
+                     help="set a RunConfig field of --config, --suite-file, --from-study or, alone, the default "
+                          "config; several values sweep it (--set beta=0.5,1,2 --set lr=1e-3,3e-4: 6 configs)")
+    run.add_argument("--dry-run", action="store_true", help="print the runs it would train, then stop")
     data_options(run)
     run.add_argument("--executor", choices=list(EXECUTORS), default="inline",
                      help="where runs train: inline (this process, default), process (a local process pool), "
@@ -169,6 +188,14 @@ def storage_url(args: argparse.Namespace) -> str:
 
 
 RUN_CONFLICTS = (  # (applies when, message)
+    (lambda a: a.seeds is not None and a.seed_list is not None, "--seeds and --seed-list both set seeds; give one"),
+    (lambda a: a.suite is not None and a.set, "--set changes the runs of --config, --suite-file, --from-study or "
+     "the default config; a built-in suite sweeps a fixed grid (change it with --epochs, --dataset, --seeds)"),
+    (lambda a: a.suite_file is not None and any(len(v) > 1 for _, v in a.set),
+     "--set with several values sweeps one config; in a suite file, list the runs (one value per --set here)"),
+    (lambda a: len({n for n, _ in a.set}) < len(a.set), "--set gives one field twice; give each field once"),
+    (lambda a: not (a.suite or a.suite_file or a.config or a.from_study or a.set),
+     "nothing to run: give --suite NAME, --suite-file FILE, --config FILE, --from-study NAME or --set FIELD=V"),
     (lambda a: (a.trial is None) != (a.from_study is None), "--from-study and --trial go together; give both"),
     (lambda a: a.suite is None and a.quick, "--quick applies to suites; use --epochs with --config or --from-study"),
     (lambda a: a.executor != "ray" and a.address is not None,
@@ -184,10 +211,13 @@ def _suite(args: argparse.Namespace, options: SuiteOptions) -> Suite:
     if args.suite is not None:
         return SUITES[args.suite]
     if args.suite_file is not None:
-        return load_suite_file(args.suite_file, options)
+        return suites.load_suite_file(args.suite_file, options)
     if args.config is not None:
-        return config_suite(name_from_file("config", args.config), f"the configuration in {args.config}",
-                            load_config_file(args.config), options)
+        return config_suite(suites.name_from_file("config", args.config), f"the configuration in {args.config}",
+                            suites.load_config_file(args.config), options)
+    if args.from_study is None:  # --set alone: the default config, changed or swept
+        return config_suite("sweep", "the default configuration with "
+                            + " ".join(f"--set {n}={','.join(map(str, v))}" for n, v in args.set), RunConfig(), options)
     from bench.tune import trial_config
 
     config = trial_config(storage_url(args), args.from_study, args.trial)
@@ -200,11 +230,11 @@ def run(args: argparse.Namespace) -> int:
     for applies, message in RUN_CONFLICTS:
         if applies(args):
             raise ConfigError(message)
-    options = SuiteOptions(quick=args.quick, seeds=args.seeds, epochs=args.epochs, dataset=args.dataset,
-                           data_dir=args.data_dir, device=args.device)
+    options = SuiteOptions(quick=args.quick, seeds=args.seeds, seed_list=args.seed_list, epochs=args.epochs,
+                           dataset=args.dataset, data_dir=args.data_dir, device=args.device, settings=tuple(args.set))
     how = ExecOptions(executor=args.executor, jobs=args.jobs, address=args.address, stack=STACK[args.stack],
                       progress=not args.no_progress)
-    return commands.run(_suite(args, options), options, how, args.results, args.reports)
+    return commands.run(_suite(args, options), options, how, args.results, args.reports, dry_run=args.dry_run)
 
 
 def report(args: argparse.Namespace) -> int:

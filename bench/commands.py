@@ -14,9 +14,9 @@ from bench.options import ExecOptions, PerfOptions, SuiteOptions, TuneOptions
 from bench.reports import write_report
 from bench.resources import check_fits
 from bench.runner import run_suite, suite_status
-from bench.store import Store, check_folder, prepare_folder, read_bounded
-from bench.suites import SUITES, Suite
-from vae_core.config import ConfigError
+from bench.store import Store, check_folder, prepare_folder, read_bounded, run_key
+from bench.suites import SUITES, Suite, SuiteRun
+from vae_core.config import ConfigError, RunConfig, config_dict
 from vae_core.data import FILE_DATASETS, dataset_for, load_dataset
 from vae_core.device import resolve_device
 
@@ -29,15 +29,18 @@ def check_data(dataset: str, data_dir: str | None, device: str) -> None:
     load_dataset(dataset, data_dir)
 
 
-def run(suite: Suite, options: SuiteOptions, how: ExecOptions, results: Path, reports: Path) -> int:
+def run(suite: Suite, options: SuiteOptions, how: ExecOptions, results: Path, reports: Path,
+        dry_run: bool = False) -> int:
     """Train what is not cached of `suite`, store it, write its report; every data set and
     device the runs need, and whether each run fits in memory, is checked before a folder is
-    made."""
+    made. With `dry_run`, print the runs and whether each is cached, and stop there."""
     runs = suite.build(options)
     for config in dict.fromkeys(r.config.replace(seed=0) for r in runs):
         check_data(config.dataset, config.data_dir, config.device)
         data = dataset_for(config)  # a training subset the data cannot give fails here too
         check_fits(config, data.image_shape, data.train_x.shape[0])
+    if dry_run:
+        return print_runs(suite, runs, results)
     check_folder(results, "results", "--results")  # both checked before either is made
     check_folder(reports, "reports", "--reports")
     records, manifest = run_suite(suite, runs, options, prepare_folder(results, "results", "--results"), how)
@@ -50,6 +53,26 @@ def run(suite: Suite, options: SuiteOptions, how: ExecOptions, results: Path, re
         print(f"error: {failed} of {len(records)} runs failed with an error (the report lists them); the others "
               "are stored, and the same command retries the failed ones", file=sys.stderr)
         return 1
+    return 0
+
+
+def print_runs(suite: Suite, runs: list[SuiteRun], results: Path) -> int:
+    """One line per distinct config of a suite: its axis, label, seeds, the fields it changes
+    from the defaults, and how many of its seeds are cached in `results`."""
+    store = Store(results, suite.name)
+    groups: dict[tuple, list[SuiteRun]] = {}
+    for r in runs:
+        groups.setdefault((r.axis, r.label, r.config.replace(seed=0)), []).append(r)
+    defaults = config_dict(RunConfig())
+    keys = {run_key(r.config) for r in runs}
+    cached = sum(store.run_dir(k).is_dir() for k in keys)
+    print(f"suite {suite.name}: {len(keys)} distinct runs ({cached} stored in {results}), "
+          f"{len(groups)} configs on {len({a for a, _, _ in groups})} axes; nothing trained (--dry-run)")
+    for (axis, label, config), members in groups.items():
+        changed = {k: v for k, v in config_dict(config).items() if v != defaults[k] and k != "seed"}
+        stored = sum(store.run_dir(run_key(r.config)).is_dir() for r in members)
+        print(f"  {axis:<10} {label or config.label:<28} seeds {','.join(str(r.config.seed) for r in members):<8} "
+              f"stored {stored}/{len(members)}  {' '.join(f'{k}={v}' for k, v in changed.items()) or '(defaults)'}")
     return 0
 
 

@@ -20,23 +20,23 @@ SWEPT_LOSSES = ("bce", "mse")  # the beta sweep runs for both fixed decoders: th
 
 @dataclass(frozen=True)
 class Grid:
-    seeds: int
+    seeds: tuple[int, ...]
     betas: tuple[float, ...]
     latent_dims: tuple[int, ...]
     moment_ratios: tuple[float, ...]
     base: RunConfig  # the classic example's VAE with the options' data set, device and epochs
 
     def seed_configs(self) -> list[RunConfig]:
-        return [self.base.replace(seed=seed) for seed in range(self.seeds)]
+        return [self.base.replace(seed=seed) for seed in self.seeds]
 
 
 def grid_for(opts: SuiteOptions) -> Grid:
     """The grid of a built-in suite: 3 seeds and 20 epochs, or with --quick 2 seeds, 5 epochs
-    and fewer sweep points; --seeds, --epochs, --dataset and --device override."""
+    and fewer sweep points; --seeds (or --seed-list), --epochs, --dataset and --device override."""
     quick = opts.quick
     epochs = opts.epochs or (5 if quick else 20)
     base = RunConfig(epochs=epochs, dataset=opts.dataset or "mnist5k", data_dir=opts.data_dir,
                      device=opts.device or "auto")
-    return Grid(seeds=opts.seeds or (2 if quick else 3), betas=QUICK_BETAS if quick else BETAS,
+    return Grid(seeds=opts.seed_values(2 if quick else 3), betas=QUICK_BETAS if quick else BETAS,
                 latent_dims=QUICK_LATENT_DIMS if quick else LATENT_DIMS,
                 moment_ratios=QUICK_MOMENT_RATIOS if quick else MOMENT_RATIOS, base=base)

@@ -16,14 +16,31 @@ class SuiteOptions:
 
     quick: bool = False
     seeds: int | None = None
+    seed_list: tuple[int, ...] | None = None  # explicit seeds (--seed-list 3,7,11) instead of 0..seeds-1
     epochs: int | None = None
     dataset: str | None = None
     data_dir: str | None = None
     device: str | None = None
+    settings: tuple[tuple[str, tuple], ...] = ()  # --set FIELD=V1[,V2...]: (field, values); several values sweep
+
+    def seed_values(self, default: int) -> tuple[int, ...]:
+        """The seeds each run is trained with: --seed-list, else 0 to N-1 (N = --seeds or `default`)."""
+        return self.seed_list or tuple(range(self.seeds or default))
 
     def overrides(self) -> dict:
-        """The RunConfig fields these options set, for suites whose runs carry their own values."""
-        return {k: v for k in ("dataset", "data_dir", "device", "epochs") if (v := getattr(self, k)) is not None}
+        """The RunConfig fields these options set, for suites whose runs carry their own values:
+        the data set, epochs and device, and every --set with one value."""
+        out = {k: v for k in ("dataset", "data_dir", "device", "epochs") if (v := getattr(self, k)) is not None}
+        return out | {name: values[0] for name, values in self.settings if len(values) == 1}
+
+    def sweep(self) -> list[dict]:
+        """The product of the --set fields given several values: one dict of changes per point,
+        in the order the values were given (the first field varies slowest)."""
+        points: list[dict] = [{}]
+        for name, values in self.settings:
+            if len(values) > 1:
+                points = [{**p, name: v} for p in points for v in values]
+        return points
 
 
 @dataclass(frozen=True)

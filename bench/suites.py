@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import tomllib
+import typing
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -86,14 +87,62 @@ SUITES: dict[str, Suite] = {
 
 
 def config_suite(name: str, description: str, config: RunConfig, opts: SuiteOptions) -> Suite:
-    """A suite of one config over seeds: a re-run of a tuned trial or of a user's config file.
-    The data set, epochs and device of `opts` override the config's where given."""
-    config = config.replace(**opts.overrides())
+    """A suite of one config over seeds: a re-run of a tuned trial, a user's config file, or the
+    default config. The data set, epochs, device and one-valued --set of `opts` override the
+    config's; --set fields given several values sweep their product, each point labelled by
+    the values it sets (`lr=0.001, beta=2`). Every point is validated here, before any run."""
+    config = _with(config.replace, opts.overrides(), "--set")
+    points = [(", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in changes.items()) or None,
+               _with(config.replace, changes, "--set")) for changes in opts.sweep()]
 
     def build(options: SuiteOptions) -> list[SuiteRun]:
-        return [SuiteRun("runs", config.replace(seed=seed)) for seed in range(options.seeds or 3)]
+        axis = "sweep" if len(points) > 1 else "runs"
+        return [SuiteRun(axis, c.replace(seed=seed), label) for seed in options.seed_values(3) for label, c in points]
 
-    return Suite(name, description, build, {"runs": f"Runs of {config.label}"})
+    title = f"Sweep of {', '.join(n for n, v in opts.settings if len(v) > 1)} around {config.label}" \
+        if len(points) > 1 else f"Runs of {config.label}"
+    return Suite(name, description, build, {"sweep" if len(points) > 1 else "runs": title})
+
+
+def _with(replace: Callable[..., RunConfig], changes: dict, where: str) -> RunConfig:
+    try:
+        return replace(**changes)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def parse_setting(text: str) -> tuple[str, tuple]:
+    """`FIELD=V1[,V2...]` of --set as (field, values), each value of the field's type (an
+    integer, a number, true/false, text, or `none` where the field may be unset); the values
+    are checked by `RunConfig` when the runs are built."""
+    name, sep, values = text.partition("=")
+    name = name.strip()
+    hints = typing.get_type_hints(RunConfig)
+    if not sep or not values.strip():
+        raise ConfigError(f"--set {text[:SHOWN_KEY]!r}: give FIELD=VALUE, or FIELD=V1,V2,... to sweep")
+    if name == "seed":
+        raise ConfigError("--set seed: seeds are set by --seeds N or --seed-list 3,7,11")
+    if name not in hints:
+        raise ConfigError(f"--set: unknown run config field {shown_keys([name])[0]!r}; known fields are "
+                          f"{sorted(set(hints) - {'seed'})}")
+    kinds = typing.get_args(hints[name]) or (hints[name],)
+    parsed = tuple(_parse_value(name, v.strip(), kinds) for v in values.split(","))
+    if len(set(parsed)) < len(parsed):
+        raise ConfigError(f"--set {name}: a value is given twice ({values[:SHOWN_KEY]}); give each once")
+    return name, parsed
+
+
+def _parse_value(name: str, text: str, kinds: tuple[type, ...]) -> object:
+    if type(None) in kinds and text.lower() == "none":
+        return None
+    kind = next(k for k in kinds if k is not type(None))
+    try:
+        if kind is bool:
+            return {"true": True, "false": False}[text.lower()]
+        return kind(text)
+    except (KeyError, ValueError):
+        want = {bool: "true or false", int: "an integer", float: "a number"}.get(kind, "text")
+        raise ConfigError(f"--set {name}={text[:SHOWN_KEY]!r}: {name} takes {want}") from None
 
 
 def load_config_file(path: Path) -> RunConfig:
@@ -204,9 +253,8 @@ def load_suite_file(path: Path, opts: SuiteOptions) -> Suite:
                   f"trained once and shown as {names[0]!r}")
 
     def build(options: SuiteOptions) -> list[SuiteRun]:
-        n = options.seeds or seeds
         return [SuiteRun(axis, config.replace(seed=seed), label)
-                for seed in range(n) for axis, label, config in declared]
+                for seed in options.seed_values(seeds) for axis, label, config in declared]
 
     description = data.get("description", f"suite file {path.name}")
     axes = {axis: axis for axis, _, _ in declared}

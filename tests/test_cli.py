@@ -127,3 +127,41 @@ def test_a_quick_report_says_it_is_a_smoke_test_and_a_full_one_does_not(tiny_sui
         assert "a smoke test, not evidence" in quick and "a smoke test, not evidence" not in full
         if suite == "claims":  # the ledger's badges say so too
             assert "(quick)</span>" in quick and "(quick)</span>" not in full
+
+
+def test_set_sweeps_the_product_of_its_values_over_the_given_seeds():
+    from bench.options import SuiteOptions
+    from bench.suites import config_suite, parse_setting
+    from vae_core.config import RunConfig
+
+    assert parse_setting("beta=0.5,2") == ("beta", (0.5, 2.0))
+    assert parse_setting("data_dir=none") == ("data_dir", (None,))
+    assert parse_setting("latent_dim=8") == ("latent_dim", (8,))
+    options = SuiteOptions(seed_list=(3, 7), settings=(parse_setting("beta=0.5,2"), parse_setting("lr=1e-3,3e-4"),
+                                                        parse_setting("latent_dim=8")))
+    runs = config_suite("sweep", "d", RunConfig(), options).build(options)
+    assert len(runs) == 2 * 2 * 2  # two betas x two learning rates x two seeds
+    assert {r.config.seed for r in runs} == {3, 7} and {r.config.latent_dim for r in runs} == {8}
+    assert {(r.config.beta, r.config.lr) for r in runs} == {(0.5, 1e-3), (0.5, 3e-4), (2.0, 1e-3), (2.0, 3e-4)}
+    assert {r.label for r in runs} == {"beta=0.5, lr=0.001", "beta=0.5, lr=0.0003", "beta=2, lr=0.001",
+                                      "beta=2, lr=0.0003"}  # a label per point, so no two points pool seeds
+    assert {r.axis for r in runs} == {"sweep"}
+
+
+def test_dry_run_prints_the_runs_and_writes_nothing(tmp_path, capsys):
+    code = exit_code(["run", "--set", "beta=0.5,2", "--dataset", "digits", "--seed-list", "4,9", "--dry-run",
+                      "--results", tmp_path / "r", "--reports", tmp_path / "p"])
+    out = capsys.readouterr().out
+    assert code == 0 and "suite sweep: 4 distinct runs (0 stored" in out
+    assert "beta=0.5" in out and "seeds 4,9" in out and "stored 0/2" in out
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_sweep_from_the_command_line_trains_and_reports_each_point(tmp_path, capsys):
+    args = ["run", "--set", "beta=0.5,2", "--dataset", "digits", "--epochs", "1", "--seed-list", "4", "--no-progress",
+            "--results", tmp_path / "r", "--reports", tmp_path / "p"]
+    assert exit_code(args) == 0
+    html = (tmp_path / "p" / "sweep.html").read_text()
+    assert "beta=0.5" in html and "beta=2" in html
+    stored = [json.loads(p.read_text()) for p in (tmp_path / "r" / "sweep").glob("*/config.json")]
+    assert sorted((c["beta"], c["seed"]) for c in stored) == [(0.5, 4), (2.0, 4)]
