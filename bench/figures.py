@@ -1,4 +1,4 @@
-"""Figures for the reports: seaborn panels with 95% t-intervals over seeds, image grids and
+"""Figures for the reports: seaborn panels with the spread over seeds (`bench.stats.SPREAD`), image grids and
 latent scatters, each returned as a base64 PNG `data:` URI (a report stays one file), and the
 `Panel` a report shows them in.
 
@@ -12,6 +12,7 @@ import base64
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 import matplotlib
 
@@ -21,9 +22,9 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from bench.stats import stat, t_interval  # noqa: E402
+from bench.stats import spread, stat, whiskers  # noqa: E402
 from bench.store import RunRecord  # noqa: E402
-from vae_core.metrics import METRICS  # noqa: E402
+from vae_core.metrics import METRICS, metric_bounds  # noqa: E402
 
 sns.set_theme(style="whitegrid", context="paper")
 # labels come from users' suite files: "$x$" in one must print as typed, not be parsed as math
@@ -78,13 +79,33 @@ def axis_label(metric: str) -> str:
     return f"{metric}\n[{info.unit}]{arrow.get(info.better, '')}"
 
 
+def no_values(metrics: Sequence[str]) -> str:
+    """A panel saying that none of `metrics` has a value in these runs (results stored by an
+    older version, or metrics that do not apply), instead of failing the whole report."""
+    fig = Figure(figsize=(4.5, 0.8), layout="constrained")
+    ax = fig.subplots()
+    ax.axis("off")
+    ax.text(0.5, 0.5, f"no values of {', '.join(metrics)[:120]} in these runs", ha="center", va="center", fontsize=8)
+    return to_data_uri(fig)
+
+
+def seed_dots(ax: object, data: pd.DataFrame, x: str, y: str, hue: str | None) -> None:
+    """The seeds as black dots over the bars of `x` (dodged like them by `hue`): a bar of two
+    seeds would otherwise hide that there are two."""
+    colour = {"palette": "dark:k"} if hue is not None else {"color": "k"}
+    sns.stripplot(data=data, x=x, y=y, hue=hue, dodge=hue is not None, ax=ax, size=3, alpha=0.55, legend=False,
+                  jitter=0.08, **colour)
+
+
 def metric_panels(
     df: pd.DataFrame, x: str, metrics: Sequence[str], hue: str | None = None,
     kind: str = "point", even_x: bool = False,
 ) -> str:
-    """One panel per metric: mean over seeds against `x`, with 95% t-intervals; `even_x` spaces
+    """One panel per metric: mean over seeds against `x`, with the spread and the seeds; `even_x` spaces
     the x values evenly (for grids such as beta = 0, 0.1, ..., 8)."""
-    metrics = [m for m in metrics if m in df and df[m].notna().any()]
+    wanted, metrics = metrics, [m for m in metrics if m in df and df[m].notna().any()]
+    if not metrics:
+        return no_values(wanted)
     if even_x:  # grids like beta in {0, 0.1, ..., 8}: evenly spaced, labelled with the values
         values = sorted(df[x].unique())
         df = df.assign(**{x: df[x].map({v: i for i, v in enumerate(values)})})
@@ -93,10 +114,12 @@ def metric_panels(
     for ax, metric in zip(axes, metrics, strict=False):
         data = df[df[metric].notna()]
         if kind == "bar":
-            sns.barplot(data=data, x=x, y=metric, hue=hue, errorbar=t_interval, ax=ax, capsize=0.1)
+            sns.barplot(data=data, x=x, y=metric, hue=hue, errorbar=whiskers(metric), ax=ax, capsize=0.1, alpha=0.8)
+            seed_dots(ax, data, x, metric, hue)
         else:
-            sns.lineplot(data=data, x=x, y=metric, hue=hue, errorbar=t_interval, marker="o", ax=ax,
+            sns.lineplot(data=data, x=x, y=metric, hue=hue, errorbar=whiskers(metric), marker="o", ax=ax,
                          err_style="bars", err_kws={"capsize": 3})
+            sns.scatterplot(data=data, x=x, y=metric, color="k", s=9, alpha=0.45, ax=ax, legend=False, zorder=3)
             if even_x:
                 ax.set_xticks(range(len(values)), [f"{v:g}" for v in values])
         ax.set_ylabel(axis_label(metric))
@@ -132,10 +155,10 @@ def latent_size_panels(df: pd.DataFrame) -> str:
     long["series"] = long["model"].str.upper() + " " + long["split"].str.replace("_recon_mse", "")
     fig = Figure(figsize=(9, 3.2), layout="constrained")
     ax1, ax2 = fig.subplots(1, 2)
-    sns.lineplot(data=long, x="latent_dim", y="recon_mse", hue="series", errorbar=t_interval, marker="o",
-                 err_style="bars", ax=ax1)
-    sns.lineplot(data=df, x="latent_dim", y="recon_mse_gap", hue="model", errorbar=t_interval, marker="o",
-                 err_style="bars", ax=ax2)
+    sns.lineplot(data=long, x="latent_dim", y="recon_mse", hue="series", errorbar=whiskers("test_recon_mse"),
+                 marker="o", err_style="bars", ax=ax1)
+    sns.lineplot(data=df, x="latent_dim", y="recon_mse_gap", hue="model", errorbar=whiskers("recon_mse_gap"),
+                 marker="o", err_style="bars", ax=ax2)
     for ax, metric in ((ax1, "test_recon_mse"), (ax2, "recon_mse_gap")):
         ax.set_xscale("log", base=2)
         ax.set_ylabel(axis_label(metric))
@@ -201,14 +224,19 @@ def latent_scatter(panels: Sequence[tuple[str, np.ndarray, np.ndarray]], prior_r
 
 def compare_bars(df: pd.DataFrame, metrics: Sequence[str], ylabel: str, hue: str | None = None,
                  reference: tuple[float, str] | None = None) -> str:
-    """Several metrics of one unit side by side (mean over seeds, 95% t-interval), optionally
+    """Several metrics of one unit side by side (mean over seeds, spread, the seeds), optionally
     split by `hue`, with an optional horizontal reference line (value, label)."""
-    metrics = [m for m in metrics if m in df and df[m].notna().any()]
+    wanted, metrics = metrics, [m for m in metrics if m in df and df[m].notna().any()]
+    if not metrics:
+        return no_values(wanted)
     id_vars = [c for c in ("seed", hue) if c]
     long = df.melt(id_vars=id_vars, value_vars=metrics, var_name="metric", value_name="value")
     fig = Figure(figsize=(1.3 * len(metrics) + (2.0 if hue else 1.6), 3.0), layout="constrained")
     ax = fig.subplots()
-    sns.barplot(data=long, x="metric", y="value", hue=hue, errorbar=t_interval, capsize=0.1, ax=ax)
+    bounds = (min(metric_bounds(m)[0] for m in metrics), max(metric_bounds(m)[1] for m in metrics))
+    sns.barplot(data=long, x="metric", y="value", hue=hue, errorbar=partial(spread, bounds=bounds), capsize=0.1,
+                ax=ax, alpha=0.8)
+    seed_dots(ax, long, "metric", "value", hue)
     if reference is not None:
         ax.axhline(reference[0], color="k", ls="--", lw=0.8, label=reference[1])
         ax.legend(fontsize=7)
@@ -231,15 +259,17 @@ def xy_lines(df: pd.DataFrame, x: str, y: str, hue: str, xlabel: str, ylabel: st
 
 def rate_distortion_plane(df: pd.DataFrame, rate: str, distortion: str, line: str) -> str:
     """Distortion against rate, one line per value of `line` through its beta sweep (seed means,
-    95% t-intervals on both axes), each point marked with its beta (Alemi et al. 2018, fig 1)."""
+    their spread on both axes), each point marked with its beta (Alemi et al. 2018, fig 1)."""
     fig = Figure(figsize=(5.2, 3.6), layout="constrained")
     ax = fig.subplots()
     for (name, sweep), colour in zip(df.groupby(line, sort=False), sns.color_palette(), strict=False):
         points = sorted(((stat(g, rate), stat(g, distortion), beta) for beta, g in sweep.groupby("beta")),
                         key=lambda p: p[0].mean)
         x, y = np.array([p[0].mean for p in points]), np.array([p[1].mean for p in points])
-        xerr = np.nan_to_num(np.array([[p[0].mean - p[0].lo, p[0].hi - p[0].mean] for p in points]).T)
-        yerr = np.nan_to_num(np.array([[p[1].mean - p[1].lo, p[1].hi - p[1].mean] for p in points]).T)
+        xerr = np.nan_to_num(np.array([[p[0].mean - p[0].whisker()[0], p[0].whisker()[1] - p[0].mean]
+                                       for p in points]).T)
+        yerr = np.nan_to_num(np.array([[p[1].mean - p[1].whisker()[0], p[1].whisker()[1] - p[1].mean]
+                                       for p in points]).T)
         ax.errorbar(x, y, xerr=xerr, yerr=yerr, fmt="-o", ms=4, capsize=2, color=colour, label=str(name))
         for (_, _, beta), xi, yi in zip(points, x, y, strict=True):
             ax.annotate(f"{beta:g}", (xi, yi), textcoords="offset points", xytext=(4, 3), fontsize=7, color=colour)

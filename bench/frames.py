@@ -7,6 +7,7 @@ frame, never the records' dicts.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from bench.store import Manifest, RunRecord
@@ -16,7 +17,7 @@ from vae_core.metrics import METRICS
 
 def records_frame(records: list[RunRecord], labels: dict[str, str] | None = None) -> pd.DataFrame:
     """One row per run: its label (from `labels` by key, else the config's), config fields,
-    status and scalar metrics."""
+    status and scalar metrics (every registered metric a column, NaN where a run has none)."""
     labels = labels or {}
     out = []
     for r in records:
@@ -30,9 +31,8 @@ def records_frame(records: list[RunRecord], labels: dict[str, str] | None = None
         row.update({f"iwae_nll_k{k}": v for k, v in r.metrics.get("iwae_nll_by_k") or []})
         out.append(row)
     df = pd.DataFrame(out)
-    for metric in METRICS:
-        if metric in df:
-            df[metric] = pd.to_numeric(df[metric], errors="coerce")
+    for metric in METRICS:  # a metric no run has (runs stored by an older version) is a column of NaN
+        df[metric] = pd.to_numeric(df[metric], errors="coerce") if metric in df else np.nan
     return df
 
 

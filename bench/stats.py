@@ -9,14 +9,41 @@ reports goes through these few functions, so they all read numbers the same way.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from vae_core.metrics import METRICS
+from vae_core.metrics import METRICS, metric_bounds
+
+#: Seeds from which an interval is shown; with fewer, tables and figures show the seeds' range
+#: (a Student-t interval over 2 seeds has a factor 12.7 and runs far outside what can be).
+MIN_SEEDS_SHOWN_INTERVAL = 3
+#: How tables and figures show the spread over seeds; printed beside them.
+SPREAD = ("mean over seeds; brackets and whiskers: the 95% Student-t interval of the mean with 3 or more seeds, "
+          "clipped to the values the metric can take; with 2 seeds their range (in parentheses), no interval; "
+          "dots: the seeds")
+
+
+def spread(values: Sequence[float], bounds: tuple[float, float] = (-math.inf, math.inf)) -> tuple[float, float]:
+    """What a figure's whisker shows: the t-interval (clipped to `bounds`) over 3 or more
+    values, else their range."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if len(v) == 0:
+        return (np.nan, np.nan)
+    if len(v) < MIN_SEEDS_SHOWN_INTERVAL:
+        return (float(v.min()), float(v.max()))
+    lo, hi = t_interval(v)
+    return (max(lo, bounds[0]), min(hi, bounds[1]))
+
+
+def whiskers(metric: str) -> Callable[[Sequence[float]], tuple[float, float]]:
+    """seaborn's `errorbar` for `metric`: `spread` within the metric's bounds."""
+    return partial(spread, bounds=metric_bounds(metric))
 
 
 def t_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, float]:
@@ -32,26 +59,42 @@ def t_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, flo
 
 
 class Stat(NamedTuple):
-    """Mean, 95% t-interval (lo, hi) and number of seeds of one metric."""
+    """Mean, 95% t-interval (lo, hi) clipped to the metric's possible values, number of seeds,
+    and the seeds' smallest and largest value, of one metric."""
 
     mean: float
     lo: float
     hi: float
     n: int
+    low: float = math.nan
+    high: float = math.nan
+
+    def whisker(self) -> tuple[float, float]:
+        """What a figure's whisker spans (see SPREAD): the interval, or over 2 seeds their range."""
+        return (self.lo, self.hi) if self.n >= MIN_SEEDS_SHOWN_INTERVAL else (self.low, self.high)
 
     def __str__(self) -> str:
+        """As tables show it (see SPREAD): `m [lo, hi]` over 3 or more seeds, `m (low-high)` over 2."""
         if self.n == 0:
             return "n/a"
-        return fmt(self.mean) if self.n < 2 else f"{fmt(self.mean)} [{fmt(self.lo)}, {fmt(self.hi)}]"
+        if self.n < 2:
+            return fmt(self.mean)
+        if self.n < MIN_SEEDS_SHOWN_INTERVAL:
+            return f"{fmt(self.mean)} ({fmt(self.low)} to {fmt(self.high)})"
+        return f"{fmt(self.mean)} [{fmt(self.lo)}, {fmt(self.hi)}]"
 
 
 def stat(df: pd.DataFrame, metric: str) -> Stat:
-    """Mean, 95% t-interval and n of a metric over the rows (seeds) of `df`."""
+    """Mean, 95% t-interval and n of a metric over the rows (seeds) of `df`. The interval is
+    clipped to the values the metric can take; that changes no comparison (`side`), since a
+    mean lies within them."""
     values = df[metric].dropna().to_numpy(dtype=float) if metric in df else np.array([])
     if len(values) == 0:
         return Stat(math.nan, math.nan, math.nan, 0)
     lo, hi = t_interval(values)
-    return Stat(float(values.mean()), float(lo), float(hi), len(values))
+    low, high = metric_bounds(metric)
+    return Stat(float(values.mean()), float(max(lo, low)), float(min(hi, high)), len(values),
+                float(values.min()), float(values.max()))
 
 
 def mean(df: pd.DataFrame, metric: str) -> float:

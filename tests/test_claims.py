@@ -1,8 +1,10 @@
 """The claims ledger: every verdict rule fed synthetic numbers whose verdict is known, and the
 claims suite end to end on the tiny digits data."""
 
+import math
 import re
 
+import pandas as pd
 from helpers import AE, VAE, exit_code, frame
 from markupsafe import escape
 
@@ -267,7 +269,7 @@ def test_claims_suite_end_to_end_writes_a_ledger_of_thirteen_verdicts(tiny_claim
     html = (root / "p" / "claims.html").read_text()
     for claim_id, claim in CLAIMS.items():
         assert f'id="{claim_id}"' in html and str(escape(claim.rule)) in html
-    verdicts = re.findall(r'<span class="verdict (confirmed|refuted|inconclusive)">', html)
+    verdicts = re.findall(r'<span class="verdict (confirmed|refuted|inconclusive)(?: quick)?">', html)
     assert len(verdicts) == 2 * 13  # ledger row and section heading
     assert "domain classifier, not Inception" in html
     assert "Checks of mathematical facts" in html and html.count("Rule history.") == 13
@@ -293,3 +295,20 @@ def test_each_claim_reads_its_own_runs_not_those_other_claims_added():
     assert sorted(c2["AE"].latent_dim.unique()) == [8, 20] and sorted(c2["VAE"].latent_dim.unique()) == [8, 20]
     assert list(c2["AE small data"].latent_dim.unique()) == [8]
     assert sorted(CLAIMS["C8"].select(df)["sweep"].beta.unique()) == [1.0, 4.0]
+
+
+def test_no_interval_is_shown_outside_what_a_metric_can_take_and_two_seeds_show_their_range():
+    from bench.stats import spread, stat
+    from vae_core.metrics import metric_bounds
+
+    assert metric_bounds("prior_coverage") == (0.0, 1.0) and metric_bounds("recon_mse_gap")[0] == -math.inf
+    assert metric_bounds("train_images_per_s") == (0.0, math.inf)
+    three = pd.DataFrame({"prior_coverage": [0.6, 0.9, 0.99], "train_images_per_s": [10.0, 2000.0, 10.0]})
+    s = stat(three, "prior_coverage")
+    assert s.hi == 1.0 and s.lo > 0 and str(s).endswith(", 1]")  # the t-interval runs past 1: clipped
+    assert stat(three, "train_images_per_s").lo == 0.0
+    two = pd.DataFrame({"prior_fid": [58.0, 366.0]})
+    s = stat(two, "prior_fid")
+    assert str(s) == "212 (58 to 366)" and s.whisker() == (58.0, 366.0)  # the range, no t-interval of factor 12.7
+    assert spread([58.0, 366.0], (0.0, math.inf)) == (58.0, 366.0)
+    assert spread([0.6, 0.9, 0.99], (0.0, 1.0))[1] == 1.0

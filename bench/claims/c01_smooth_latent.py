@@ -103,7 +103,7 @@ class SmoothLatent(Claim):
         main = concat(*(groups[f"{a} {m}"] for a in ("MLP", "CONV") for m in ("AE", "VAE")))
         out = [Panel(metric_panels(main, "model", list(SMOOTHNESS_FIGURES), hue="arch", kind="bar"),
                      "The figures the rule counts: AE vs VAE for the MLP and the conv network, in the evaluator's "
-                     "features (bars: mean over seeds, 95% t-interval)."),
+                     "features (bars: mean over seeds, whiskers: their spread, dots: the seeds)."),
                Panel(metric_panels(main, "model", ["interp_jump_ratio", "midpoint_nn_ratio", "prior_nn_ratio",
                                                    "prior_fid"], hue="arch", kind="bar"),
                      "Shown, not counted: the pixel figures (nearest-train distance favours blurry images) and the "

@@ -75,12 +75,12 @@ class TugOfWar(Claim):
         sweep = groups["sweep"]
         out = [Panel(rate_distortion_plane(concat(sweep, groups["MSE sweep"]), RATE, DISTORTION, "recon_loss"),
                      "The rate-distortion plane (Alemi et al. 2018): test reconstruction error against the KL per "
-                     "image, one line per reconstruction loss through its beta sweep (beta by each point; 95% "
-                     "t-intervals on both axes). The tug of war is the slope of each line; the rule reads the BCE "
-                     "line."),
+                     "image, one line per reconstruction loss through its beta sweep (beta by each point; whiskers: "
+                     "the spread over seeds on both axes). The tug of war is the slope of each line; the rule reads "
+                     "the BCE line."),
                Panel(metric_panels(sweep, "beta", ["test_recon_mse", "test_kl", PATH_EVENNESS, "posterior_var"],
                                    even_x=True),
-                     "The tug of war (chapter fig 1.9) against the KL weight beta (95% t-intervals over seeds).")]
+                     "The tug of war (chapter fig 1.9) against the KL weight beta (whiskers: the spread over seeds).")]
         history = beta_histories(records_of(records, sweep))
         if (img := posterior_variance_curves(history)) is not None:
             out.append(Panel(img, "Mean posterior variance over training, one curve per beta (mean over seeds)."))

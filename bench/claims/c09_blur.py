@@ -125,7 +125,7 @@ class Blur(Claim):
                      "Sharpness of reconstructions (ratio to real; 1 = as sharp as real, lower = blurrier) and their "
                      "Frechet distance to real images in the evaluator's features: the AE with each loss, and the VAE "
                      "with BCE, MSE, MSE with the adversarial loss, the calibrated Gaussian decoder and the largest KL "
-                     "weight (95% t-intervals over seeds).")]
+                     "weight (whiskers: the spread over seeds).")]
         sweeps = concat(groups["sweep"], groups["MSE sweep"], groups["VAE calibrated Gaussian"])
         if not sweeps.empty:
             out.append(Panel(rate_distortion_plane(sweeps, RATE, OFF_REAL, "recon_loss"),

@@ -27,7 +27,7 @@ from bench.figures import (
 from bench.frames import axis_frames, lowest_seed, records_frame, records_of, rows
 from bench.rate import DISTORTION, RATE, at_shared_rate
 from bench.reports.html import common_context
-from bench.stats import fmt, stat
+from bench.stats import MIN_SEEDS_SHOWN_INTERVAL, fmt, stat
 from bench.store import Manifest, RunRecord
 from vae_core.config import RECON_LOSSES
 from vae_core.metrics import METRICS
@@ -52,8 +52,9 @@ def compare(df: pd.DataFrame, metric: str, col: str, a: object, b: object, name_
     overlap = not (sa.hi < sb.lo or sb.hi < sa.lo)
     rel = (sb.mean - sa.mean) / abs(sa.mean) if sa.mean else math.nan
     direction = "higher" if sb.mean > sa.mean else "lower"
-    verdict = "the 95% intervals overlap, so the difference is not clear at this number of seeds" if overlap \
-        else "the 95% intervals do not overlap"
+    which = "95% intervals" if min(sa.n, sb.n) >= MIN_SEEDS_SHOWN_INTERVAL else "95% t-intervals (not shown at 2 seeds)"
+    verdict = f"the {which} overlap, so the difference is not clear at this number of seeds" if overlap \
+        else f"the {which} do not overlap"
     return text + f"; {name_b} is {abs(rel):.0%} {direction}, and {verdict}."
 
 
@@ -84,7 +85,7 @@ def section_model(df: pd.DataFrame, recs: list[RunRecord]) -> list[Panel]:
                  "AE vs VAE with the same MLP and BCE loss, in the evaluator's features: how evenly decoded images "
                  "move along straight latent paths (1 = straight and even), how many decoded path midpoints look "
                  "real, and holes in the prior with blur divided out (prior samples' classifier confidence over "
-                 "reconstructions'); bars: 95% t-interval over seeds.",
+                 "reconstructions'); whiskers: the spread over seeds, dots: the seeds.",
                  [compare(df, m, "model", "ae", "vae", "AE", "VAE") for m in SMOOTHNESS_FIGURES]),
            Panel(metric_panels(df, "model", ["test_recon_bce", "interp_jump_ratio", "midpoint_nn_ratio",
                                              "prior_nn_ratio", "prior_fid"], kind="bar"),
@@ -159,14 +160,14 @@ def section_beta(df: pd.DataFrame, recs: list[RunRecord]) -> list[Panel]:
     out = [Panel(rate_distortion_plane(df, RATE, DISTORTION, "recon_loss"),
                  "The rate-distortion plane (Alemi et al. 2018, \"Fixing a Broken ELBO\"): test reconstruction error "
                  "against the KL per image, one line per reconstruction loss through its beta sweep (beta by each "
-                 "point), seed means with 95% t-intervals; the calibrated Gaussian decoder, which has no variance to "
+                 "point), seed means with their spread; the calibrated Gaussian decoder, which has no variance to "
                  "choose and so no hidden beta, as one point at beta = 1. Lower-left is better; the same beta puts "
                  "the two fixed decoders at different rates.",
                  [matched_rate(df, m) for m in (DISTORTION, SHARPNESS)]),
            Panel(metric_panels(df, "beta", ["test_recon_mse", "test_kl", "path_length_excess"], hue="recon_loss",
                                even_x=True),
                  "Reconstruction against rate: test MSE and KL per image against the KL weight beta, and the "
-                 "evenness of latent paths in the evaluator's features (95% t-intervals over seeds), per "
+                 "evenness of latent paths in the evaluator's features (whiskers: the spread over seeds), per "
                  "reconstruction loss.",
                  [t for m in ("test_recon_mse", "test_kl", "path_length_excess") for t in trends(m)]),
            Panel(metric_panels(df, "beta", ["posterior_var", "active_units", "midpoint_nn_ratio"], hue="recon_loss",
@@ -207,7 +208,7 @@ def section_runs(df: pd.DataFrame, recs: list[RunRecord]) -> list[Panel]:
     per config and their images."""
     out = [Panel(metric_panels(df, "label", ["test_recon_mse", "interp_jump_ratio", "prior_nn_ratio",
                                              "recon_laplacian_ratio"], kind="bar"),
-                 "Headline metrics of each configuration (bars: 95% t-interval over seeds).",
+                 "Headline metrics of each configuration (whiskers: the spread over seeds, dots: the seeds).",
                  [f"{label}: " + ", ".join(f"{m} {stat(g, m)}" for m in
                                            ("test_recon_mse", "test_kl", "interp_jump_ratio", "prior_nn_ratio"))
                   for label, g in df.groupby("label", sort=False)])]

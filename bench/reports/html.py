@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from bench.stats import stat
+from bench.stats import SPREAD, stat
 from bench.store import Manifest, RunRecord, remove_stale, write_atomic
 from vae_core.metrics import METRICS
 
@@ -63,6 +63,7 @@ def common_context(records: list[RunRecord], manifest: Manifest, df: pd.DataFram
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "env": manifest.environment,
         "options": manifest.options,
+        "spread": SPREAD,
         "seeds": sorted(df.seed.unique().tolist()) if not df.empty else [],
         "devices": sorted(set(df.device_used.dropna())) if not df.empty else [],
         "n_runs": len(records),

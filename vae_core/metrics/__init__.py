@@ -13,6 +13,7 @@ model of a suite is scored on the same test images, endpoints and prior draws.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cached_property
@@ -141,6 +142,27 @@ METRICS: dict[str, Metric] = {
     "infer_images_per_s": Metric("images / s", "higher", "inference throughput (encode + decode, batch 1024)"),
     "train_seconds": Metric("s", "lower", "wall time of training"),
 }
+
+#: The values a metric of each unit can take, so that no interval is drawn outside them.
+UNIT_BOUNDS: dict[str, tuple[float, float]] = {
+    "fraction": (0.0, 1.0), "probability": (0.0, 1.0), "[-1, 1]": (-1.0, 1.0),
+    **{unit: (0.0, math.inf) for unit in ("ratio", "ratio to real", "images / s", "s", "feature units^2",
+                                           "feature units^2 / t^2", "latent units^2", "dimensions", "pixel intensity",
+                                           "pixel L2 / step", "degrees", "nats / dimension")},
+}
+#: Metrics of an unbounded unit that cannot be negative: errors, Bernoulli NLLs of data in [0, 1], the
+#: closed-form KLs. The gaps (differences), MMD^2 (an unbiased estimate), and the ELBO and IWAE bounds
+#: (a Gaussian likelihood is a density, so its NLL can be negative) stay unbounded.
+NONNEGATIVE = ("test_recon_mse", "train_recon_mse", "mean_image_mse", "test_recon_bce", "train_recon_bce", "test_kl",
+               "agg_posterior_kl", "exact_nll_quadrature_error", "test_kl_mc_se")
+
+
+def metric_bounds(name: str) -> tuple[float, float]:
+    """The smallest and largest value `name` can take ((-inf, inf) where unbounded or unknown)."""
+    if name in NONNEGATIVE:
+        return (0.0, math.inf)
+    metric = METRICS.get(name)
+    return UNIT_BOUNDS.get(metric.unit, (-math.inf, math.inf)) if metric else (-math.inf, math.inf)
 
 EVAL_SEED = 1234
 IWAE_K = 100
