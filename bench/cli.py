@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from bench import commands, suites
+from bench.argtypes import bounded, file_path, name_text, seed_list, setting
 from bench.executors import EXECUTORS
 from bench.options import ExecOptions, PerfOptions, SuiteOptions, TuneOptions, default_storage_url
 from bench.search_space import SEARCH_SPACE, objectives_help, parse_objectives
@@ -29,60 +30,21 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
 
 
-def _bounded(kind: type, low: float, high: float) -> type:
-    def parse(text: str) -> float:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if kind is int else 'a number'}") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"{text} is out of range; use {low:g} to {high:g}")
-        return value
-    parse.__name__ = kind.__name__
-    return parse  # type: ignore[return-value]
-
-
-def _path(text: str) -> Path:
-    if not text.strip():
-        raise argparse.ArgumentTypeError("an empty path; give a folder or file name")
-    return Path(text)
-
-
-def _seed_list(text: str) -> tuple[int, ...]:
-    seeds = tuple(_bounded(int, 0, 2**31 - 1)(t.strip()) for t in text.split(","))
-    if len(set(seeds)) < len(seeds):
-        raise argparse.ArgumentTypeError(f"{text[:40]!r} names a seed twice; give each once")
-    return seeds
-
-
-def _setting(text: str) -> tuple[str, tuple]:
-    try:
-        return suites.parse_setting(text)
-    except ConfigError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _name(text: str) -> str:
-    try:
-        return suites.safe_name(text)
-    except ConfigError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m bench", description="Benchmark and ablation harness for autoencoders.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     def folders(p: argparse.ArgumentParser, reports: bool = True) -> None:
-        p.add_argument("--results", type=_path, default=Path("results"), help="results folder (default: results)")
+        p.add_argument("--results", type=file_path, default=Path("results"), help="results folder (default: results)")
         if reports:
-            p.add_argument("--reports", type=_path, default=Path("reports"), help="reports folder (default: reports)")
+            p.add_argument("--reports", type=file_path, default=Path("reports"),
+                           help="reports folder (default: reports)")
 
     def data_options(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--epochs", type=_bounded(int, 1, 10000), help="epochs per run")
+        p.add_argument("--epochs", type=bounded(int, 1, 10000), help="epochs per run")
         p.add_argument("--dataset", choices=list(DATASETS), metavar="D",
                        help=f"data set: {', '.join(DATASETS)} (default: mnist5k, offline)")
-        p.add_argument("--data-dir", type=lambda t: str(_path(t)),
+        p.add_argument("--data-dir", type=lambda t: str(file_path(t)),
                        help="folder holding a torchvision data set (MNIST/raw, FashionMNIST/raw); "
                             "without it, mnist and fashion-mnist are downloaded")
         p.add_argument("--device", choices=list(DEVICES), metavar="DEV",
@@ -100,18 +62,18 @@ def build_parser() -> argparse.ArgumentParser:
                     "--from-study NAME --trial N trains one configuration over several seeds.")
     what = run.add_mutually_exclusive_group()
     what.add_argument("--suite", choices=sorted(SUITES), metavar="NAME", help=f"suite: {', '.join(sorted(SUITES))}")
-    what.add_argument("--suite-file", type=_path, metavar="FILE",
+    what.add_argument("--suite-file", type=file_path, metavar="FILE",
                       help="a suite of your own, as TOML or JSON: [defaults] and [[runs]] tables of RunConfig "
                            "fields, each run with an optional label and axis (see docs/usage.md)")
-    what.add_argument("--config", type=_path, metavar="FILE",
+    what.add_argument("--config", type=file_path, metavar="FILE",
                       help="JSON or TOML file of RunConfig fields (model, recon_loss, beta, latent_dim, ...)")
-    what.add_argument("--from-study", type=_name, metavar="NAME", help="re-run a trial of a tuning study")
-    run.add_argument("--trial", type=_bounded(int, 0, 10**9), help="trial number, with --from-study")
+    what.add_argument("--from-study", type=name_text, metavar="NAME", help="re-run a trial of a tuning study")
+    run.add_argument("--trial", type=bounded(int, 0, 10**9), help="trial number, with --from-study")
     storage(run)
     run.add_argument("--quick", action="store_true", help="smaller grids, fewer epochs and seeds (about a minute)")
-    run.add_argument("--seeds", type=_bounded(int, 1, 100), help="seeds per run (default: 3; quick: 2)")
-    run.add_argument("--seed-list", type=_seed_list, metavar="S1,S2,...", help="these seeds instead of 0 to N-1")
-    run.add_argument("--set", type=_setting, action="append", default=[], metavar="FIELD=V[,V...]",
+    run.add_argument("--seeds", type=bounded(int, 1, 100), help="seeds per run (default: 3; quick: 2)")
+    run.add_argument("--seed-list", type=seed_list, metavar="S1,S2,...", help="these seeds instead of 0 to N-1")
+    run.add_argument("--set", type=setting, action="append", default=[], metavar="FIELD=V[,V...]",
                      help="set a RunConfig field of --config, --suite-file, --from-study or, alone, the default "
                           "config; several values sweep it (--set beta=0.5,1,2 --set lr=1e-3,3e-4: 6 configs)")
     run.add_argument("--dry-run", action="store_true", help="print the runs it would train, then stop")
@@ -119,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--executor", choices=list(EXECUTORS), default="inline",
                      help="where runs train: inline (this process, default), process (a local process pool), "
                           "ray (Ray tasks; pip install -e '.[ray]')")
-    run.add_argument("--jobs", type=_bounded(int, 1, 1024), help="processes for --executor process (default: cores)")
+    run.add_argument("--jobs", type=bounded(int, 1, 1024), help="processes for --executor process (default: cores)")
     run.add_argument("--stack", choices=list(STACK), default="auto",
                      help="train runs that differ only in seed and beta together (torch.func.vmap); auto = on "
                           "a GPU, where it wins (inline executor only)")
@@ -136,8 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
                          description="Re-render reports/<suite>.html from the suite's stored results, or "
                                      "reports/study-<name>.html from a tuning study.")
     which = rep.add_mutually_exclusive_group(required=True)
-    which.add_argument("--suite", type=_name, metavar="NAME", help="a suite that was run into --results")
-    which.add_argument("--study", type=_name, metavar="NAME", help="a tuning study in --storage")
+    which.add_argument("--suite", type=name_text, metavar="NAME", help="a suite that was run into --results")
+    which.add_argument("--study", type=name_text, metavar="NAME", help="a tuning study in --storage")
     storage(rep)
     folders(rep)
 
@@ -151,10 +113,10 @@ def build_parser() -> argparse.ArgumentParser:
                     "fit()'s fraction of the matrix products' speed is gated; the ratio to the classic pipeline "
                     "and the peak fractions are reported, not gated (they vary between machines and runs).")
     perf.add_argument("--device", choices=list(DEVICES), default="auto", metavar="DEV", help="auto, cpu, cuda, mps")
-    perf.add_argument("--repeats", type=_bounded(int, 1, 20), default=3, help="interleaved rounds, best kept")
-    perf.add_argument("--json", type=_path, metavar="FILE", help="write the measurements as JSON")
-    perf.add_argument("--compare", type=_path, metavar="FILE", help="a stored JSON baseline to gate against")
-    perf.add_argument("--max-regression", type=_bounded(float, 0, 1), default=0.15, metavar="F",
+    perf.add_argument("--repeats", type=bounded(int, 1, 20), default=3, help="interleaved rounds, best kept")
+    perf.add_argument("--json", type=file_path, metavar="FILE", help="write the measurements as JSON")
+    perf.add_argument("--compare", type=file_path, metavar="FILE", help="a stored JSON baseline to gate against")
+    perf.add_argument("--max-regression", type=bounded(float, 0, 1), default=0.15, metavar="F",
                       help="allowed fall of each ratio below the baseline, as a fraction (default 0.15)")
     perf.add_argument("--profile", action="store_true",
                       help="also print where the time goes in one training step and one evaluation")
@@ -167,15 +129,15 @@ def build_parser() -> argparse.ArgumentParser:
                     "training data. One objective prunes hopeless trials after each epoch; several give a Pareto "
                     "front (Optuna cannot prune multi-objective studies). Rerun the same command to resume: "
                     "--trials is the number of finished trials the study should hold.")
-    tune.add_argument("--study", required=True, type=_name, metavar="NAME", help="study name (created or resumed)")
-    tune.add_argument("--trials", required=True, type=_bounded(int, 1, 100000), metavar="N",
+    tune.add_argument("--study", required=True, type=name_text, metavar="NAME", help="study name (created or resumed)")
+    tune.add_argument("--trials", required=True, type=bounded(int, 1, 100000), metavar="N",
                       help="finished (complete or pruned) trials the study should hold")
     tune.add_argument("--objectives", default="test_recon,smoothness",
                       help="comma-separated objectives (default: test_recon,smoothness)")
     storage(tune)
-    tune.add_argument("--workers", type=_bounded(int, 1, 256), default=1,
+    tune.add_argument("--workers", type=bounded(int, 1, 256), default=1,
                       help="worker processes on this machine sharing the study (default 1)")
-    tune.add_argument("--timeout", type=_bounded(float, 1, 10**7), metavar="S", help="stop starting trials after S s")
+    tune.add_argument("--timeout", type=bounded(float, 1, 10**7), metavar="S", help="stop starting trials after S s")
     tune.add_argument("--quick", action="store_true", help="3 epochs per trial instead of 10")
     data_options(tune)
     folders(tune)

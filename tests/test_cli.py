@@ -119,14 +119,13 @@ def test_a_quick_report_says_it_is_a_smoke_test_and_a_full_one_does_not(tiny_sui
     from bench.reports import write_report
     from bench.store import Store
 
-    for root, suite in ((tiny_suite_run[0], "ablations"), (tiny_claims_run, "claims")):
-        manifest, records = Store(root / "r", suite).load_manifest_runs()
-        quick = write_report(records, manifest, tmp_path / "quick").read_text()
-        full = write_report(records, dataclasses.replace(manifest, options={**manifest.options, "quick": False}),
-                            tmp_path / "full").read_text()
-        assert "a smoke test, not evidence" in quick and "a smoke test, not evidence" not in full
-        if suite == "claims":  # the ledger's badges say so too
-            assert "(quick)</span>" in quick and "(quick)</span>" not in full
+    claims = (tiny_claims_run / "p" / "claims.html").read_text()  # a --quick run: banner and outlined badges
+    assert "a smoke test, not evidence" in claims and claims.count("(quick)</span>") == 2 * 13
+    manifest, records = Store(tiny_suite_run[0] / "r", "ablations").load_manifest_runs()
+    quick = (tiny_suite_run[0] / "p" / "ablations.html").read_text()
+    full = write_report(records, dataclasses.replace(manifest, options={**manifest.options, "quick": False}),
+                        tmp_path).read_text()
+    assert "a smoke test, not evidence" in quick and "a smoke test, not evidence" not in full
 
 
 def test_set_sweeps_the_product_of_its_values_over_the_given_seeds():

@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 from helpers import TINY, exit_code, snapshot, stored_results
 
+from bench.store import UnsafeFileError, read_npz
+
 
 @pytest.fixture
 def fresh(tiny_suite_run, tmp_path):
@@ -149,3 +151,13 @@ def test_foreign_files_in_the_results_folder_are_ignored(fresh, capsys, survived
     assert exit_code(args) == 0 and "0 to train" in capsys.readouterr().err
     assert (root / "r" / "ablations" / "notes" / "todo.txt").read_text() == "mine"
     survived("fault")
+
+
+def test_a_zip_bomb_is_refused_before_it_is_decompressed(tmp_path):
+    """2 MiB of zeros compress to about 2 KiB: the archive is small, its contents are not."""
+    path = tmp_path / "images.npz"
+    np.savez_compressed(path, recon=np.zeros(2 * 2**20, dtype=np.uint8))
+    assert path.stat().st_size < 20_000
+    with pytest.raises(UnsafeFileError, match="decompress to more than"):
+        read_npz(path, limit=2**20)
+    assert read_npz(path, limit=8 * 2**20)["recon"].shape == (2 * 2**20,)  # within the cap it is read
