@@ -94,7 +94,7 @@ def report_study(study: str, storage_url: str, reports: Path) -> int:
 def tune(opts: TuneOptions, reports: Path) -> int:
     """Run the study until it holds `opts.trials` finished trials, then write its report."""
     from bench.reports.study import write_study_report
-    from bench.tune import open_storage, run_study
+    from bench.tune import best_lines, open_storage, run_study
 
     check_data(opts.dataset, opts.data_dir, opts.device)
     if opts.storage is not None:
@@ -103,6 +103,7 @@ def tune(opts: TuneOptions, reports: Path) -> int:
     check_folder(reports, "reports", "--reports")
     prepare_folder(opts.results, "results", "--results")
     study = run_study(opts)
+    print("\n".join(best_lines(study, opts)))
     print(f"report: {write_study_report(study, opts.storage_url, prepare_folder(reports, 'reports', '--reports'))}")
     return 0
 

@@ -17,6 +17,7 @@ unseen until the chosen setting is re-run with `bench run --from-study`.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import multiprocessing
 import os
@@ -115,7 +116,9 @@ def storage_errors_as_one_line(url: str) -> Iterator[None]:
 def redact(url: str) -> str:
     """A storage URL as messages and reports show it: scheme, host and database only. No user,
     password, port or query string (which may hold `password=`), and nothing of a URL that does
-    not parse; a password may hold '@', '/' or ':', so the host is read after the last '@'."""
+    not parse; a password may hold '@', '/' or ':', so the host is read after the last '@'.
+    (SQLAlchemy's `make_url(...).render_as_string(hide_password=True)` keeps the user, port and
+    query string, and reads `u:SE@CRET@host` as host `CRET@host`, showing part of the password.)"""
     if url.startswith("journal:"):
         return url  # a file path; Optuna's journal storage takes no credentials
     scheme = re.match(r"[A-Za-z][A-Za-z0-9+.-]*", url)
@@ -186,10 +189,16 @@ def fail_dead_local_trials(study: optuna.Study) -> int:
         worker = trial.user_attrs.get("worker", "")
         worker_host, _, pid = worker.rpartition(":")
         if worker_host == host and pid.isdigit() and not _alive(int(pid)):
-            study._storage.set_trial_user_attr(trial._trial_id, "fail_reason", "worker died")
-            study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+            study.tell(trial.number, state=TrialState.FAIL)  # Optuna's public API; its reason: see fail_reason
             failed += 1
     return failed
+
+
+def fail_reason(trial: optuna.trial.FrozenTrial) -> str:
+    """Why a trial failed: the reason its worker recorded (diverged, interrupted, an error),
+    or, where none is recorded, that the worker died (marked by `fail_dead_local_trials` or by
+    the storage's heartbeat, neither of which can write to the trial)."""
+    return trial.user_attrs.get("fail_reason", "worker died")
 
 
 def _alive(pid: int) -> bool:
@@ -209,9 +218,12 @@ def make_objective(opts: TuneOptions, store: Store) -> Callable[[optuna.Trial], 
     def objective(trial: optuna.Trial) -> float | list[float]:
         try:
             return attempt(trial)
-        except (ConfigError, KeyboardInterrupt, *STORAGE_ERRORS):
+        except (ConfigError, KeyboardInterrupt, *STORAGE_ERRORS) as exc:
             # ends the study: the command prints it in one line; Optuna would log it with a traceback
             optuna.logging.set_verbosity(optuna.logging.ERROR)
+            with contextlib.suppress(Exception):  # the storage itself may be what failed
+                trial.set_user_attr("fail_reason", "interrupted" if isinstance(exc, KeyboardInterrupt)
+                                    else f"{type(exc).__name__}: {str(exc)[:200]}")
             raise
 
     def attempt(trial: optuna.Trial) -> float | list[float]:
@@ -241,22 +253,50 @@ def make_objective(opts: TuneOptions, store: Store) -> Callable[[optuna.Trial], 
     return objective
 
 
-def _progress(target: int, failed_before: int) -> Callable[[optuna.Study, optuna.trial.FrozenTrial], None]:
-    """A line per finished trial; stop at the target, or when this run's failures reach it."""
+def _shown(value: object) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def describe_trial(trial: optuna.trial.FrozenTrial, objectives: tuple[str, ...]) -> str:
+    """`trial 3 complete: test_recon 4.86, smoothness 1.06 | beta=2.26 recon_loss=bce ...`."""
+    values = (", ".join(f"{o} {_shown(v)}" for o, v in zip(objectives, trial.values, strict=False))
+              if trial.values else fail_reason(trial))
+    params = " ".join(f"{k}={_shown(v)}" for k, v in trial.params.items())
+    return f"trial {trial.number} {trial.state.name.lower()}: {values} | {params}"
+
+
+def _progress(opts: TuneOptions, failed_before: int) -> Callable[[optuna.Study, optuna.trial.FrozenTrial], None]:
+    """A line per finished trial, naming its objectives and parameters; stop at the target, or
+    when this run's failures reach it."""
 
     def show(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         done = len(study.get_trials(deepcopy=False, states=FINISHED))
-        values = (", ".join(f"{v:.4g}" for v in trial.values) if trial.values
-                  else trial.user_attrs.get("fail_reason", ""))
-        print(f"trial {trial.number} {trial.state.name.lower()} {values} ({done}/{target} finished)",
-              file=sys.stderr, flush=True)
-        if done >= target:
+        print(f"{describe_trial(trial, opts.objectives)} ({done}/{opts.trials} finished)", file=sys.stderr, flush=True)
+        if done >= opts.trials:
             study.stop()
-        elif len(study.get_trials(deepcopy=False, states=(TrialState.FAIL,))) - failed_before >= max(10, target):
+        elif len(study.get_trials(deepcopy=False, states=(TrialState.FAIL,))) - failed_before >= max(10, opts.trials):
             print("stopping: as many trials failed as were asked for; see their fail_reason", file=sys.stderr)
             study.stop()
 
     return show
+
+
+def best_lines(study: optuna.Study, opts: TuneOptions, most: int = 5) -> list[str]:
+    """The best trial (one objective) or the Pareto-optimal ones (several, at most `most`, by
+    the first objective), each with the command that re-runs it on the train/test split."""
+    try:
+        best = [study.best_trial] if len(study.directions) == 1 else study.best_trials
+    except ValueError:  # no complete trial
+        return ["no trial completed, so there is no best one"]
+    first_lower = study.directions[0] == optuna.study.StudyDirection.MINIMIZE
+    best = sorted(best, key=lambda t: t.values[0] if first_lower else -t.values[0])
+    where = "" if opts.results == Path("results") else f" --results {opts.results}"
+    if opts.storage is not None:
+        where += f" --storage {opts.storage if redact(opts.storage) == opts.storage else '<the same URL>'}"
+    title = "best trial" if len(study.directions) == 1 else f"Pareto-optimal trials ({len(best)})"
+    rerun = "    re-run on the test split: python -m bench run --from-study"
+    return [f"{title}:"] + [f"  {describe_trial(t, opts.objectives)}\n{rerun} {opts.study} --trial {t.number}{where}"
+                            for t in best[:most]]
 
 
 def run_worker(opts: TuneOptions, threads: int | None = None, study: optuna.Study | None = None) -> None:
@@ -273,7 +313,7 @@ def run_worker(opts: TuneOptions, threads: int | None = None, study: optuna.Stud
     failed_before = len(study.get_trials(deepcopy=False, states=(TrialState.FAIL,)))
     with storage_errors_as_one_line(opts.storage_url):
         study.optimize(make_objective(opts, store), timeout=opts.timeout,
-                       callbacks=[_progress(opts.trials, failed_before)])
+                       callbacks=[_progress(opts, failed_before)])
 
 
 def _worker_process(opts: TuneOptions, threads: int, errors: multiprocessing.SimpleQueue) -> None:

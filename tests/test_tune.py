@@ -3,6 +3,7 @@ re-run of a trial, the study report, and the one-line errors."""
 
 import contextlib
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -17,7 +18,7 @@ from optuna.trial import TrialState
 
 from bench.options import TuneOptions
 from bench.store import Store
-from bench.tune import create_or_load, make_objective, open_storage
+from bench.tune import create_or_load, fail_reason, make_objective, open_storage
 
 TINY = ["--dataset", "digits", "--epochs", "3"]
 
@@ -43,8 +44,14 @@ def test_tiny_multi_objective_study_runs_reports_and_reruns_a_trial(tmp_path, ca
     results, reports = tmp_path / "results", tmp_path / "reports"
     args = ["tune", "--study", "tiny", "--trials", "4", *TINY, "--results", results, "--reports", reports]
     assert exit_code(args) == 0
+    out, err = capsys.readouterr()
     study = load(results, "tiny")
     assert len(study.get_trials(states=(TrialState.COMPLETE,))) == 4
+    # each trial's line names its objectives and parameters; the end names the best and how to re-run them
+    assert re.search(r"trial 0 complete: test_recon [\d.]+, smoothness [\d.]+ \| beta=[\d.e-]+ recon_loss=", err), err
+    front = [t.number for t in study.best_trials]
+    assert f"Pareto-optimal trials ({len(front)}):" in out
+    assert f"python -m bench run --from-study tiny --trial {front[0]} --results {results}" in out
     assert [d.name for d in study.directions] == ["MINIMIZE", "MINIMIZE"]
     assert all(t.user_attrs["config"]["eval_split"] == "validation" for t in study.trials)
     assert all(t.user_attrs["config"]["kl_warmup_epochs"] <= 3 for t in study.trials)  # capped by --epochs 3
@@ -98,7 +105,7 @@ def test_a_trial_killed_mid_run_is_marked_failed_and_the_study_resumes(tmp_path)
                       "--results", results, "--reports", tmp_path / "rep"]) == 0
     study = load(results, "k")
     failed = study.get_trials(states=(TrialState.FAIL,))
-    assert len(failed) == 1 and failed[0].user_attrs["fail_reason"] == "worker died"
+    assert len(failed) == 1 and fail_reason(failed[0]) == "worker died"
     assert not study.get_trials(states=(TrialState.RUNNING,))
     assert study.get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED))
 
