@@ -40,7 +40,11 @@ def run_inline(jobs: list[Job], progress: Callable[[str], None] | None = None, s
         """An epoch callback that shows `text` and the epoch (a history row or an epoch number)."""
         if progress is None:
             return None
-        return lambda row, *_: progress(f"{text} epoch {row['epoch'] if isinstance(row, dict) else row}/{epochs}")
+        def show(row: dict | int, *_: object) -> None:
+            epoch = row["epoch"] if isinstance(row, dict) else row
+            progress(f"{text} epoch {epoch}/{epochs}" + (", evaluating" if epoch == epochs else ""))  # metrics next
+
+        return show
 
     groups: dict[tuple, list[Job]] = {}
     for job in jobs:

@@ -11,12 +11,14 @@ from pathlib import Path
 
 import pandas as pd
 import torch
+from tqdm.auto import tqdm
 
 import vae_core
 from bench.store import RunRecord, code_version, read_bounded, write_atomic
 from vae_core.config import RunConfig
 from vae_core.data import Dataset, dataset_for
 from vae_core.device import resolve_device
+from vae_core.evaluator import EPOCHS as EVALUATOR_EPOCHS
 from vae_core.evaluator import Evaluator, fingerprint, train_evaluator
 from vae_core.metrics import evaluate
 from vae_core.train import EpochCallback, TrainResult, fit
@@ -37,12 +39,17 @@ def evaluator_for(config: RunConfig, results_root: Path) -> Evaluator:
         data = dataset_for(config.replace(train_images=0))  # one yardstick, whatever subset a run trains on
         fp = fingerprint(data)
         path = Path(results_root) / EVALUATOR_FOLDER / f"{data.name.replace('/', '-')}-{fp}.pt"
-        print(f"evaluator network for {config.dataset}: {path}, trained first if missing", file=sys.stderr)
         try:
             evaluator = Evaluator.from_bytes(read_bounded(path, EVALUATOR_FILE, follow_symlinks=False), data)
+            print(f"evaluator network for {config.dataset}: {path}", file=sys.stderr)
         except Exception:  # missing, damaged or foreign: never executed (weights only), replaced
-            evaluator = next((e for e in _evaluators.values() if e.fingerprint == fp), None) or train_evaluator(data)
+            evaluator = next((e for e in _evaluators.values() if e.fingerprint == fp), None)
+            if evaluator is None:
+                with tqdm(total=EVALUATOR_EPOCHS, desc=f"evaluator network for {config.dataset} (trained once)",
+                          unit="epoch", file=sys.stderr, leave=False) as bar:
+                    evaluator = train_evaluator(data, on_epoch=lambda epoch, total: bar.update(1))
             write_atomic(path, evaluator.to_bytes())
+            print(f"evaluator network for {config.dataset}: trained, stored as {path}", file=sys.stderr)
         _evaluators[key] = evaluator
     return _evaluators[key]
 
