@@ -92,6 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
     lst = sub.add_parser("list", help="list suites, their runs and what is cached",
                          description="List the suites with their number of runs, and the cached results with "
                                      "their training throughput.")
+    lst.add_argument("--runs", type=name_text, metavar="SUITE", help="the runs of one stored suite, with their "
+                     "label, key, status and headline metrics")
     folders(lst, reports=False)
 
     rep = sub.add_parser("report", help="re-render a suite's or a study's report, without training",
@@ -218,8 +220,8 @@ def perf(args: argparse.Namespace) -> int:
                                      max_regression=args.max_regression, profile=args.profile))
 
 
-COMMANDS = {"run": run, "report": report, "list": lambda args: commands.list_suites(args.results), "tune": tune,
-            "perf": perf}
+COMMANDS = {"run": run, "report": report, "list": lambda args: commands.list_suites(args.results, args.runs),
+            "tune": tune, "perf": perf}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,10 +10,11 @@ import sys
 from pathlib import Path
 
 from bench import perf as perf_measure
-from bench.options import ExecOptions, PerfOptions, SuiteOptions, TuneOptions
+from bench.options import ExecOptions, PerfOptions, SuiteOptions, TuneOptions, default_storage_url
 from bench.reports import write_report
 from bench.resources import check_fits
 from bench.runner import run_suite, suite_status
+from bench.stats import fmt
 from bench.store import Store, check_folder, prepare_folder, read_bounded, run_key
 from bench.suites import SUITES, Suite, SuiteRun
 from vae_core.config import ConfigError, RunConfig, config_dict
@@ -108,9 +109,14 @@ def tune(opts: TuneOptions, reports: Path) -> int:
     return 0
 
 
-def list_suites(results: Path) -> int:
+def list_suites(results: Path, runs_of: str | None = None) -> int:
+    """The built-in suites with what of them is stored; the suites stored in `results` (built
+    in, from files, configs, sweeps, re-run trials) and the tuning studies of its default
+    storage; or, with `runs_of`, that suite's runs. Reads only; creates nothing."""
     if results.exists() and not results.is_dir():
         raise ConfigError(f"--results {results} is not a folder; give the folder that `run` stored results in")
+    if runs_of is not None:
+        return list_runs(Store(results, runs_of))
     print(f"{'suite':<12} {'mode':<6} {'runs':>5} {'cached':>7} {'train images/s (median)':>24}  description")
     for name, suite in SUITES.items():
         for quick in (False, True):
@@ -118,6 +124,42 @@ def list_suites(results: Path) -> int:
             speed = f"{statistics.median(speeds):,.0f}" if speeds else "-"
             print(f"{name:<12} {'quick' if quick else 'full':<6} {n:>5} {len(speeds):>7} {speed:>24}  "
                   f"{suite.description if not quick else ''}")
+    stored = sorted(p.parent.name for p in results.glob("*/manifest.json")) if results.is_dir() else []
+    print(f"\nsuites stored in {results} ({len(stored)}; python -m bench list --runs NAME shows one's runs):")
+    for name in stored:
+        try:
+            manifest = Store(results, name).read_manifest()
+            print(f"  {name:<30} {len(manifest.keys()):>4} runs, last run {manifest.started_at[:19] or '?'}"
+                  f"{' (--quick)' if manifest.options.get('quick') else ''}: {manifest.description[:70]}")
+        except ConfigError as exc:
+            print(f"  {name:<30} unreadable ({str(exc)[:80]})")
+    if (results / "optuna.db").is_file():
+        from bench.tune import list_studies
+
+        print(f"\ntuning studies in {results / 'optuna.db'}:")
+        for line in list_studies(default_storage_url(results)):
+            print(f"  {line}")
+    return 0
+
+
+def list_runs(store: Store) -> int:
+    """One line per run of a stored suite: axis, label, seed, key, status, headline metrics."""
+    manifest, records = store.load_manifest_runs()
+    labels = manifest.labels()
+    by_key = {r.key: r for r in records}
+    shown = ("test_recon_mse", "test_kl", "prior_fid", "train_images_per_s")
+    print(f"suite {manifest.suite}: {len(manifest.keys())} runs; {manifest.description[:90]}")
+    print(f"  {'axis':<10} {'label':<28} {'seed':>4}  {'key':<16}  {'status':<9} "
+          + " ".join(f"{m:>18}" for m in shown))
+    for axis in manifest.axes:
+        for key in manifest.keys(axis):
+            r = by_key.get(key)
+            if r is None:
+                print(f"  {axis:<10} {labels.get(key, '?'):<28} {'':>4}  {key:<16}  not stored")
+                continue
+            values = " ".join(f"{fmt(r.metrics.get(m)):>18}" for m in shown)
+            print(f"  {axis:<10} {labels.get(key, r.config.label)[:28]:<28} {r.config.seed:>4}  {key:<16}  "
+                  f"{r.status:<9} {values}")
     return 0
 
 

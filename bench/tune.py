@@ -423,6 +423,14 @@ def load_study(storage_url: str, study_name: str) -> optuna.Study:
     return study
 
 
+def list_studies(storage_url: str) -> list[str]:
+    """A line per study in the storage: name, finished trials, objectives (read only)."""
+    quiet_optuna()
+    summaries = optuna.get_all_study_summaries(open_storage(storage_url, create=False), include_best_trial=False)
+    return [f"{s.study_name:<30} {s.n_trials:>4} trials, objectives "
+            f"{', '.join(map(str, s.user_attrs.get('objectives') or ['?']))}" for s in summaries] or ["(none)"]
+
+
 def study_problem(study: optuna.Study) -> str | None:
     """What keeps `study` from being read as `bench tune` writes it (its objectives, search
     space, setup and trial configs), or None: a plain Optuna study in the same database, or one

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import TINY, exit_code
+from helpers import TINY, exit_code, snapshot
 
 from bench.stats import fmt
 
@@ -79,9 +79,17 @@ def test_report_rerenders_from_stored_results(tiny_suite, capsys):
     assert code == 0 and (out_dir / "ablations.html").is_file() and "report:" in out
 
 
-def test_list_shows_suites(tiny_suite, capsys):
-    code, out, _ = run_cli(["list", "--results", tiny_suite[0] / "results"], capsys)
+def test_list_shows_suites_the_stored_ones_and_the_runs_of_one(tiny_suite, capsys):
+    results = tiny_suite[0] / "results"
+    before = snapshot(results)
+    code, out, _ = run_cli(["list", "--results", results], capsys)
     assert code == 0 and "ablations" in out and "quick" in out
+    assert re.search(r"suites stored in .*\n  ablations +32 runs, last run .* \(--quick\)", out), out
+    code, out, _ = run_cli(["list", "--results", results, "--runs", "ablations"], capsys)
+    key = next(k for k in stored_metrics(results))
+    assert code == 0 and "suite ablations: 32 runs" in out and key in out and "test_recon_mse" in out
+    assert re.search(r"  model +vae-bce-b1-z20 +0  [0-9a-f]{16}  ok ", out), out
+    assert snapshot(results) == before  # listing reads only
 
 
 def test_real_process_exit_status_and_help():

@@ -67,6 +67,10 @@ def test_tiny_multi_objective_study_runs_reports_and_reruns_a_trial(tmp_path, ca
     rerun = (reports / "study-tiny-trial-1.html").read_text()
     assert "re-run on the train/test split" in rerun
     assert exit_code(["report", "--study", "tiny", "--results", results, "--reports", tmp_path / "again"]) == 0
+    capsys.readouterr()
+    assert exit_code(["list", "--results", results]) == 0
+    assert re.search(r"tuning studies in .*optuna.db:\n  tiny +4 trials, objectives test_recon, smoothness",
+                     capsys.readouterr().out)
 
 
 def test_rerun_resumes_and_keeps_finished_trials(tmp_path):
