@@ -54,6 +54,7 @@ class ExecOptions:
     address: str | None = None
     stack: bool | None = None
     progress: bool = True
+    keep_weights: bool = True  # store each run's trained weights (model.pt); False: run --no-weights
 
 
 def default_storage_url(results: Path) -> str:

@@ -47,6 +47,7 @@ def run_cached(store: Store, config: RunConfig, on_epoch: EpochCallback | None =
         return record, True
     record = train_and_evaluate(config, key, on_epoch, evaluator_for(config, store.dir.parent))
     store.save(record)
+    record.weights = None  # stored; memory is not kept for them
     return record, False
 
 
@@ -56,7 +57,7 @@ def run_suite(suite: Suite, runs: list[SuiteRun], options: SuiteOptions, results
     without duplicates, and the manifest written beside them. With `how.stack` None, same-shaped
     runs train stacked (`vae_core.stacked`) where it wins: inline, on a GPU."""
     how = how or ExecOptions()
-    store = Store(results_root, suite.name)
+    store = Store(results_root, suite.name, keep_weights=how.keep_weights)
     started = time.perf_counter()
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     version = code_version()
@@ -87,6 +88,7 @@ def run_suite(suite: Suite, runs: list[SuiteRun], options: SuiteOptions, results
                     print(f"\nrun {config.label} seed {config.seed} failed: {error}", file=sys.stderr)
                 else:
                     store.save(outcome)
+                    outcome.weights = None  # stored; a suite's records stay small in memory
                     records[key] = outcome
                 bar.set_postfix_str(f"{config.label} seed {config.seed} done")
                 bar.update()

@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 
 import vae_core
 from vae_core.config import ConfigError, RunConfig, config_dict, config_from_dict
@@ -134,6 +135,9 @@ class RunRecord:
     info: dict = field(default_factory=dict)  # device, diverged_epoch, error, versions
     history: pd.DataFrame = field(default_factory=pd.DataFrame)
     images: dict[str, np.ndarray] = field(default_factory=dict)
+    # the trained network's state dict on the CPU, from training to the store (`model.pt`); never
+    # loaded with the record (`Store.load_weights` reads it), and dropped once stored
+    weights: dict[str, torch.Tensor] | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -297,8 +301,9 @@ def prepare_folder(path: Path, what: str, flag: str) -> Path:
 class Store:
     """The run folders of one suite under a results root."""
 
-    def __init__(self, root: Path, suite: str) -> None:
+    def __init__(self, root: Path, suite: str, keep_weights: bool = True) -> None:
         self.dir = Path(root) / suite
+        self.keep_weights = keep_weights  # False: `model.pt` is not written (run --no-weights)
 
     def run_dir(self, key: str) -> Path:
         return self.dir / key
@@ -383,6 +388,10 @@ class Store:
             buf = io.BytesIO()
             np.savez_compressed(buf, **record.images)
             write_atomic(tmp / "images.npz", buf.getvalue())
+            if record.weights is not None and self.keep_weights:
+                buf = io.BytesIO()
+                torch.save(record.weights, buf)
+                write_atomic(tmp / "model.pt", buf.getvalue())
             final = self.run_dir(record.key)
             try:
                 os.replace(tmp, final)
@@ -421,9 +430,30 @@ class Store:
         return RunRecord(key, config, meta["status"], meta["metrics"], meta["info"], history, images)
 
 
+MODEL_FILE = 2 * 2**30  # bytes of a run's model.pt: far above any network this harness builds
+
+
+def load_weights(folder: Path) -> dict[str, torch.Tensor] | None:
+    """The state dict stored in a run folder (`model.pt`), or None where the run was stored
+    without one (`run --no-weights`, or an older version). Read with `weights_only=True`:
+    tensors only, nothing in the file is executed."""
+    path = folder / "model.pt"
+    if not path.exists() and not path.is_symlink():
+        return None
+    try:
+        weights = torch.load(io.BytesIO(read_bounded(path, MODEL_FILE, follow_symlinks=False)), map_location="cpu",
+                             weights_only=True)
+        if not isinstance(weights, dict) or not all(isinstance(v, torch.Tensor) for v in weights.values()):
+            raise ValueError("not a state dict of tensors")
+        return weights
+    except Exception as exc:  # torch raises many kinds for a damaged or foreign file
+        raise StoredRunError(folder, exc) from None
+
+
 class StoredRunError(ConfigError):
     def __init__(self, folder: Path, exc: Exception) -> None:
-        super().__init__(f"results folder {folder} is unreadable ({type(exc).__name__}: {exc}); "
+        first = (str(exc).strip().splitlines() or [""])[0][:200]  # torch's messages run over several lines
+        super().__init__(f"results folder {folder} is unreadable ({type(exc).__name__}: {first}); "
                          "delete it to retrain that run")
         self.folder = folder
 

@@ -73,11 +73,12 @@ def evaluate_result(config: RunConfig, key: str, result: TrainResult, data: Data
         info["evaluator"] = {"fingerprint": evaluator.fingerprint, "test_accuracy": evaluator.test_accuracy}
         evaluator = evaluator.to(result.device)
     metrics = {"train_images_per_s": result.train_images_per_s, "train_seconds": result.train_seconds}
-    images = {}
+    images, weights = {}, None
     if result.status == "ok":
+        weights = {k: v.detach().to("cpu", copy=True) for k, v in result.model.state_dict().items()}
         eval_start = time.perf_counter()
         evaluation = evaluate(result.model, data.to(result.device), config.recon_loss, evaluator, config.iwae_k)
         info["eval_seconds"] = time.perf_counter() - eval_start
         metrics.update(evaluation.metrics)
         images = evaluation.images
-    return RunRecord(key, config, result.status, metrics, info, pd.DataFrame(result.history), images)
+    return RunRecord(key, config, result.status, metrics, info, pd.DataFrame(result.history), images, weights)

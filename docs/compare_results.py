@@ -29,8 +29,9 @@ def runs(results: Path, suite: str) -> dict[str, dict]:
 
 def verdicts(report: Path) -> dict[str, tuple[str, str]]:
     """claim -> (verdict, why) from the ledger table of a claims report."""
-    rows = re.findall(r'<tr><td><a href="#(C\d+)">C\d+</a></td><td>.*?</td><td><span class="verdict (\w+)[^"]*">[^<]*</span>'
-                      r"</td><td>(.*?)</td></tr>", report.read_text(), flags=re.S)
+    rows = re.findall(r'<tr><td><a href="#(C\d+)">C\d+</a></td><td>.*?</td><td>'
+                      r'<span class="verdict (\w+)[^"]*">[^<]*</span></td><td>(.*?)</td></tr>',
+                      report.read_text(), flags=re.S)
     return {claim: (verdict, re.sub(r"\s+", " ", why)) for claim, verdict, why in rows}
 
 

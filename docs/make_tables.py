@@ -199,7 +199,8 @@ ROBUSTNESS = (
       "test_report_from_damaged_results_is_one_line_exit_2", "test_corrupt_manifest_is_one_line_exit_2",
       "test_a_linked_lock_file_is_refused_and_its_target_never_created",
       "test_foreign_files_in_the_results_folder_are_ignored", "test_damaged_run_folder_is_reported_not_trusted",
-      "test_a_zip_bomb_is_refused_before_it_is_decompressed"]),
+      "test_a_zip_bomb_is_refused_before_it_is_decompressed",
+      "test_sample_of_what_cannot_be_sampled_is_one_line_exit_2"]),
     ("studies and their storage", "no password printed; a study bench tune did not make refused in one line; "
      "reading a study never creates a database",
      ["test_no_command_prints_a_password", "test_storage_urls_show_scheme_host_and_database_only",
