@@ -27,7 +27,8 @@ import pandas as pd
 from bench.claims import CLAIMS
 from bench.claims.base import CHECK, CLAIM, VERDICTS
 from bench.frames import records_frame
-from bench.stats import stat
+from bench.reports.ablations import BEST, summary_table
+from bench.stats import SPREAD
 from bench.store import Manifest, Store
 from vae_core.metrics import GROUPS, METRICS
 
@@ -110,15 +111,9 @@ def table_ablations() -> str:
     if loaded is None:
         return "(no snapshot of the ablations suite in docs/data)"
     df, manifest = loaded
-    ok = df[df.status == "ok"]
-    rows = []
-    for axis, title in manifest.axes.items():
-        sub = ok[ok.key.isin(manifest.keys(axis))]
-        for label, g in sub.groupby("label", sort=False):
-            rows.append([title, label, str(len(g))] + [str(stat(g, m)) for m in SUMMARY])
-    header = ["axis", "run", "seeds"] + [f"{m} [{METRICS[m].unit}] ({METRICS[m].better})" for m in SUMMARY]
-    return markdown(header, rows) + "\n\nMean over seeds [95% Student-t interval]. " + \
-        source_line(manifest, "python -m bench run --suite ablations")
+    header, rows = summary_table(df, manifest, SUMMARY)
+    return markdown(header, rows) + f"\n\nEach cell: the {SPREAD.split(';')[0]} [95% Student-t interval]; " \
+        f"{BEST}: the best mean of its axis. " + source_line(manifest, "python -m bench run --suite ablations")
 
 
 def table_suite_times() -> str:

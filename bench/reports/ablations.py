@@ -6,7 +6,7 @@ sentence is computed from the numbers it states."""
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -27,7 +27,7 @@ from bench.figures import (
 from bench.frames import axis_frames, lowest_seed, records_frame, records_of, rows
 from bench.rate import DISTORTION, RATE, at_shared_rate
 from bench.reports.html import common_context
-from bench.stats import MIN_SEEDS_SHOWN_INTERVAL, fmt, stat
+from bench.stats import MIN_SEEDS_SHOWN_INTERVAL, Stat, fmt, stat
 from bench.store import Manifest, RunRecord
 from vae_core.config import RECON_LOSSES
 from vae_core.metrics import METRICS
@@ -289,12 +289,40 @@ def prior_gap_sentence(beta_df: pd.DataFrame) -> str:
                else "samples from the prior are not farther from the data than reconstructions."))
 
 
-def summary_table(df: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
-    metrics = [m for m in SUMMARY_METRICS if m in df and df[m].notna().any()]
-    header = ["run", "seeds"] + [f"{m} [{METRICS[m].unit}] ({METRICS[m].better})" for m in metrics]
-    table = [[label, str(len(group))] + [str(stat(group, m)) for m in metrics]
-             for label, group in df[df.status == "ok"].groupby("label", sort=False)]
-    return header, table
+#: Marks the best mean of a metric within an axis in the summary table.
+BEST = "\u2605"
+
+
+def best_index(metric: str, stats: list[Stat]) -> int | None:
+    """Which of `stats` has the best mean by the metric's direction (closest to 1 for a ratio
+    to real images); None for a descriptive metric or fewer than two values to compare."""
+    better = METRICS[metric].better
+    means = [(i, s.mean) for i, s in enumerate(stats) if s.n and math.isfinite(s.mean)]
+    if better == "descriptive" or len(means) < 2:
+        return None
+    key = {"lower": lambda m: m, "higher": lambda m: -m,
+           "closer to 1": lambda m: abs(math.log(m)) if m > 0 else math.inf}[better]
+    return min(means, key=lambda im: key(im[1]))[0]
+
+
+def summary_table(df: pd.DataFrame, manifest: Manifest, metrics: Sequence[str] = SUMMARY_METRICS
+                  ) -> tuple[list[str], list[list[str]]]:
+    """One row per configuration, grouped by axis (the axis named on its first row; a run of
+    several axes is listed under each), each cell as `Stat` prints it; within an axis the best
+    mean of each metric that has a direction is starred (a star is no test: the sections give
+    the intervals and the comparisons)."""
+    ok = df[df.status == "ok"]
+    metrics = [m for m in metrics if m in ok and ok[m].notna().any()]
+    header = ["axis", "run", "seeds"] + [f"{m} [{METRICS[m].unit}] ({METRICS[m].better})" for m in metrics]
+    rows = []
+    for axis, title in manifest.axes.items():
+        groups = list(ok[ok.key.isin(manifest.keys(axis))].groupby("label", sort=False))
+        stats = {m: [stat(g, m) for _, g in groups] for m in metrics}
+        best = {m: best_index(m, stats[m]) for m in metrics}
+        rows += [[title if i == 0 else "", label, str(len(g))]
+                 + [f"{BEST} {stats[m][i]}" if best[m] == i else str(stats[m][i]) for m in metrics]
+                 for i, (label, g) in enumerate(groups)]
+    return header, rows
 
 
 def context(records: list[RunRecord], manifest: Manifest) -> dict:
@@ -305,6 +333,6 @@ def context(records: list[RunRecord], manifest: Manifest) -> dict:
                 for axis, (sub, recs) in by_axis.items() if not sub.empty]
     ok = df[df.status == "ok"]
     panels = limitations(ok, {a: f for a, (f, _) in by_axis.items()}, records) if not ok.empty else []
-    summary_header, summary_rows = summary_table(df)
+    summary_header, summary_rows = summary_table(df, manifest)
     return {**common_context(records, manifest, df), "summary_header": summary_header, "summary_rows": summary_rows,
             "sections": sections, "limitations": panels}

@@ -6,7 +6,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-from helpers import TINY, exit_code
 
 CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 SCREENSHOT_DIR = Path(os.environ.get("VAE_BENCH_ARTIFACTS", "reports/ci"))
@@ -50,12 +49,23 @@ def check_in_browser(browser, page, min_images: int, sections: set[str], screens
     print(f"screenshot: {shot.resolve()}")
 
 
-def test_report_renders_in_chromium_with_every_figure_and_no_console_error(browser, tmp_path, survived):
-    assert exit_code(["run", "--suite", "ablations", *TINY, "--results", tmp_path / "r", "--reports",
-                      tmp_path / "p"]) == 0
+def test_report_renders_in_chromium_with_every_figure_and_no_console_error(browser, tiny_suite_run, survived):
     sections = {"summary", "model", "loss", "beta", "latent", "limitations", "throughput"}
-    check_in_browser(browser, tmp_path / "p" / "ablations.html", 15, sections, "ablations-report.png")
+    browser.set_window_size(1280, 1000)
+    check_in_browser(browser, tiny_suite_run[0] / "p" / "ablations.html", 15, sections, "ablations-report.png")
     survived("fault")
+
+
+def test_the_summary_fits_a_1280_pixel_window_and_a_quick_report_says_what_it_is(browser, tiny_suite_run):
+    browser.set_window_size(1280, 1000)
+    browser.get((tiny_suite_run[0] / "p" / "ablations.html").as_uri())
+    table, box = browser.execute_script(
+        "const t = document.querySelector('#summary ~ .scroll table');"
+        "return [t.scrollWidth, t.parentElement.clientWidth]")
+    assert table <= box, f"the summary table is {table} px wide in a {box} px column: columns hidden"
+    banner = browser.execute_script("const b = document.querySelector('.quick-banner');"
+                                    "return b && b.getBoundingClientRect().height > 0 ? b.innerText : ''")
+    assert "a smoke test, not evidence" in banner
 
 
 def test_claims_report_renders_in_chromium_with_every_figure(browser, tiny_claims_run):
