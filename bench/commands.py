@@ -137,7 +137,11 @@ def list_suites(results: Path, runs_of: str | None = None) -> int:
         from bench.tune import list_studies
 
         print(f"\ntuning studies in {results / 'optuna.db'}:")
-        for line in list_studies(default_storage_url(results)):
+        try:
+            lines = list_studies(default_storage_url(results))
+        except ConfigError as exc:  # not a study database: say so, list the rest
+            lines = [f"unreadable ({str(exc)[:100]})"]
+        for line in lines:
             print(f"  {line}")
     return 0
 

@@ -221,9 +221,10 @@ def make_objective(opts: TuneOptions, store: Store) -> Callable[[optuna.Trial], 
         except (ConfigError, KeyboardInterrupt, *STORAGE_ERRORS) as exc:
             # ends the study: the command prints it in one line; Optuna would log it with a traceback
             optuna.logging.set_verbosity(optuna.logging.ERROR)
+            reason = ("interrupted" if isinstance(exc, KeyboardInterrupt) else storage_failure(exc)
+                      if isinstance(exc, STORAGE_ERRORS) else f"{type(exc).__name__}: {str(exc)[:200]}")
             with contextlib.suppress(Exception):  # the storage itself may be what failed
-                trial.set_user_attr("fail_reason", "interrupted" if isinstance(exc, KeyboardInterrupt)
-                                    else f"{type(exc).__name__}: {str(exc)[:200]}")
+                trial.set_user_attr("fail_reason", reason)  # never a driver's own text: it may hold a password
             raise
 
     def attempt(trial: optuna.Trial) -> float | list[float]:
