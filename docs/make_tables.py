@@ -211,10 +211,12 @@ ROBUSTNESS = (
       "test_a_trial_killed_mid_run_is_marked_failed_and_the_study_resumes",
       "test_a_report_write_clears_old_temporary_files_of_killed_writers",
       "test_diverging_run_is_recorded_and_the_suite_goes_on"]),
-    ("reports", "hostile labels escaped, nothing loaded from the network, every figure decodes in a browser",
+    ("reports", "hostile labels escaped, nothing loaded from the network, every figure decodes in a browser, "
+     "every summary column visible at 1,280 pixels, a --quick report says it is a smoke test",
      ["test_hostile_labels_are_escaped", "test_report_loads_nothing_from_the_network",
       "test_report_renders_in_chromium_with_every_figure_and_no_console_error",
-      "test_claims_report_renders_in_chromium_with_every_figure"]),
+      "test_claims_report_renders_in_chromium_with_every_figure",
+      "test_the_summary_fits_a_1280_pixel_window_and_a_quick_report_says_what_it_is"]),
     ("the same inputs, the same numbers; memory", "identical metrics for the same seeds on the CPU; a run's peak "
      "memory under its stated bound", ["test_same_suite_same_seeds_gives_identical_metrics_on_cpu",
                                        "test_a_run_on_mnist5k_stays_under_the_stated_peak_memory"]),
