@@ -21,6 +21,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from bench.stats import spread, stat, whiskers  # noqa: E402
 from bench.store import RunRecord  # noqa: E402
@@ -89,6 +90,18 @@ def no_values(metrics: Sequence[str]) -> str:
     return to_data_uri(fig)
 
 
+def reference_lines(ax: object, metric: str) -> None:
+    """What a metric's value means on its axis: a ratio to real images gets its "1 = real"
+    line (in view); a count of dimensions starts at 0, so a flat line at 20 is not drawn as a
+    change on a 19-21 axis."""
+    if METRICS[metric].better == "closer to 1":
+        ax.axhline(1.0, color="k", ls="--", lw=0.8)
+        ax.set_ylim(top=max(ax.get_ylim()[1], 1.05))
+        ax.annotate("1 = real", (0.02, 1.0), xycoords=("axes fraction", "data"), fontsize=7, va="bottom")
+    elif METRICS[metric].unit == "dimensions":
+        ax.set_ylim(bottom=0, top=max(ax.get_ylim()[1], 1) * 1.1)
+
+
 def seed_dots(ax: object, data: pd.DataFrame, x: str, y: str, hue: str | None) -> None:
     """The seeds as black dots over the bars of `x` (dodged like them by `hue`): a bar of two
     seeds would otherwise hide that there are two."""
@@ -123,6 +136,7 @@ def metric_panels(
             if even_x:
                 ax.set_xticks(range(len(values)), [f"{v:g}" for v in values])
         ax.set_ylabel(axis_label(metric))
+        reference_lines(ax, metric)
         if x == "label":  # run labels are long: slant them so they do not overlap
             ax.tick_params(axis="x", labelrotation=35, labelsize=7)
             for tick in ax.get_xticklabels():
@@ -172,6 +186,7 @@ def history_panel(history: pd.DataFrame, y: str, hue: str, ylabel: str) -> str:
     order = [f"{v:g}" for v in sorted(history[hue].unique())]
     sns.lineplot(data=history.assign(**{hue: history[hue].map("{:g}".format)}), x="epoch", y=y, hue=hue,
                  hue_order=order, errorbar=None, ax=ax, palette="viridis")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole
     ax.set_ylabel(ylabel)
     return to_data_uri(fig)
 
@@ -237,7 +252,7 @@ def compare_bars(df: pd.DataFrame, metrics: Sequence[str], ylabel: str, hue: str
     sns.barplot(data=long, x="metric", y="value", hue=hue, errorbar=partial(spread, bounds=bounds), capsize=0.1,
                 ax=ax, alpha=0.8)
     seed_dots(ax, long, "metric", "value", hue)
-    if reference is not None:
+    if reference is not None and np.isfinite(reference[0]):
         ax.axhline(reference[0], color="k", ls="--", lw=0.8, label=reference[1])
         ax.legend(fontsize=7)
     ax.set_xlabel("")

@@ -312,3 +312,28 @@ def test_no_interval_is_shown_outside_what_a_metric_can_take_and_two_seeds_show_
     assert str(s) == "212 (58 to 366)" and s.whisker() == (58.0, 366.0)  # the range, no t-interval of factor 12.7
     assert spread([58.0, 366.0], (0.0, math.inf)) == (58.0, 366.0)
     assert spread([0.6, 0.9, 0.99], (0.0, 1.0))[1] == 1.0
+
+
+def test_figures_say_what_a_value_means_on_its_axis():
+    from matplotlib.figure import Figure
+
+    from bench.figures import reference_lines
+
+    ax = Figure().subplots()
+    ax.plot([0, 1], [0.05, 0.1])
+    reference_lines(ax, "prior_laplacian_ratio")  # a ratio to real images of 0.05-0.1: far below real
+    assert ax.get_ylim()[1] >= 1.0 and any(list(line.get_ydata()) == [1.0, 1.0] for line in ax.lines)
+    ax = Figure().subplots()
+    ax.plot([0, 1, 2], [20, 20, 20])
+    reference_lines(ax, "active_units")  # a flat count starts at 0, not on a 19-21 axis
+    assert ax.get_ylim()[0] == 0
+
+
+def test_throughput_is_never_pooled_across_data_sets():
+    from bench.reports.html import throughput_table
+
+    speeds = {"train_images_per_s": [1000.0, 1100.0], "infer_images_per_s": [5e4, 6e4], "train_seconds": [4.0, 5.0]}
+    df = frame(({**VAE, "dataset": "mnist5k"}, speeds), ({**VAE, "dataset": "lines"}, speeds))
+    df = df.assign(label="vae-bce-b1-z20", device_used="cpu", stacked_with=1)  # one label, two data sets
+    header, rows = throughput_table(df)
+    assert header[1] == "data set" and sorted(r[1] for r in rows) == ["lines", "mnist5k"]

@@ -32,12 +32,14 @@ def write_html(path: Path, context: dict, template: str) -> Path:
 
 
 def throughput_table(df: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
-    header = ["run", "device", "batch", "trained with", "train images/s (per model)", "inference images/s",
-              "train s / run"]
+    """Speed per configuration and data set (a label does not name the data set, and speeds on
+    28x28 and 8x8 images must not be pooled)."""
+    header = ["run", "data set", "device", "batch", "trained with", "train images/s (per model)",
+              "inference images/s", "train s / run"]
     out = []
-    for label, g in df[df.status == "ok"].groupby("label", sort=False):
+    for (label, dataset), g in df[df.status == "ok"].groupby(["label", "dataset"], sort=False):
         stack = int(g.stacked_with.max()) if "stacked_with" in g and g.stacked_with.notna().any() else 1
-        out.append([label, ", ".join(sorted(set(g.device_used.dropna()))), str(g.batch_size.iloc[0]),
+        out.append([label, dataset, ", ".join(sorted(set(g.device_used.dropna()))), str(g.batch_size.iloc[0]),
                     "alone" if stack == 1 else f"{stack} models stacked",
                     str(stat(g, "train_images_per_s")), str(stat(g, "infer_images_per_s")),
                     str(stat(g, "train_seconds"))])
