@@ -148,7 +148,7 @@ def list_suites(results: Path, runs_of: str | None = None) -> int:
 
 def list_runs(store: Store) -> int:
     """One line per run of a stored suite: axis, label, seed, key, status, headline metrics."""
-    manifest, records = store.load_manifest_runs()
+    manifest, records = store.load_manifest_runs(with_images=False)
     labels = manifest.labels()
     by_key = {r.key: r for r in records}
     shown = ("test_recon_mse", "test_kl", "prior_fid", "train_images_per_s")

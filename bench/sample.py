@@ -40,7 +40,7 @@ def find_run(results: Path, run: str, suite: str | None = None, seed: int = 0) -
         store = Store(results, name)
         if not store.manifest_path.is_file():
             continue
-        manifest, records = store.load_manifest_runs()
+        manifest, records = store.load_manifest_runs(with_images=False)
         labels = manifest.labels()
         matches += [(store, r.key) for r in records
                     if labels.get(r.key, r.config.label) == run and r.config.seed == seed]

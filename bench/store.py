@@ -327,12 +327,13 @@ class Store:
             raise ConfigError(f"{self.manifest_path} is unreadable ({exc}); rerun python -m bench run --suite "
                               f"{suite}") from None
 
-    def load_manifest_runs(self) -> tuple[Manifest, list[RunRecord]]:
-        """The manifest and its stored runs, for re-rendering a report; one line on stderr if
-        some are missing, a `ConfigError` if none is stored."""
+    def load_manifest_runs(self, with_images: bool = True) -> tuple[Manifest, list[RunRecord]]:
+        """The manifest and its stored runs (their image arrays only if `with_images`: a report
+        needs them, a listing does not), for re-rendering a report; one line on stderr if some
+        are missing, a `ConfigError` if none is stored."""
         manifest = self.read_manifest()
         keys = manifest.keys()
-        records = [r for k in keys if (r := self.load(k)) is not None]
+        records = [r for k in keys if (r := self.load(k, with_images)) is not None]
         if not records:
             raise ConfigError(f"none of the runs listed in {self.manifest_path} is stored; "
                               f"rerun python -m bench run --suite {self.dir.name}")

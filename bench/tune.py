@@ -50,14 +50,22 @@ GRACE_S = 60
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
 
+def storage_file(url: str) -> Path | None:
+    """The file a SQLite or journal storage URL names; None for a server's URL."""
+    if url.startswith("sqlite:///"):
+        return Path(url.removeprefix("sqlite:///"))
+    if url.startswith("journal:"):
+        return Path(url.removeprefix("journal:").removeprefix("//"))
+    return None
+
+
 def open_storage(url: str, create: bool = True) -> optuna.storages.BaseStorage:
     """A storage for `url`, or a one-line `ConfigError` that names what is wrong. With
     `create=False` (reading a study) a missing or empty SQLite or journal file is refused
     instead of created: Optuna would make a database there."""
     quiet_optuna()
-    if not create and url.startswith(("sqlite:///", "journal:")):
-        path = Path(url.removeprefix("sqlite:///") if url.startswith("sqlite") else
-                    url.removeprefix("journal:").removeprefix("//"))
+    path = storage_file(url)
+    if not create and path is not None:
         if not path.is_file() or path.stat().st_size == 0:
             raise ConfigError(f"no study storage at {redact(url)} ({'empty' if path.is_file() else 'no such file'}); "
                               "run python -m bench tune first, or pass the --storage (or --results) it used")
@@ -65,14 +73,13 @@ def open_storage(url: str, create: bool = True) -> optuna.storages.BaseStorage:
         if url.startswith("journal:"):
             from optuna.storages.journal import JournalFileBackend
 
-            path = Path(url.removeprefix("journal:").removeprefix("//"))
             if not path.parent.is_dir():
                 raise ConfigError(f"journal folder {path.parent} does not exist; create it or choose another path")
             return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
         if not url.startswith(("sqlite:///", "postgresql", "mysql")):
             raise ConfigError(f"unsupported storage URL {redact(url)!r}; use sqlite:///FILE.db, "
                               "postgresql+psycopg2://USER:PW@HOST/DB or journal:///FILE.log")
-        if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).parent.is_dir():
+        if path is not None and not path.parent.is_dir():
             raise ConfigError(f"the folder of {redact(url)} does not exist; create it or pass another --storage")
         engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
         return optuna.storages.RDBStorage(url, engine_kwargs=engine, heartbeat_interval=HEARTBEAT_S,
