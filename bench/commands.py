@@ -15,7 +15,7 @@ from bench.reports import write_report
 from bench.resources import check_fits
 from bench.runner import run_suite, suite_status
 from bench.stats import fmt
-from bench.store import Store, check_folder, prepare_folder, read_bounded, run_key
+from bench.store import RUN_KEY, RUNS, Store, check_folder, prepare_folder, read_bounded, run_key
 from bench.suites import SUITES, Suite, SuiteRun
 from vae_core.config import ConfigError, RunConfig, config_dict
 from vae_core.data import FILE_DATASETS, dataset_for, load_dataset
@@ -59,21 +59,23 @@ def run(suite: Suite, options: SuiteOptions, how: ExecOptions, results: Path, re
 
 def print_runs(suite: Suite, runs: list[SuiteRun], results: Path) -> int:
     """One line per distinct config of a suite: its axis, label, seeds, the fields it changes
-    from the defaults, and how many of its seeds are cached in `results`."""
+    from the defaults, and how many of its seeds are stored in `results`."""
     store = Store(results, suite.name)
-    groups: dict[tuple, list[SuiteRun]] = {}
-    for r in runs:
-        groups.setdefault((r.axis, r.label, r.config.replace(seed=0)), []).append(r)
+    keys = [run_key(r.config) for r in runs]
+    stored = {key: store.run_dir(key).is_dir() for key in dict.fromkeys(keys)}
+    groups: dict[tuple, list[bool]] = {}  # (axis, label, config without seed) -> stored, per seed
+    seeds: dict[tuple, list[int]] = {}
+    for r, key in zip(runs, keys, strict=True):
+        group = (r.axis, r.label, r.config.replace(seed=0))
+        groups.setdefault(group, []).append(stored[key])
+        seeds.setdefault(group, []).append(r.config.seed)
     defaults = config_dict(RunConfig())
-    keys = {run_key(r.config) for r in runs}
-    cached = sum(store.run_dir(k).is_dir() for k in keys)
-    print(f"suite {suite.name}: {len(keys)} distinct runs ({cached} stored in {results}), "
+    print(f"suite {suite.name}: {len(stored)} distinct runs ({sum(stored.values())} stored in {results}), "
           f"{len(groups)} configs on {len({a for a, _, _ in groups})} axes; nothing trained (--dry-run)")
-    for (axis, label, config), members in groups.items():
+    for (axis, label, config), flags in groups.items():
         changed = {k: v for k, v in config_dict(config).items() if v != defaults[k] and k != "seed"}
-        stored = sum(store.run_dir(run_key(r.config)).is_dir() for r in members)
-        print(f"  {axis:<10} {label or config.label:<28} seeds {','.join(str(r.config.seed) for r in members):<8} "
-              f"stored {stored}/{len(members)}  {' '.join(f'{k}={v}' for k, v in changed.items()) or '(defaults)'}")
+        print(f"  {axis:<10} {label or config.label:<28} seeds {','.join(map(str, seeds[axis, label, config])):<8} "
+              f"stored {sum(flags)}/{len(flags)}  {' '.join(f'{k}={v}' for k, v in changed.items()) or '(defaults)'}")
     return 0
 
 
@@ -126,13 +128,19 @@ def list_suites(results: Path, runs_of: str | None = None) -> int:
                   f"{suite.description if not quick else ''}")
     stored = sorted(p.parent.name for p in results.glob("*/manifest.json")) if results.is_dir() else []
     print(f"\nsuites stored in {results} ({len(stored)}; python -m bench list --runs NAME shows one's runs):")
+    listed: set[str] = set()
     for name in stored:
         try:
             manifest = Store(results, name).read_manifest()
+            listed.update(manifest.keys())
             print(f"  {name:<30} {len(manifest.keys()):>4} runs, last run {manifest.started_at[:19] or '?'}"
                   f"{' (--quick)' if manifest.options.get('quick') else ''}: {manifest.description[:70]}")
         except ConfigError as exc:
             print(f"  {name:<30} unreadable ({str(exc)[:80]})")
+    if (runs := results / RUNS).is_dir():
+        keys = {p.name for p in runs.iterdir() if RUN_KEY.fullmatch(p.name)}
+        print(f"\n{len(keys)} runs stored once each in {runs}, the cache all suites and studies share; "
+              f"{len(keys - listed)} in no suite's last manifest (tuning trials, older code or settings)")
     if (results / "optuna.db").is_file():
         from bench.tune import list_studies
 

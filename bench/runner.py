@@ -45,7 +45,7 @@ def run_cached(store: Store, config: RunConfig, on_epoch: EpochCallback | None =
     key = run_key(config)
     if (record := load_cached(store, key)) is not None:
         return record, True
-    record = train_and_evaluate(config, key, on_epoch, evaluator_for(config, store.dir.parent))
+    record = train_and_evaluate(config, key, on_epoch, evaluator_for(config, store.root))
     store.save(record)
     record.weights = None  # stored; memory is not kept for them
     return record, False

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from torchvision.utils import save_image
 
-from bench.store import RUN_KEY, Store, StoredRunError, load_weights, prepare_folder, write_atomic
+from bench.store import RUN_KEY, RUNS, Store, StoredRunError, load_weights, prepare_folder, write_atomic
 from vae_core.config import ConfigError, RunConfig
 from vae_core.data import load_dataset
 from vae_core.metrics.rate import prior_samples
@@ -29,8 +29,8 @@ def find_run(results: Path, run: str, suite: str | None = None, seed: int = 0) -
         suites = [suite]
     else:
         suites = sorted(p.name for p in Path(results).iterdir() if p.is_dir()) if Path(results).is_dir() else []
-    if RUN_KEY.fullmatch(run):
-        found = [Store(results, s) for s in suites if Store(results, s).run_dir(run).is_dir()]
+    if RUN_KEY.fullmatch(run):  # in the shared runs/, or a suite's folder where an older version stored it
+        found = [store for s in suites or [RUNS] if (store := Store(results, s)).run_dir(run).is_dir()]
         if not found:
             raise ConfigError(f"no stored run {run} in {results}{f'/{suite}' if suite else ''}; python -m bench list "
                               "--runs SUITE shows the keys")
@@ -57,7 +57,7 @@ def load_model(results: Path | str, run: str, suite: str | None = None, seed: in
     record = store.load(key, with_images=False)
     weights = load_weights(store.run_dir(key))
     if record is None or weights is None:
-        raise ConfigError(f"run {key} in {store.dir} was stored without its weights (run --no-weights, or an older "
+        raise ConfigError(f"run {store.run_dir(key)} was stored without its weights (run --no-weights, or an older "
                           "version); delete its folder and run the suite again to keep them")
     data = load_dataset(record.config.dataset, record.config.data_dir)
     model = build_model(record.config, data.image_shape, data.n_classes)

@@ -1,11 +1,14 @@
 """The results store: one folder per run, addressed by a hash of its config and the code.
 
-Layout: `<results>/<suite>/<key>/` holds `config.json`, `metrics.json`, `history.csv` and
-`images.npz`; `<results>/<suite>/manifest.json` (a `Manifest`) says which runs the last
-invocation of the suite asked for, so its report can be re-rendered without training. A run
-folder is written under a temporary name and renamed into place when complete, so a folder
-named by a key is always whole; a kill leaves only a `.tmp-*` folder, which the next run
-removes. A lock file keeps two runs off one suite folder at once.
+Layout: `<results>/runs/<key>/` holds `config.json`, `metrics.json`, `history.csv`,
+`images.npz` and `model.pt`: one cache of runs, whichever suite or study asked for a run (the
+baseline VAE that `ablations` and `claims` both need trains once). `<results>/<suite>/manifest.json`
+(a `Manifest`) says which runs the last invocation of the suite asked for, so its report can be
+re-rendered without training. A run folder is written under a temporary name and renamed into
+place when complete, so a folder named by a key is always whole; a kill leaves only a `.tmp-*`
+folder, which a later run removes. A lock file keeps two runs off one suite's manifest at once.
+Versions before the shared cache kept runs in `<results>/<suite>/<key>/`: they are read there
+and moved to `runs/` when the suite next runs (`Store.migrate`).
 """
 
 from __future__ import annotations
@@ -298,15 +301,50 @@ def prepare_folder(path: Path, what: str, flag: str) -> Path:
     return path
 
 
+#: The folder of a results root that holds every run, by key; no suite may take this name.
+RUNS = "runs"
+#: Age (s) from which a `.tmp-*` folder in `runs/` is a killed writer's: other suites and tuning
+#: workers may be writing there now, and a live write takes seconds.
+STALE_S = 3600
+
+
+def _present(path: Path) -> bool:
+    return path.is_dir() or path.is_symlink()  # a link is damage the load reports, not absence
+
+
 class Store:
-    """The run folders of one suite under a results root."""
+    """A results root as one suite sees it: the shared run folders (`runs/`) and the suite's
+    own folder (its manifest and lock)."""
 
     def __init__(self, root: Path, suite: str, keep_weights: bool = True) -> None:
-        self.dir = Path(root) / suite
+        self.root = Path(root)
+        self.dir = self.root / suite
+        self.runs_dir = self.root / RUNS
         self.keep_weights = keep_weights  # False: `model.pt` is not written (run --no-weights)
 
     def run_dir(self, key: str) -> Path:
-        return self.dir / key
+        """Where run `key` is stored: `runs/<key>`, or the suite's own folder where a version
+        before the shared cache stored it and `migrate` has not moved it yet."""
+        shared, legacy = self.runs_dir / key, self.dir / key
+        return legacy if not _present(shared) and _present(legacy) else shared
+
+    def migrate(self) -> int:
+        """Move the run folders an older version kept in the suite's folder into `runs/` (a copy
+        already there is the same run: the legacy one is dropped); returns how many moved.
+        Only folders named by a run key are touched, never a link or a user's own files."""
+        legacy = [p for p in self.dir.iterdir() if RUN_KEY.fullmatch(p.name) and p.is_dir() and not p.is_symlink()] \
+            if self.dir.is_dir() else []
+        moved = 0
+        for folder in legacy:
+            try:
+                self.runs_dir.mkdir(exist_ok=True)
+                os.rename(folder, self.runs_dir / folder.name)
+                moved += 1
+            except OSError as exc:
+                if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY, errno.ENOTDIR):
+                    raise OutputError(folder, exc) from None
+                shutil.rmtree(folder)
+        return moved
 
     @property
     def manifest_path(self) -> Path:
@@ -363,20 +401,26 @@ class Store:
                 ) from None
             try:
                 self.remove_partial()
+                if moved := self.migrate():
+                    print(f"moved {moved} stored run(s) from {self.dir} to {self.runs_dir}, the cache every suite "
+                          "shares", file=sys.stderr)
                 yield
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
     def remove_partial(self, older_than_s: float = 0.0) -> None:
-        """Remove what killed writers left (`.tmp-*`). Without the lock (tuning workers share a
-        folder), pass an age no write in progress can have."""
+        """Remove what killed writers left (`.tmp-*`): in the suite's folder those `older_than_s`
+        old (0 under the lock; without it, as for tuning workers, an age no live write has), in
+        the shared `runs/` those `STALE_S` old."""
         remove_stale(self.dir, older_than_s)
+        remove_stale(self.runs_dir, max(older_than_s, STALE_S))
 
     def save(self, record: RunRecord) -> None:
         """Write a finished run: all files into a temporary folder, then one rename. If a whole
         copy is already there (a parallel worker), keep it; if an unreadable one, replace it."""
         try:
-            tmp = Path(tempfile.mkdtemp(dir=self.dir, prefix=f".tmp-{record.key}-"))
+            self.runs_dir.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(dir=self.runs_dir, prefix=f".tmp-{record.key}-"))
             tmp.chmod(0o777 & ~UMASK)  # mkdtemp makes 0700
         except OSError as exc:
             raise OutputError(self.dir, exc) from None
@@ -393,14 +437,14 @@ class Store:
                 buf = io.BytesIO()
                 torch.save(record.weights, buf)
                 write_atomic(tmp / "model.pt", buf.getvalue())
-            final = self.run_dir(record.key)
+            final = self.runs_dir / record.key
             try:
                 os.replace(tmp, final)
                 return
             except OSError:  # the folder exists: another worker stored it first, or it is unreadable
                 pass
             try:
-                if self.load(record.key) is not None:
+                if _present(final) and self.load(record.key) is not None:
                     shutil.rmtree(tmp)
                     return
             except StoredRunError:  # damage: a link is removed (never what it points to), a folder replaced

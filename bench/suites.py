@@ -21,7 +21,7 @@ from bench.claims import CLAIMS
 from bench.claims.base import Baseline
 from bench.grids import SWEPT_LOSSES, grid_for
 from bench.options import SuiteOptions
-from bench.store import UnsafeFileError, read_bounded
+from bench.store import RUNS, UnsafeFileError, read_bounded
 from vae_core.config import RECON_LOSSES, SHOWN_KEY, ConfigError, RunConfig, config_from_dict, shown_keys
 
 
@@ -229,6 +229,9 @@ def load_suite_file(path: Path, opts: SuiteOptions) -> Suite:
     if name in SUITES:
         raise ConfigError(f"suite file {path}: name {name!r} is a built-in suite's, whose stored runs and report it "
                           "would replace; choose another name")
+    if name == RUNS:
+        raise ConfigError(f"suite file {path}: name {name!r} is the folder every stored run lives in; choose another "
+                          "name")
     overrides = opts.overrides()
     declared: list[tuple[str, str | None, RunConfig]] = []
     labelled: dict[str, tuple[int, RunConfig]] = {}

@@ -39,7 +39,7 @@ from optuna.trial import TrialState
 from bench.options import TuneOptions
 from bench.runner import run_cached
 from bench.search_space import OBJECTIVES, SEARCH_SPACE
-from bench.store import Store
+from bench.store import STALE_S, Store
 from bench.work import evaluator_for
 from vae_core.config import ConfigError, RunConfig, config_dict, config_from_dict
 from vae_core.data import Dataset
@@ -241,7 +241,7 @@ def make_objective(opts: TuneOptions, store: Store) -> Callable[[optuna.Trial], 
         config = opts.base_config().replace(**params)
         trial.set_user_attr("config", config_dict(config))
         first = objectives[0]
-        evaluator = evaluator_for(config, store.dir.parent) if single and first.needs_evaluator else None
+        evaluator = evaluator_for(config, store.root) if single and first.needs_evaluator else None
 
         def report(row: dict, model: torch.nn.Module, data: Dataset) -> None:
             device_evaluator = evaluator.to(data.test_x.device) if evaluator is not None else None
@@ -315,9 +315,8 @@ def run_worker(opts: TuneOptions, threads: int | None = None, study: optuna.Stud
     study = study or create_or_load(opts)
     if len(study.get_trials(deepcopy=False, states=FINISHED)) >= opts.trials:
         return
-    store = Store(opts.results, "tune")
-    store.dir.mkdir(parents=True, exist_ok=True)
-    store.remove_partial(older_than_s=3600)  # leftovers of killed workers; live writes take seconds
+    store = Store(opts.results, "tune")  # its runs go to the shared runs/; "tune/" holds older versions' runs
+    store.remove_partial(older_than_s=STALE_S)  # leftovers of killed workers; live writes take seconds
     failed_before = len(study.get_trials(deepcopy=False, states=(TrialState.FAIL,)))
     with storage_errors_as_one_line(opts.storage_url):
         study.optimize(make_objective(opts, store), timeout=opts.timeout,
@@ -351,7 +350,6 @@ def measure_reference(study: optuna.Study, opts: TuneOptions) -> None:
     """Train (or reuse) the reference run and store its objective values in the study, so any
     `report --study` shows it without training."""
     store = Store(opts.results, "tune")
-    store.dir.mkdir(parents=True, exist_ok=True)
     config = reference_config(opts)
     record, cached = run_cached(store, config)
     values = [OBJECTIVES[o].value(record.metrics.get(OBJECTIVES[o].metric)) if record.status == "ok" else math.nan

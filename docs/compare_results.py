@@ -19,8 +19,12 @@ TIMING = {"train_images_per_s", "infer_images_per_s", "train_seconds"}
 
 def runs(results: Path, suite: str) -> dict[str, dict]:
     """Stored runs of `suite` by their config (as sorted JSON): status and metrics."""
+    paths = sorted((results / suite).glob("*/metrics.json"))  # the layout before the shared runs/ folder
+    if (manifest := results / suite / "manifest.json").is_file():  # today's: the runs its manifest lists
+        keys = dict.fromkeys(e["key"] for e in json.loads(manifest.read_text())["entries"])
+        paths += [path for key in keys if (path := results / "runs" / key / "metrics.json").is_file()]
     out = {}
-    for path in sorted((results / suite).glob("*/metrics.json")):
+    for path in paths:
         if not path.parent.name.startswith("."):
             config = json.loads((path.parent / "config.json").read_text())
             out[json.dumps(config, sort_keys=True)] = json.loads(path.read_text())

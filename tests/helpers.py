@@ -35,13 +35,13 @@ def snapshot(path: Path) -> dict[str, bytes]:
     return {str(p.relative_to(path)): (p.read_bytes() if p.is_file() else b"<dir>") for p in sorted(path.rglob("*"))}
 
 
-def stored_results(suite_dir: Path) -> dict[str, tuple[str, dict]]:
+def stored_results(runs_dir: Path) -> dict[str, tuple[str, dict]]:
     """key -> (status, metrics without timing) of every complete run folder.
 
     A run is written into a hidden `.tmp-*` folder and renamed into place when complete, so
     hidden folders are skipped: a live run may rename one away between the glob and the read."""
     out = {}
-    for path in suite_dir.glob("*/metrics.json"):
+    for path in runs_dir.glob("*/metrics.json"):
         if path.parent.name.startswith("."):
             continue
         meta = json.loads(path.read_text())

@@ -2,16 +2,19 @@
 `faults/test_bad_input.py`)."""
 
 import json
+import os
 import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 from helpers import TINY, exit_code, snapshot
 
 from bench.stats import fmt
+from bench.store import STALE_S
 
 SECTIONS = ["environment", "summary", "model", "loss", "beta", "latent", "limitations", "throughput", "metrics"]
 
@@ -31,7 +34,7 @@ def tiny_suite(tmp_path_factory):
 
 
 def stored_metrics(results: Path) -> dict[str, dict]:
-    return {p.parent.name: json.loads(p.read_text()) for p in (results / "ablations").glob("*/metrics.json")}
+    return {p.parent.name: json.loads(p.read_text()) for p in (results / "runs").glob("*/metrics.json")}
 
 
 def test_run_writes_a_report_with_every_section_and_the_stored_numbers(tiny_suite):
@@ -42,7 +45,7 @@ def test_run_writes_a_report_with_every_section_and_the_stored_numbers(tiny_suit
     assert "Limitations: blur and the posterior-prior mismatch" in html
     runs = stored_metrics(root / "results")
     assert len(runs) == 16 * 2  # 16 distinct configs of the quick grid, 2 seeds
-    configs = {k: json.loads((root / "results" / "ablations" / k / "config.json").read_text()) for k in runs}
+    configs = {k: json.loads((root / "results" / "runs" / k / "config.json").read_text()) for k in runs}
     baseline = [runs[k]["metrics"]["test_recon_mse"] for k, c in configs.items()
                 if (c["model"], c["recon_loss"], c["beta"], c["latent_dim"]) == ("vae", "bce", 1.0, 20)]
     assert len(baseline) == 2
@@ -62,13 +65,15 @@ def test_second_identical_run_trains_nothing_and_changes_no_result(tiny_suite, c
 
 def test_rerun_after_a_lost_run_trains_only_that_run(tiny_suite, capsys):
     root, args = tiny_suite
-    runs = sorted((root / "results" / "ablations").glob("*/metrics.json"))
+    runs = sorted((root / "results" / "runs").glob("*/metrics.json"))
     victim = runs[0].parent
     shutil.rmtree(victim)
-    (root / "results" / "ablations" / f".tmp-{victim.name}-killed").mkdir()  # what a kill leaves
+    killed = root / "results" / "runs" / f".tmp-{victim.name}-killed"
+    killed.mkdir()  # what a kill leaves
+    os.utime(killed, (time.time() - STALE_S, time.time() - STALE_S))  # other suites may write here: old ones go
     code, _, err = run_cli(args, capsys)
     assert code == 0 and "31 cached, 1 to train" in err
-    assert victim.is_dir() and not list((root / "results" / "ablations").glob(".tmp-*"))
+    assert victim.is_dir() and not list((root / "results" / "runs").glob(".tmp-*"))
 
 
 def test_report_rerenders_from_stored_results(tiny_suite, capsys):
@@ -118,7 +123,7 @@ def test_a_suite_with_a_failed_run_exits_1_and_says_how_many(tmp_path, capsys, m
     code, out, err = run_cli(["run", "--suite-file", suite, "--no-progress", "--results", tmp_path / "r",
                               "--reports", tmp_path / "p"], capsys)
     assert code == 1 and "1 of 2 runs failed" in err and "report:" in out
-    assert (tmp_path / "p" / "s.html").is_file() and len(list((tmp_path / "r" / "s").glob("*/metrics.json"))) == 1
+    assert (tmp_path / "p" / "s.html").is_file() and len(list((tmp_path / "r" / "runs").glob("*/metrics.json"))) == 1
 
 
 def test_a_quick_report_says_it_is_a_smoke_test_and_a_full_one_does_not(tiny_suite_run, tiny_claims_run, tmp_path):
@@ -170,5 +175,15 @@ def test_a_sweep_from_the_command_line_trains_and_reports_each_point(tmp_path, c
     assert exit_code(args) == 0
     html = (tmp_path / "p" / "sweep.html").read_text()
     assert "beta=0.5" in html and "beta=2" in html
-    stored = [json.loads(p.read_text()) for p in (tmp_path / "r" / "sweep").glob("*/config.json")]
+    stored = [json.loads(p.read_text()) for p in (tmp_path / "r" / "runs").glob("*/config.json")]
     assert sorted((c["beta"], c["seed"]) for c in stored) == [(0.5, 4), (2.0, 4)]
+
+
+def test_a_config_run_by_another_suite_is_found_in_the_shared_cache(tiny_suite_run, tmp_path, capsys):
+    root, _ = tiny_suite_run
+    stored = json.loads(sorted((root / "r" / "runs").glob("*/config.json"))[0].read_text())
+    config = tmp_path / "mine.json"
+    config.write_text(json.dumps({k: v for k, v in stored.items() if k != "seed"}))
+    code, out, _ = run_cli(["run", "--config", config, "--seed-list", str(stored["seed"]), "--dry-run",
+                            "--results", root / "r"], capsys)
+    assert code == 0 and "suite config-mine: 1 distinct runs (1 stored" in out and "stored 1/1" in out

@@ -62,7 +62,7 @@ def test_no_weights_stores_none_and_says_what_sample_needs(tmp_path, capsys):
             "--no-progress", "--results", tmp_path / "r", "--reports", tmp_path / "p"]
     assert exit_code(args) == 0
     store = Store(tmp_path / "r", "sweep")
-    (folder,) = [p for p in store.dir.iterdir() if p.is_dir()]
+    (folder,) = [p for p in store.runs_dir.iterdir() if p.is_dir()]
     assert not (folder / "model.pt").exists() and (folder / "metrics.json").exists()
     capsys.readouterr()
     assert exit_code(["sample", "--run", folder.name, "--results", tmp_path / "r"]) == 2
@@ -70,5 +70,5 @@ def test_no_weights_stores_none_and_says_what_sample_needs(tmp_path, capsys):
 
 
 def test_every_run_of_a_suite_keeps_its_weights(tiny_suite_run):
-    folders = [p.parent for p in (tiny_suite_run[0] / "r" / "ablations").glob("*/metrics.json")]
+    folders = [p.parent for p in (tiny_suite_run[0] / "r" / "runs").glob("*/metrics.json")]
     assert folders and all((f / "model.pt").is_file() for f in folders)

@@ -1,5 +1,6 @@
 import json
 import os
+import shutil
 import stat
 import time
 
@@ -42,7 +43,8 @@ def test_save_then_load_round_trips_and_leaves_no_temporary_files(tmp_path):
     assert loaded.config == RunConfig(seed=5)
     assert loaded.metrics["test_recon_mse"] == 1.5 and loaded.metrics["kl_per_dim"] == [0.1, None]
     assert loaded.images["recon"].shape == (2, 1, 4, 4)
-    assert sorted(p.name for p in store.dir.iterdir()) == [".lock", "k1"]
+    assert [p.name for p in store.dir.iterdir()] == [".lock"]
+    assert [p.name for p in store.runs_dir.iterdir()] == ["k1"]  # the cache every suite shares
     assert store.load("missing") is None
 
 
@@ -121,3 +123,44 @@ def test_results_are_as_readable_as_the_umask_says(tmp_path, monkeypatch, umask,
     assert {stat.S_IMODE(p.stat().st_mode) for p in store.run_dir("k1").iterdir()} == {file_mode}
     write_atomic(tmp_path / "report.html", b"<html>")
     assert stat.S_IMODE((tmp_path / "report.html").stat().st_mode) == file_mode
+
+
+def test_a_run_is_stored_once_whichever_suite_asked_for_it(tmp_path):
+    """One cache across suites: what `ablations` stored, `claims` finds by its key."""
+    key = run_key(RunConfig(seed=5), "v1")
+    with Store(tmp_path, "ablations").locked():
+        Store(tmp_path, "ablations").save(record(key))
+    assert Store(tmp_path, "claims").load(key).config == RunConfig(seed=5)
+    assert [p.name for p in (tmp_path / "runs").iterdir()] == [key]
+
+
+def test_runs_an_older_version_kept_in_the_suite_folder_are_read_then_moved(tmp_path, capsys):
+    """Results folders of the layout before the shared cache keep working: read in place, moved
+    into runs/ when the suite next runs; a user's own files and links there are left alone."""
+    old, dup = run_key(RunConfig(seed=5), "v1"), run_key(RunConfig(seed=6), "v1")
+    store = Store(tmp_path, "ablations")
+    with store.locked():
+        store.save(record(old))
+        store.save(record(dup))
+    suite = tmp_path / "ablations"
+    os.rename(tmp_path / "runs" / old, suite / old)  # the old layout
+    shutil.copytree(tmp_path / "runs" / dup, suite / dup)  # and a copy of a run already in runs/
+    (suite / "notes").mkdir()
+    (suite / "notes" / "mine.txt").write_text("mine")
+    assert store.run_dir(old) == suite / old and store.load(old).config == RunConfig(seed=5)
+    with store.locked():
+        pass
+    assert "moved 1 stored run(s)" in capsys.readouterr().err
+    assert sorted(p.name for p in suite.iterdir()) == [".lock", "notes"]
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == sorted([old, dup])
+    assert store.load(old).config == RunConfig(seed=5) and (suite / "notes" / "mine.txt").read_text() == "mine"
+
+
+def test_a_suite_file_may_not_take_the_name_of_the_runs_folder(tmp_path):
+    from bench.options import SuiteOptions
+    from bench.suites import load_suite_file
+
+    path = tmp_path / "runs.toml"
+    path.write_text("[[runs]]\nbeta = 1.0\n")
+    with pytest.raises(ConfigError, match="the folder every stored run lives in"):
+        load_suite_file(path, SuiteOptions())

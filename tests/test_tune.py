@@ -123,13 +123,12 @@ def test_pruning_stops_a_hopeless_trial_early(tmp_path):
         study.enqueue_trial({**good, "lr": lr})
     study.enqueue_trial({"beta": 10.0, "recon_loss": "mse", "latent_dim": 2, "kl_warmup_epochs": 0, "lr": 1e-4})
     store = Store(tmp_path, "tune")
-    store.dir.mkdir(parents=True)
     study.optimize(make_objective(opts, store), n_trials=4)
     trials = study.get_trials()
     assert [t.state for t in trials[:3]] == [TrialState.COMPLETE] * 3
     assert trials[3].state == TrialState.PRUNED
     assert len(trials[3].intermediate_values) < opts.epochs
-    assert not (store.dir / trials[3].user_attrs.get("run_key", "none")).exists()  # a pruned run is not cached
+    assert not (store.runs_dir / trials[3].user_attrs.get("run_key", "none")).exists()  # a pruned run is not cached
 
 
 @pytest.mark.parametrize("extra", [

@@ -72,15 +72,15 @@ HOW_READ = [*HOW, "metrics linked to /dev/zero", "images declare 8 TiB"]  # benc
 @pytest.mark.parametrize("how", HOW)
 def test_damaged_run_is_retrained_with_a_warning_never_trusted(fresh, capsys, how, survived):
     root, args = fresh
-    reference = stored_results(root / "r" / "ablations")
-    victim = sorted((root / "r" / "ablations").glob("*/metrics.json"))[3].parent
+    reference = stored_results(root / "r" / "runs")
+    victim = sorted((root / "r" / "runs").glob("*/metrics.json"))[3].parent
     marker = root / "pwned"
     damage(victim, how, marker)
     assert exit_code(args) == 0
     err = capsys.readouterr().err
     assert f"results folder {victim} is unreadable" in err and "retraining it" in err
     assert "1 to train" in err
-    assert stored_results(root / "r" / "ablations") == reference  # retrained to the same numbers
+    assert stored_results(root / "r" / "runs") == reference  # retrained to the same numbers
     assert not marker.exists()  # the pickle was never loaded
     assert not victim.is_symlink() and victim.is_dir()  # a link is replaced by the run, never followed
     if how == "run folder is a link":
@@ -91,7 +91,7 @@ def test_damaged_run_is_retrained_with_a_warning_never_trusted(fresh, capsys, ho
 @pytest.mark.parametrize("how", HOW_READ)
 def test_report_from_damaged_results_is_one_line_exit_2(fresh, capsys, how, survived):
     root, _ = fresh
-    victim = sorted((root / "r" / "ablations").glob("*/metrics.json"))[0].parent
+    victim = sorted((root / "r" / "runs").glob("*/metrics.json"))[0].parent
     damage(victim, how, root / "pwned")
     before = snapshot(root)
     code = exit_code(["report", "--suite", "ablations", "--results", root / "r", "--reports", root / "p"])

@@ -17,7 +17,7 @@ def test_same_suite_same_seeds_gives_identical_metrics_on_cpu(tmp_path):
     for name in ("first", "second"):
         assert exit_code(["run", "--suite", "ablations", *TINY, "--seeds", "1", "--device", "cpu", "--results",
                           tmp_path / name, "--reports", tmp_path / f"{name}-reports"]) == 0
-        runs.append(stored_results(tmp_path / name / "ablations"))
+        runs.append(stored_results(tmp_path / name / "runs"))
     assert len(runs[0]) == 16 and runs[0] == runs[1]
 
 

@@ -13,7 +13,7 @@ from helpers import TINY, bench_process, exit_code, snapshot, stored_results
 @pytest.fixture(scope="module")
 def reference(tiny_suite_run):
     """The tiny suite run once without interruption."""
-    return stored_results(tiny_suite_run[0] / "r" / "ablations")
+    return stored_results(tiny_suite_run[0] / "r" / "runs")
 
 
 @pytest.mark.parametrize("attempt", range(2))
@@ -24,17 +24,17 @@ def test_kill_9_at_a_random_point_then_rerun_gives_the_uninterrupted_results(tmp
     wanted = rng.randint(1, len(reference) - 2)  # runs finished before the kill
     proc = bench_process(args, start_new_session=True)
     deadline = time.time() + 120
-    while len(stored_results(results / "ablations")) < wanted and time.time() < deadline and proc.poll() is None:
+    while len(stored_results(results / "runs")) < wanted and time.time() < deadline and proc.poll() is None:
         time.sleep(0.02)
     time.sleep(rng.random() * 0.2)  # land anywhere inside the next run
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL, "the suite finished before it could be killed"
-    partial = stored_results(results / "ablations")
+    partial = stored_results(results / "runs")
     assert 0 < len(partial) < len(reference)
     assert all(reference[k] == v for k, v in partial.items())  # what was stored is whole and right
     assert exit_code(args) == 0
-    assert stored_results(results / "ablations") == reference
+    assert stored_results(results / "runs") == reference
     assert not list((results / "ablations").glob(".tmp-*"))
     survived("fault")
 
@@ -44,7 +44,7 @@ def test_a_second_run_on_the_same_results_folder_is_refused_and_corrupts_nothing
     args = ["run", "--suite", "ablations", *TINY, "--results", results, "--reports", tmp_path / "p"]
     first = bench_process([*args[:-4], "--epochs", "30", "--seeds", "1", *args[-4:]])  # one seed: long enough
     deadline = time.time() + 120
-    while not stored_results(results / "ablations") and time.time() < deadline:
+    while not stored_results(results / "runs") and time.time() < deadline:
         time.sleep(0.05)
     assert first.poll() is None, "the first run ended before the second could start"
     before = snapshot(tmp_path / "p")
@@ -54,7 +54,7 @@ def test_a_second_run_on_the_same_results_folder_is_refused_and_corrupts_nothing
     assert snapshot(tmp_path / "p") == before
     out, err_text = first.communicate(timeout=300)
     assert first.returncode == 0, err_text[-2000:]
-    assert len(stored_results(results / "ablations")) == 16
+    assert len(stored_results(results / "runs")) == 16
     survived("fault")
 
 
@@ -71,7 +71,7 @@ def test_a_full_disk_ends_the_suite_with_one_line_and_no_partial_results(tmp_pat
     assert proc.returncode == 2, err[-2000:]
     lines = [line for line in err.strip().splitlines() if line.startswith("error:")]
     assert len(lines) == 1 and "File too large" in lines[0] and "Traceback" not in err
-    assert stored_results(results / "ablations") == {}
+    assert stored_results(results / "runs") == {}
     assert not list((results / "ablations").glob(".tmp-*"))
     survived("fault")
 
