@@ -1,13 +1,13 @@
 """The types of the command line's option values: each turns an option's text into its value,
 or raises `argparse.ArgumentTypeError` with one line naming the problem and the fix (argparse
-prints it and exits 2)."""
+prints it and exits 2). `bench.suites` holds the rules for names and settings; it is imported
+when such a value is parsed, so a help page does not wait for it."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from bench import suites
 from vae_core.config import ConfigError
 
 
@@ -38,6 +38,8 @@ def seed_list(text: str) -> tuple[int, ...]:
 
 
 def setting(text: str) -> tuple[str, tuple]:
+    from bench import suites
+
     try:
         return suites.parse_setting(text)
     except ConfigError as exc:
@@ -45,6 +47,8 @@ def setting(text: str) -> tuple[str, tuple]:
 
 
 def name_text(text: str) -> str:
+    from bench import suites
+
     try:
         return suites.safe_name(text)
     except ConfigError as exc:

@@ -3,31 +3,81 @@
 Parse the arguments, check them, build the typed options (`bench.options`) and hand them down;
 the arguments are read, never written. A user's mistake ends with one line naming the problem
 and the fix, exit status 2, no traceback, and nothing on disk changed: every option is checked
-before a folder is touched. Optuna is imported only by the commands that use it.
+before a folder is touched. Nothing heavy is imported to parse: the registries that give an
+option its choices (suites, data sets, executors) are imported when a value is checked against
+them or a help page lists them, and torch, pandas and Optuna by the command that runs, so
+`python -m bench --help` answers at once.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from bench import commands, suites
 from bench.argtypes import bounded, file_path, name_text, seed_list, setting
-from bench.executors import EXECUTORS
 from bench.options import ExecOptions, PerfOptions, SuiteOptions, TuneOptions, default_storage_url
-from bench.search_space import SEARCH_SPACE, objectives_help, parse_objectives
-from bench.suites import SUITES, Suite, config_suite
 from vae_core.config import DEVICES, ConfigError, RunConfig
-from vae_core.data import DATASETS
+
+if TYPE_CHECKING:
+    from bench.suites import Suite
 
 EXIT_USAGE = 2
 STACK = {"auto": None, "on": True, "off": False}
 
 
+class Names:
+    """The names of a registry (`module.attribute`), imported when argparse first checks a value
+    against them or lists them in a help page, not when the parser is built."""
+
+    def __init__(self, module: str, attribute: str, ordered: bool = False) -> None:
+        self.module, self.attribute, self.ordered = module, attribute, ordered
+
+    def names(self) -> list[str]:
+        names = list(getattr(importlib.import_module(self.module), self.attribute))
+        return names if self.ordered else sorted(names)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.names()
+
+
+SUITE_NAMES = Names("bench.suites", "SUITES")
+DATASET_NAMES = Names("vae_core.data", "DATASETS", ordered=True)
+EXECUTOR_NAMES = Names("bench.executors", "EXECUTORS", ordered=True)
+
+
 class _Parser(argparse.ArgumentParser):
+    """One line for a usage error; a description that needs the registries (`describe`) is
+    written when the help page is shown."""
+
+    def __init__(self, *args: object, describe: Callable[[], str] | None = None, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.describe = describe
+
+    def format_help(self) -> str:
+        if self.describe is not None:
+            self.description = self.describe()
+        return super().format_help()
+
     def error(self, message: str) -> None:  # one line instead of usage + message
         self.exit(EXIT_USAGE, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def tune_description() -> str:
+    from bench.search_space import SEARCH_SPACE, objectives_help
+
+    space = "; ".join(p.describe() for p in SEARCH_SPACE)
+    return (f"Optuna search over the loss balance. Search space: {space} (warm-up capped by the epochs). "
+            f"Objectives: {objectives_help()}. Trials are scored on a validation split held out of the "
+            "training data. One objective prunes hopeless trials after each epoch; several give a Pareto "
+            "front (Optuna cannot prune multi-objective studies). Rerun the same command to resume: "
+            "--trials is the number of finished trials the study should hold.")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,8 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     def data_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("--epochs", type=bounded(int, 1, 10000), help="epochs per run")
-        p.add_argument("--dataset", choices=list(DATASETS), metavar="D",
-                       help=f"data set: {', '.join(DATASETS)} (default: mnist5k, offline)")
+        p.add_argument("--dataset", choices=DATASET_NAMES, metavar="D",
+                       help="data set: %(choices)s (default: mnist5k, offline)")
         p.add_argument("--data-dir", type=lambda t: str(file_path(t)),
                        help="folder holding a torchvision data set (MNIST/raw, FashionMNIST/raw); "
                             "without it, mnist and fashion-mnist are downloaded")
@@ -61,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "Interrupt and rerun at will: finished runs are kept. Instead of a suite, --config FILE or "
                     "--from-study NAME --trial N trains one configuration over several seeds.")
     what = run.add_mutually_exclusive_group()
-    what.add_argument("--suite", choices=sorted(SUITES), metavar="NAME", help=f"suite: {', '.join(sorted(SUITES))}")
+    what.add_argument("--suite", choices=SUITE_NAMES, metavar="NAME", help="suite: %(choices)s")
     what.add_argument("--suite-file", type=file_path, metavar="FILE",
                       help="a suite of your own, as TOML or JSON: [defaults] and [[runs]] tables of RunConfig "
                            "fields, each run with an optional label and axis (see docs/usage.md)")
@@ -78,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "config; several values sweep it (--set beta=0.5,1,2 --set lr=1e-3,3e-4: 6 configs)")
     run.add_argument("--dry-run", action="store_true", help="print the runs it would train, then stop")
     data_options(run)
-    run.add_argument("--executor", choices=list(EXECUTORS), default="inline",
+    run.add_argument("--executor", choices=EXECUTOR_NAMES, default="inline", metavar="EXECUTOR",
                      help="where runs train: inline (this process, default), process (a local process pool), "
                           "ray (Ray tasks; pip install -e '.[ray]')")
     run.add_argument("--jobs", type=bounded(int, 1, 1024), help="processes for --executor process (default: cores)")
@@ -136,14 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     perf.add_argument("--profile", action="store_true",
                       help="also print where the time goes in one training step and one evaluation")
 
-    space = "; ".join(p.describe() for p in SEARCH_SPACE)
-    tune = sub.add_parser(
-        "tune", help="tune the loss balance with Optuna",
-        description=f"Optuna search over the loss balance. Search space: {space} (warm-up capped by the epochs). "
-                    f"Objectives: {objectives_help()}. Trials are scored on a validation split held out of the "
-                    "training data. One objective prunes hopeless trials after each epoch; several give a Pareto "
-                    "front (Optuna cannot prune multi-objective studies). Rerun the same command to resume: "
-                    "--trials is the number of finished trials the study should hold.")
+    tune = sub.add_parser("tune", help="tune the loss balance with Optuna", describe=tune_description)
     tune.add_argument("--study", required=True, type=name_text, metavar="NAME", help="study name (created or resumed)")
     tune.add_argument("--trials", required=True, type=bounded(int, 1, 100000), metavar="N",
                       help="finished (complete or pruned) trials the study should hold")
@@ -185,6 +228,9 @@ RUN_CONFLICTS = (  # (applies when, message)
 
 def _suite(args: argparse.Namespace, options: SuiteOptions) -> Suite:
     """The suite `run` was asked for: built in, from a suite file, a config file or a study trial."""
+    from bench import suites
+    from bench.suites import SUITES, config_suite
+
     if args.suite is not None:
         return SUITES[args.suite]
     if args.suite_file is not None:
@@ -211,16 +257,23 @@ def run(args: argparse.Namespace) -> int:
                            dataset=args.dataset, data_dir=args.data_dir, device=args.device, settings=tuple(args.set))
     how = ExecOptions(executor=args.executor, jobs=args.jobs, address=args.address, stack=STACK[args.stack],
                       progress=not args.no_progress, keep_weights=not args.no_weights)
+    from bench import commands
+
     return commands.run(_suite(args, options), options, how, args.results, args.reports, dry_run=args.dry_run)
 
 
 def report(args: argparse.Namespace) -> int:
+    from bench import commands
+
     if args.study is not None:
         return commands.report_study(args.study, storage_url(args), args.reports)
     return commands.report_suite(args.suite, args.results, args.reports)
 
 
 def tune(args: argparse.Namespace) -> int:
+    from bench import commands
+    from bench.search_space import parse_objectives
+
     opts = TuneOptions(study=args.study, trials=args.trials, objectives=parse_objectives(args.objectives),
                        storage=args.storage, workers=args.workers, timeout=args.timeout,
                        dataset=args.dataset or "mnist5k", data_dir=args.data_dir, device=args.device or "auto",
@@ -236,12 +289,19 @@ def sample(args: argparse.Namespace) -> int:
 
 
 def perf(args: argparse.Namespace) -> int:
+    from bench import commands
+
     return commands.perf(PerfOptions(device=args.device, repeats=args.repeats, json=args.json, compare=args.compare,
                                      max_regression=args.max_regression, profile=args.profile))
 
 
-COMMANDS = {"run": run, "report": report, "list": lambda args: commands.list_suites(args.results, args.runs),
-            "tune": tune, "perf": perf, "sample": sample}
+def list_(args: argparse.Namespace) -> int:
+    from bench import commands
+
+    return commands.list_suites(args.results, args.runs)
+
+
+COMMANDS = {"run": run, "report": report, "list": list_, "tune": tune, "perf": perf, "sample": sample}
 
 
 def main(argv: list[str] | None = None) -> int:

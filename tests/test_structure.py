@@ -2,7 +2,11 @@
 imports included), `vae_core` never imports `bench`, and no claim is special-cased by its id."""
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -74,6 +78,34 @@ def test_bench_has_no_import_circle():
 def test_vae_core_never_imports_bench():
     for path in (ROOT / "vae_core").rglob("*.py"):
         assert not imported(path, "bench"), path
+
+
+HEAVY = ("torch", "numpy", "pandas", "sklearn", "optuna", "matplotlib", "seaborn")
+
+HELP_IMPORTS = """
+import runpy, sys
+sys.argv = ["bench", *sys.argv[1:]]
+try:
+    runpy.run_module("bench", run_name="__main__")
+except SystemExit:
+    pass
+print(" ".join(m for m in {heavy!r} if m in sys.modules), file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize("page", [["--help"], ["list", "--help"], ["report", "--help"], ["sample", "--help"]])
+def test_help_imports_nothing_heavy(page):
+    """`python -m bench --help` answers at once (issue 14): parsing imports neither torch nor
+    pandas nor Optuna. Checked on the modules loaded, not on a time, which a busy machine skews;
+    the planted `run --help` (which lists the data sets, from vae_core.data) shows the check can fail."""
+    def heavy_loaded(args: list[str]) -> list[str]:
+        out = subprocess.run([sys.executable, "-c", HELP_IMPORTS.format(heavy=HEAVY), *args], capture_output=True,
+                             text=True, check=True, cwd=ROOT).stderr
+        return out.split()
+
+    assert heavy_loaded(page) == []
+    if page == ["--help"]:
+        assert "torch" in heavy_loaded(["run", "--help"])
 
 
 def test_no_claim_is_special_cased_by_its_id():
