@@ -35,6 +35,7 @@ import optuna
 import sqlalchemy.exc
 import torch
 from optuna.trial import TrialState
+from tqdm.auto import tqdm
 
 from bench.options import TuneOptions
 from bench.runner import run_cached
@@ -218,7 +219,10 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def make_objective(opts: TuneOptions, store: Store) -> Callable[[optuna.Trial], float | list[float]]:
+def make_objective(opts: TuneOptions, store: Store, position: int = 0) -> Callable[[optuna.Trial], float | list[float]]:
+    """The study's objective: train (or reuse) the trial's config and return its objective
+    values. In a terminal, a bar at line `position` (one per worker process) shows the trial's
+    epochs, its parameters, its objective so far (one objective) and the evaluation that ends it."""
     objectives = [OBJECTIVES[o] for o in opts.objectives]
     single = len(objectives) == 1
 
@@ -242,14 +246,24 @@ def make_objective(opts: TuneOptions, store: Store) -> Callable[[optuna.Trial], 
         trial.set_user_attr("config", config_dict(config))
         first = objectives[0]
         evaluator = evaluator_for(config, store.root) if single and first.needs_evaluator else None
+        shown = " ".join(f"{k}={_shown(v)}" for k, v in params.items())
 
-        def report(row: dict, model: torch.nn.Module, data: Dataset) -> None:
+        def report(row: dict, model: torch.nn.Module, data: Dataset, bar: tqdm) -> None:
+            bar.update(1)
+            last = ", evaluating" if row["epoch"] == config.epochs else ""
+            if not single:  # Optuna cannot prune a multi-objective study: nothing to measure per epoch
+                bar.set_postfix_str(shown + last)
+                return
             device_evaluator = evaluator.to(data.test_x.device) if evaluator is not None else None
-            trial.report(first.measure(model, data, config.recon_loss, device_evaluator), row["epoch"])
+            value = first.measure(model, data, config.recon_loss, device_evaluator)
+            bar.set_postfix_str(f"{opts.objectives[0]} {_shown(value)}{last} | {shown}")
+            trial.report(value, row["epoch"])
             if trial.should_prune():
                 raise optuna.TrialPruned(f"pruned after epoch {row['epoch']}")
 
-        record, cached = run_cached(store, config, report if single else None)
+        with tqdm(total=config.epochs, desc=f"trial {trial.number}", unit="epoch", file=sys.stderr, leave=False,
+                  position=position, disable=None) as bar:  # None: no bar where stderr is not a terminal (a log)
+            record, cached = run_cached(store, config, lambda row, model, data: report(row, model, data, bar))
         trial.set_user_attr("run_key", record.key)
         trial.set_user_attr("cached", cached)
         if record.status != "ok":
@@ -266,10 +280,12 @@ def _shown(value: object) -> str:
 
 
 def describe_trial(trial: optuna.trial.FrozenTrial, objectives: tuple[str, ...]) -> str:
-    """`trial 3 complete: test_recon 4.86, smoothness 1.06 | beta=2.26 recon_loss=bce ...`."""
+    """`trial 3 complete: test_recon 4.86, smoothness 1.06 | beta=2.26 recon_loss=bce ...`: the
+    parameters as the run used them (a warm-up Optuna suggested past the last epoch is capped)."""
     values = (", ".join(f"{o} {_shown(v)}" for o, v in zip(objectives, trial.values, strict=False))
               if trial.values else fail_reason(trial))
-    params = " ".join(f"{k}={_shown(v)}" for k, v in trial.params.items())
+    used = trial.user_attrs.get("config") if isinstance(trial.user_attrs.get("config"), dict) else {}
+    params = " ".join(f"{k}={_shown(used.get(k, v))}" for k, v in trial.params.items())
     return f"trial {trial.number} {trial.state.name.lower()}: {values} | {params}"
 
 
@@ -307,8 +323,10 @@ def best_lines(study: optuna.Study, opts: TuneOptions, most: int = 5) -> list[st
                             for t in best[:most]]
 
 
-def run_worker(opts: TuneOptions, threads: int | None = None, study: optuna.Study | None = None) -> None:
-    """One worker: trials until the study holds `opts.trials` finished ones (or the timeout)."""
+def run_worker(opts: TuneOptions, threads: int | None = None, study: optuna.Study | None = None,
+               position: int = 0) -> None:
+    """One worker: trials until the study holds `opts.trials` finished ones (or the timeout);
+    its trial's progress bar on line `position`."""
     quiet_optuna()
     if threads:
         torch.set_num_threads(threads)
@@ -319,17 +337,17 @@ def run_worker(opts: TuneOptions, threads: int | None = None, study: optuna.Stud
     store.remove_partial(older_than_s=STALE_S)  # leftovers of killed workers; live writes take seconds
     failed_before = len(study.get_trials(deepcopy=False, states=(TrialState.FAIL,)))
     with storage_errors_as_one_line(opts.storage_url):
-        study.optimize(make_objective(opts, store), timeout=opts.timeout,
+        study.optimize(make_objective(opts, store, position), timeout=opts.timeout,
                        callbacks=[_progress(opts, failed_before)])
 
 
-def _worker_process(opts: TuneOptions, threads: int, errors: multiprocessing.SimpleQueue) -> None:
+def _worker_process(opts: TuneOptions, threads: int, errors: multiprocessing.SimpleQueue, position: int) -> None:
     """A worker process of `--workers N`: its one-line error goes to the parent, which prints
     it once; an interrupt ends it quietly (the parent says what happened). It starts with
     Ctrl-C ignored, so that one arriving while it imports is no traceback; from here on it counts."""
     signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        run_worker(opts, threads)
+        run_worker(opts, threads, position=position)
     except KeyboardInterrupt:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second one (the parent's) would interrupt the exit
         sys.exit(130)
@@ -381,7 +399,7 @@ def _run_study(opts: TuneOptions) -> optuna.Study:
         threads = max(1, (os.cpu_count() or 1) // opts.workers)
         ctx = multiprocessing.get_context("spawn")
         errors = ctx.SimpleQueue()
-        procs = [ctx.Process(target=_worker_process, args=(opts, threads, errors)) for _ in range(opts.workers)]
+        procs = [ctx.Process(target=_worker_process, args=(opts, threads, errors, i)) for i in range(opts.workers)]
         default = signal.signal(signal.SIGINT, signal.SIG_IGN)  # inherited: no Ctrl-C while a worker imports
         try:
             for p in procs:

@@ -114,7 +114,31 @@ def test_a_trial_killed_mid_run_is_marked_failed_and_the_study_resumes(tmp_path)
     assert study.get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED))
 
 
-def test_pruning_stops_a_hopeless_trial_early(tmp_path):
+class Bar:
+    """What tqdm draws for a trial, recorded: (epochs so far, postfix) per postfix shown."""
+
+    drawn: dict[str, list[tuple[int, str]]] = {}
+
+    def __init__(self, desc: str, **_: object) -> None:
+        self.desc, self.n = desc, 0
+        Bar.drawn[desc] = []
+
+    def __enter__(self) -> "Bar":
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        pass
+
+    def update(self, n: int) -> None:
+        self.n += n
+
+    def set_postfix_str(self, text: str) -> None:
+        Bar.drawn[self.desc].append((self.n, text))
+
+
+def test_pruning_stops_a_hopeless_trial_early(tmp_path, monkeypatch):
+    """... and each trial shows its epochs, objective so far, parameters and final evaluation."""
+    monkeypatch.setattr("bench.tune.tqdm", Bar)
     opts = TuneOptions(study="p", trials=4, objectives=("test_recon",), dataset="digits", epochs=6,
                        results=tmp_path, device="cpu")
     study = create_or_load(opts)
@@ -129,6 +153,11 @@ def test_pruning_stops_a_hopeless_trial_early(tmp_path):
     assert trials[3].state == TrialState.PRUNED
     assert len(trials[3].intermediate_values) < opts.epochs
     assert not (store.runs_dir / trials[3].user_attrs.get("run_key", "none")).exists()  # a pruned run is not cached
+    for number in range(3):
+        drawn = Bar.drawn[f"trial {number}"]
+        assert [n for n, _ in drawn] == list(range(1, opts.epochs + 1))
+        assert re.fullmatch(r"test_recon [\d.]+, evaluating \| beta=0\.1 .*latent_dim=16.*", drawn[-1][1])
+    assert all("evaluating" not in text for _, text in Bar.drawn["trial 3"])  # pruned before the last epoch
 
 
 @pytest.mark.parametrize("extra", [
