@@ -21,7 +21,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter  # noqa: E402
 
 from bench.stats import spread, stat, whiskers  # noqa: E402
 from bench.store import RunRecord  # noqa: E402
@@ -119,15 +119,40 @@ def metric_panels(
     wanted, metrics = metrics, [m for m in metrics if m in df and df[m].notna().any()]
     if not metrics:
         return no_values(wanted)
+    return to_data_uri(metric_figure(df, x, metrics, hue, kind, even_x))
+
+
+#: A ratio to real images whose values span more than this factor is drawn on a log axis, where
+#: 0.5 and 2 are equally far from 1: on a linear one an overshoot to 2 or 3 flattens the bars of
+#: 0.05-0.5 beside it (C9's adversarial variant did).
+LOG_SPAN = 10.0
+
+
+def log_axis(values: pd.Series, metric: str) -> bool:
+    """Whether `metric`'s panel is drawn on a log axis: a ratio to real whose values are all
+    positive and span more than `LOG_SPAN`."""
+    return METRICS[metric].better == "closer to 1" and bool((values > 0).all()) \
+        and values.max() / values.min() > LOG_SPAN
+
+
+def metric_figure(df: pd.DataFrame, x: str, metrics: Sequence[str], hue: str | None = None, kind: str = "point",
+                  even_x: bool = False) -> Figure:
+    """The figure of `metric_panels`, whose metrics all have values; one legend for the figure,
+    beside its panels, when `hue` splits them."""
     if even_x:  # grids like beta in {0, 0.1, ..., 8}: evenly spaced, labelled with the values
         values = sorted(df[x].unique())
         df = df.assign(**{x: df[x].map({v: i for i, v in enumerate(values)})})
-    fig = Figure(figsize=(3.3 * len(metrics), 3.0), layout="constrained")
+    fig = Figure(figsize=(3.3 * len(metrics) + (1.2 if hue else 0), 3.0), layout="constrained")
     axes = fig.subplots(1, len(metrics), squeeze=False)[0]
     for ax, metric in zip(axes, metrics, strict=False):
         data = df[df[metric].notna()]
-        if kind == "bar":
+        log = log_axis(data[metric], metric)
+        if kind == "bar" and not log:
             sns.barplot(data=data, x=x, y=metric, hue=hue, errorbar=whiskers(metric), ax=ax, capsize=0.1, alpha=0.8)
+            seed_dots(ax, data, x, metric, hue)
+        elif kind == "bar":  # a bar's length from 0 means nothing on a log axis: the mean as a point
+            sns.pointplot(data=data, x=x, y=metric, hue=hue, errorbar=whiskers(metric), ax=ax, capsize=0.1,
+                          linestyle="none", marker="D", dodge=0.4 if hue else False)
             seed_dots(ax, data, x, metric, hue)
         else:
             sns.lineplot(data=data, x=x, y=metric, hue=hue, errorbar=whiskers(metric), marker="o", ax=ax,
@@ -135,15 +160,25 @@ def metric_panels(
             sns.scatterplot(data=data, x=x, y=metric, color="k", s=9, alpha=0.45, ax=ax, legend=False, zorder=3)
             if even_x:
                 ax.set_xticks(range(len(values)), [f"{v:g}" for v in values])
-        ax.set_ylabel(axis_label(metric))
+        if log:  # ticks at 1, 2, 5 x 10^k written as plain numbers (math text is off)
+            ax.set_yscale("log")
+            ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+            ax.yaxis.set_minor_formatter(NullFormatter())
+        ax.set_ylabel(axis_label(metric) + ("\n(log scale)" if log else ""))
         reference_lines(ax, metric)
         if x == "label":  # run labels are long: slant them so they do not overlap
             ax.tick_params(axis="x", labelrotation=35, labelsize=7)
             for tick in ax.get_xticklabels():
                 tick.set_horizontalalignment("right")
-        if ax.get_legend() is not None and ax is not axes[-1]:
-            ax.get_legend().remove()
-    return to_data_uri(fig)
+    legends = [ax.get_legend() for ax in axes if ax.get_legend() is not None]
+    if legends:  # the same hue in every panel: said once, beside them all
+        first = legends[0]
+        fig.legend(first.legend_handles, [t.get_text() for t in first.get_texts()], title=first.get_title().get_text(),
+                   loc="outside right upper", fontsize=7, title_fontsize=7)
+        for legend in legends:
+            legend.remove()
+    return fig
 
 
 def beta_histories(records: Sequence[RunRecord]) -> pd.DataFrame:

@@ -329,6 +329,25 @@ def test_figures_say_what_a_value_means_on_its_axis():
     assert ax.get_ylim()[0] == 0
 
 
+def test_a_ratio_far_from_real_does_not_flatten_the_others_and_a_hue_is_one_legend():
+    """C9's bars: an adversarial variant at 2-3 times real sharpness beside runs at 0.04-0.45
+    left those as slivers on a linear axis; a ratio spanning more than 10x goes on a log axis.
+    A hue split over several panels gets one legend for the figure, not one on the last panel."""
+    from bench.figures import metric_figure
+
+    df = pd.DataFrame({"label": ["a", "a", "b", "b", "c", "c"], "seed": [0, 1] * 3,
+                       "recon_laplacian_ratio": [0.04, 0.05, 0.4, 0.45, 2.0, 3.0],
+                       "recon_fid": [10.0, 12.0, 20.0, 22.0, 200.0, 230.0]})
+    ratio, fid = metric_figure(df, "label", ["recon_laplacian_ratio", "recon_fid"], kind="bar").axes
+    assert ratio.get_yscale() == "log" and fid.get_yscale() == "linear"  # a distance, not a ratio: linear
+    near = df.assign(recon_laplacian_ratio=[0.4, 0.5, 0.6, 0.7, 0.8, 0.9])
+    assert metric_figure(near, "label", ["recon_laplacian_ratio"], kind="bar").axes[0].get_yscale() == "linear"
+    hued = metric_figure(df.assign(loss=["bce", "mse"] * 3), "label", ["recon_laplacian_ratio", "recon_fid"],
+                         hue="loss", kind="bar")
+    assert len(hued.legends) == 1 and all(ax.get_legend() is None for ax in hued.axes)
+    assert [t.get_text() for t in hued.legends[0].get_texts()] == ["bce", "mse"]
+
+
 def test_throughput_is_never_pooled_across_data_sets():
     from bench.reports.html import throughput_table
 

@@ -113,12 +113,11 @@ class Blur(Claim):
         return Finding(INCONCLUSIVE, reason, measured)
 
     def figures(self, groups: Groups, records: list[RunRecord]) -> list[Panel]:
-        named = {"AE BCE": groups["AE BCE"], "AE MSE": groups["AE MSE"], "BCE": groups["VAE BCE"],
-                 "MSE": groups["VAE MSE"], "MSE + adversarial": groups["VAE MSE + adversarial"],
-                 "calibrated Gaussian": groups["VAE calibrated Gaussian"]}
+        named = {name: groups[name] for name in ("AE BCE", "AE MSE", "VAE BCE", "VAE MSE", "VAE MSE + adversarial",
+                                                 "VAE calibrated Gaussian")}
         strong = groups["strong KL"]
         if not strong.empty:
-            named[f"BCE beta={strong.beta.max():g}"] = strong
+            named[f"VAE BCE beta={strong.beta.max():g}"] = strong
         named = {name: g.assign(label=name) for name, g in named.items() if not g.empty}
         out = [Panel(metric_panels(concat(*named.values()), "label", [SHARPNESS, "recon_hf_ratio", "recon_fid"],
                                    kind="bar"),
