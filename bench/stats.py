@@ -29,16 +29,9 @@ SPREAD = ("mean over seeds; brackets and whiskers: the 95% Student-t interval of
 
 
 def spread(values: Sequence[float], bounds: tuple[float, float] = (-math.inf, math.inf)) -> tuple[float, float]:
-    """What a figure's whisker shows: the t-interval (clipped to `bounds`) over 3 or more
-    values, else their range."""
-    v = np.asarray(values, dtype=float)
-    v = v[np.isfinite(v)]
-    if len(v) == 0:
-        return (np.nan, np.nan)
-    if len(v) < MIN_SEEDS_SHOWN_INTERVAL:
-        return (float(v.min()), float(v.max()))
-    lo, hi = t_interval(v)
-    return (max(lo, bounds[0]), min(hi, bounds[1]))
+    """What a figure's whisker shows (`Stat.whisker`): the t-interval (clipped to `bounds`)
+    over 3 or more values, else their range."""
+    return summary(values, bounds).whisker()
 
 
 def whiskers(metric: str) -> Callable[[Sequence[float]], tuple[float, float]]:
@@ -84,17 +77,22 @@ class Stat(NamedTuple):
         return f"{fmt(self.mean)} [{fmt(self.lo)}, {fmt(self.hi)}]"
 
 
+def summary(values: Sequence[float], bounds: tuple[float, float] = (-math.inf, math.inf)) -> Stat:
+    """The `Stat` of the finite `values`, its interval clipped to `bounds`."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if len(v) == 0:
+        return Stat(math.nan, math.nan, math.nan, 0)
+    lo, hi = t_interval(v)
+    return Stat(float(v.mean()), float(max(lo, bounds[0])), float(min(hi, bounds[1])), len(v), float(v.min()),
+                float(v.max()))
+
+
 def stat(df: pd.DataFrame, metric: str) -> Stat:
     """Mean, 95% t-interval and n of a metric over the rows (seeds) of `df`. The interval is
     clipped to the values the metric can take; that changes no comparison (`side`), since a
     mean lies within them."""
-    values = df[metric].dropna().to_numpy(dtype=float) if metric in df else np.array([])
-    if len(values) == 0:
-        return Stat(math.nan, math.nan, math.nan, 0)
-    lo, hi = t_interval(values)
-    low, high = metric_bounds(metric)
-    return Stat(float(values.mean()), float(max(lo, low)), float(min(hi, high)), len(values),
-                float(values.min()), float(values.max()))
+    return summary(df[metric].to_numpy(dtype=float) if metric in df else [], metric_bounds(metric))
 
 
 def mean(df: pd.DataFrame, metric: str) -> float:
