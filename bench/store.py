@@ -381,7 +381,9 @@ class Store:
 
     @contextmanager
     def locked(self) -> Iterator[None]:
-        """Hold the suite folder's lock; refuse with a one-line error if another run has it."""
+        """Hold the suite folder's lock; refuse with a one-line error if another run has it.
+        (`filelock` opens its lock file with O_TRUNC and follows links: a `.lock` that is a link
+        to a user's file would empty it. Here the file is opened O_NOFOLLOW, never truncated.)"""
         lock = self.dir / ".lock"
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
