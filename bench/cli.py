@@ -1,4 +1,4 @@
-"""Command line: `python -m bench run | list | report | tune | perf`.
+"""Command line: `python -m bench run | list | report | export | sample | tune | perf`.
 
 Parse the arguments, check them, build the typed options (`bench.options`) and hand them down;
 the arguments are read, never written. A user's mistake ends with one line naming the problem
@@ -159,6 +159,16 @@ def build_parser() -> argparse.ArgumentParser:
     smp.add_argument("--out", type=file_path, metavar="FILE", help="PNG file (default: REPORTS/samples-KEY.png)")
     folders(smp)
 
+    exp = sub.add_parser("export", help="write a stored suite's runs as one table (CSV or Parquet)",
+                         description="One row per run of the suite's last invocation: its suite, the axes it "
+                                     "serves, label, key, config fields, status and scalar metrics, read from the "
+                                     "stored results the report reads; the format follows --out's suffix. In "
+                                     "Python: bench.results.load_runs(SUITE, RESULTS) gives the same DataFrame.")
+    exp.add_argument("--suite", required=True, type=name_text, metavar="NAME", help="a suite run into --results")
+    exp.add_argument("--out", required=True, type=file_path, metavar="FILE", help="FILE.csv or FILE.parquet "
+                     "(Parquet needs pyarrow: pip install -e '.[parquet]')")
+    folders(exp, reports=False)
+
     rep = sub.add_parser("report", help="re-render a suite's or a study's report, without training",
                          description="Re-render reports/<suite>.html from the suite's stored results, or "
                                      "reports/study-<name>.html from a tuning study.")
@@ -288,6 +298,14 @@ def sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def export(args: argparse.Namespace) -> int:
+    from bench.results import export_runs
+
+    df = export_runs(args.suite, args.results, args.out)
+    print(f"{len(df)} runs x {df.shape[1]} columns of suite {args.suite}: {args.out}")
+    return 0
+
+
 def perf(args: argparse.Namespace) -> int:
     from bench import commands
 
@@ -301,7 +319,8 @@ def list_(args: argparse.Namespace) -> int:
     return commands.list_suites(args.results, args.runs)
 
 
-COMMANDS = {"run": run, "report": report, "list": list_, "tune": tune, "perf": perf, "sample": sample}
+COMMANDS = {"run": run, "report": report, "list": list_, "tune": tune, "perf": perf, "sample": sample,
+            "export": export}
 
 
 def main(argv: list[str] | None = None) -> int:
