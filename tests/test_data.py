@@ -25,6 +25,34 @@ def test_mnist5k_is_offline_real_mnist_split_4000_1000_stratified():
     assert d.train_x.max() == 1.0 and d.train_x.min() == 0.0
 
 
+def test_shapes_are_drawn_with_the_area_and_colour_their_factors_give():
+    """Known answers: at circumradius r a disc covers pi r^2 pixels, a square 2 r^2 and an
+    equilateral triangle (3 sqrt 3 / 4) r^2; hue 0, 1/3 and 2/3 are pure red, green and blue;
+    turning a disc changes nothing, a square by a quarter turn neither."""
+    from vae_core.data import render_shapes
+
+    r = 9.0
+    factors = np.array([[16.0, 16.0, r, 0.3, hue] for hue in (0.0, 1 / 3, 2 / 3)])
+    for kind, area in ((0, 2 * r**2), (1, np.pi * r**2), (2, 3 * np.sqrt(3) / 4 * r**2)):
+        images = render_shapes(np.full(3, kind), factors)
+        assert images.shape == (3, 3, 32, 32) and images.min() == 0.0 and images.max() == 1.0
+        for channel in range(3):  # each hue lights its own channel only, with the shape's area
+            assert images[channel, channel].sum() == pytest.approx(area, rel=0.01)
+            assert images[channel].sum() == pytest.approx(area, rel=0.01)
+    turned = factors.copy()
+    turned[:, 3] += np.pi / 2
+    for kind in (0, 1):
+        assert np.allclose(render_shapes(np.full(3, kind), factors), render_shapes(np.full(3, kind), turned), atol=1e-5)
+    assert not np.allclose(render_shapes(np.full(3, 2), factors), render_shapes(np.full(3, 2), turned), atol=1e-3)
+
+
+def test_shapes_is_an_offline_colour_set_with_three_classes():
+    d = load_dataset("shapes")
+    assert d.train_x.shape == (4000, 3, 32, 32) and d.test_x.shape == (1000, 3, 32, 32)
+    assert d.n_classes == 3 and d.train_x.min() == 0.0 and d.train_x.max() == 1.0
+    assert torch.equal(d.test_x, load_dataset.__wrapped__("shapes").test_x)  # the same images every time
+
+
 def test_batches_cover_every_image_once_in_a_seeded_order_with_their_labels():
     x = torch.arange(10).float().view(10, 1)
     y = torch.arange(10) * 10

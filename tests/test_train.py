@@ -63,3 +63,23 @@ def test_beta_zero_vae_trains_without_kl_pressure(digits):
 def test_bad_config_values_are_refused_with_the_fix(field, value):
     with pytest.raises(ConfigError, match=field):
         RunConfig(**{field: value})
+
+
+def test_a_conv_vae_trains_and_is_scored_on_colour_images():
+    """The colour path (3 channels, 32 px) through the conv networks, training and every metric
+    that needs neither the evaluator network nor labels of a conditional model; the stored
+    images keep their colour."""
+    import math
+
+    from vae_core.data import dataset_for
+    from vae_core.metrics import evaluate
+
+    config = RunConfig(dataset="shapes", arch="conv", epochs=1, train_images=600, iwae_k=10, device="cpu")
+    data = dataset_for(config)
+    result = fit(config, data)
+    assert result.status == "ok" and result.model.image_shape == (3, 32, 32)
+    evaluation = evaluate(result.model, data, config.recon_loss, None, config.iwae_k)
+    for name in ("test_recon_mse", "test_kl", "test_iwae_nll", "recon_laplacian_ratio", "prior_hf_ratio",
+                 "interp_jump_ratio", "prior_nn_ratio", "agg_posterior_kl", "active_units"):
+        assert math.isfinite(evaluation.metrics[name]), name
+    assert evaluation.images["recon"].shape[1:] == (3, 32, 32)

@@ -14,7 +14,7 @@ __version__ = "0.1.0"
 _HOMES = {"ConfigError": "vae_core.config", "RunConfig": "vae_core.config", "load_dataset": "vae_core.data",
           "METRICS": "vae_core.metrics", "evaluate": "vae_core.metrics", "TrainResult": "vae_core.train",
           "fit": "vae_core.train"}
-__all__ = sorted(_HOMES)
+__all__ = ["ConfigError", "METRICS", "RunConfig", "TrainResult", "evaluate", "fit", "load_dataset"]  # = _HOMES
 
 if TYPE_CHECKING:
     from vae_core.config import ConfigError, RunConfig

@@ -134,6 +134,50 @@ def _load_lines(data_dir: str | None) -> Dataset:
     return Dataset("lines", f32(xtr), lab(ytr), f32(xte), lab(yte), f32(ttr), f32(tte))
 
 
+SHAPES_SIZE = 32
+SHAPE_KINDS = ("square", "disc", "triangle")  # the class label: which shape
+SHAPES_FACTORS = ("x", "y", "scale", "rotation", "hue")  # the generating factors besides the shape
+
+
+def hue_to_rgb(hue: np.ndarray) -> np.ndarray:
+    """Fully saturated, full-value colours (N, 3) of hues in [0, 1) (HSV with S = V = 1)."""
+    return np.clip(np.abs((hue[:, None] * 6 + np.array([0.0, 4.0, 2.0])) % 6 - 3) - 1, 0.0, 1.0)
+
+
+def render_shapes(kind: np.ndarray, factors: np.ndarray, size: int = SHAPES_SIZE) -> np.ndarray:
+    """Images (N, 3, size, size) in [0, 1]: one filled shape per image on black, `kind` indexing
+    SHAPE_KINDS and `factors` (N, 5) its centre x and y (pixels from the top left), scale (the
+    circumradius, pixels), rotation (radians) and hue. Anti-aliased: full colour inside, falling
+    linearly to black over one pixel across the edge (a signed distance to it)."""
+    x, y, scale, rotation, hue = (factors[:, i, None, None] for i in range(5))
+    ys, xs = np.mgrid[0:size, 0:size] + 0.5  # pixel centres
+    px, py = xs - x, ys - y
+    cos, sin = np.cos(-rotation), np.sin(-rotation)
+    qx, qy = cos * px - sin * py, sin * px + cos * py  # in the shape's own frame
+    k = kind[:, None, None]
+    half_side = scale / np.sqrt(2)  # a square of circumradius `scale`
+    edges = [np.cos(a + np.pi / 2) * qx + np.sin(a + np.pi / 2) * qy for a in (0, 2 * np.pi / 3, 4 * np.pi / 3)]
+    distance = np.where(k == 0, np.maximum(np.abs(qx), np.abs(qy)) - half_side,
+                        np.where(k == 1, np.hypot(qx, qy) - scale, np.max(edges, axis=0) - scale / 2))
+    coverage = np.clip(0.5 - distance, 0.0, 1.0)
+    return (coverage[:, None] * hue_to_rgb(factors[:, 4])[:, :, None, None]).astype(np.float32)
+
+
+def _load_shapes(data_dir: str | None) -> Dataset:
+    """Synthetic colour: 5,000 32x32 RGB images of one square, disc or triangle (the label, three
+    classes) whose generating factors are drawn uniformly: centre x and y within 6 px of the
+    middle, circumradius 4-9 px (so a shape stays in the frame), rotation, and hue. Offline;
+    the colour counterpart of `lines` for tests and demos, where the blur of MSE shows on
+    coloured edges. 4,000 / 1,000, stratified by shape."""
+    rng = np.random.default_rng(0)
+    n = 5000
+    kind = rng.integers(0, len(SHAPE_KINDS), n)
+    c = SHAPES_SIZE / 2
+    factors = np.stack([rng.uniform(c - 6, c + 6, n), rng.uniform(c - 6, c + 6, n), rng.uniform(4.0, 9.0, n),
+                        rng.uniform(0.0, 2 * math.pi, n), rng.uniform(0.0, 1.0, n)], axis=1)
+    return _stratified("shapes", render_shapes(kind, factors), kind, test_size=1000)
+
+
 #: The MNIST-format files torchvision reads, under <data_dir>/<class name>/raw.
 IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 #: The image size the MNIST-format sets must have: the models are built for it.
@@ -245,6 +289,7 @@ DATASETS: dict[str, Callable[[str | None], Dataset]] = {
     "mnist5k": _load_mnist5k,
     "digits": _load_digits,
     "lines": _load_lines,
+    "shapes": _load_shapes,
     "mnist": _torchvision_loader("MNIST", "mnist"),
     "fashion-mnist": _torchvision_loader("FashionMNIST", "fashion-mnist"),
 }
