@@ -425,7 +425,7 @@ class Store:
             tmp = Path(tempfile.mkdtemp(dir=self.runs_dir, prefix=f".tmp-{record.key}-"))
             tmp.chmod(0o777 & ~UMASK)  # mkdtemp makes 0700
         except OSError as exc:
-            raise OutputError(self.dir, exc) from None
+            raise OutputError(self.runs_dir, exc) from None
         try:
             write_json(tmp / "config.json", config_dict(record.config))
             write_json(tmp / "metrics.json", {"schema": SCHEMA, "key": record.key,
