@@ -53,3 +53,14 @@ def name_text(text: str) -> str:
         return suites.safe_name(text)
     except ConfigError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def dataset_text(text: str) -> str:
+    """A data set's name, or `array:PATH` with the path made absolute (so the run's config, and
+    its cache key, do not depend on the folder the command ran in); the file must exist."""
+    if not text.startswith("array:"):
+        return text
+    path = Path(text[len("array:"):]).expanduser()
+    if not path.is_file():
+        raise argparse.ArgumentTypeError(f"{text}: no such file; give array:PATH of an .npy or .npz file of images")
+    return f"array:{path.resolve()}"

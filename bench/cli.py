@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bench.argtypes import bounded, file_path, name_text, seed_list, setting
+from bench.argtypes import bounded, dataset_text, file_path, name_text, seed_list, setting
 from bench.options import ExecOptions, PerfOptions, SuiteOptions, TuneOptions, default_storage_url
 from vae_core.config import DEVICES, ConfigError, RunConfig
 
@@ -33,22 +33,22 @@ class Names:
     """The names of a registry (`module.attribute`), imported when argparse first checks a value
     against them or lists them in a help page, not when the parser is built."""
 
-    def __init__(self, module: str, attribute: str, ordered: bool = False) -> None:
-        self.module, self.attribute, self.ordered = module, attribute, ordered
+    def __init__(self, module: str, attribute: str, ordered: bool = False, prefix: str | None = None) -> None:
+        self.module, self.attribute, self.ordered, self.prefix = module, attribute, ordered, prefix
 
     def names(self) -> list[str]:
         names = list(getattr(importlib.import_module(self.module), self.attribute))
         return names if self.ordered else sorted(names)
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self.names())
+        return iter(self.names() + ([f"{self.prefix}FILE"] if self.prefix else []))
 
-    def __contains__(self, name: object) -> bool:
-        return name in self.names()
+    def __contains__(self, name: object) -> bool:  # a `prefix` value (array:PATH) is checked by its type
+        return name in self.names() or (self.prefix is not None and str(name).startswith(self.prefix))
 
 
 SUITE_NAMES = Names("bench.suites", "SUITES")
-DATASET_NAMES = Names("vae_core.data", "DATASETS", ordered=True)
+DATASET_NAMES = Names("vae_core.data", "DATASETS", ordered=True, prefix="array:")
 EXECUTOR_NAMES = Names("bench.executors", "EXECUTORS", ordered=True)
 
 
@@ -92,8 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     def data_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("--epochs", type=bounded(int, 1, 10000), help="epochs per run")
-        p.add_argument("--dataset", choices=DATASET_NAMES, metavar="D",
-                       help="data set: %(choices)s (default: mnist5k, offline)")
+        p.add_argument("--dataset", type=dataset_text, choices=DATASET_NAMES, metavar="D",
+                       help="data set: %(choices)s (default: mnist5k, offline; array:FILE is your own .npy/.npz "
+                            "of images, see docs/usage.md)")
         p.add_argument("--data-dir", type=lambda t: str(file_path(t)),
                        help="folder holding a torchvision data set (MNIST/raw, FashionMNIST/raw); "
                             "without it, mnist and fashion-mnist are downloaded")

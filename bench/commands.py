@@ -14,6 +14,7 @@ from bench.options import ExecOptions, PerfOptions, SuiteOptions, TuneOptions, d
 from bench.reports import write_report
 from bench.resources import check_fits
 from bench.runner import run_suite, suite_status
+from bench.search_space import OBJECTIVES
 from bench.stats import fmt
 from bench.store import RUN_KEY, RUNS, Store, check_folder, prepare_folder, read_bounded, run_key
 from bench.suites import SUITES, Suite, SuiteRun
@@ -40,6 +41,9 @@ def run(suite: Suite, options: SuiteOptions, how: ExecOptions, results: Path, re
         check_data(config.dataset, config.data_dir, config.device)
         data = dataset_for(config)  # a training subset the data cannot give fails here too
         check_fits(config, data.image_shape, data.train_x.shape[0])
+        if config.model == "cvae" and data.n_classes < 2:
+            raise ConfigError(f"model=cvae is given each image's class, and {config.dataset} has no labels (one "
+                              "class); save labels as y in the .npz, or use model=vae")
     if dry_run:
         return print_runs(suite, runs, results)
     check_folder(results, "results", "--results")  # both checked before either is made
@@ -100,7 +104,11 @@ def tune(opts: TuneOptions, reports: Path) -> int:
     from bench.tune import best_lines, open_storage, run_study
 
     check_data(opts.dataset, opts.data_dir, opts.device)
-    if opts.storage is not None:
+    if load_dataset(opts.dataset, opts.data_dir).n_classes < 2:
+        if needs := [o for o in opts.objectives if OBJECTIVES[o].needs_evaluator]:
+            raise ConfigError(f"objective {needs[0]} is read in the evaluator network's features, and "
+                              f"{opts.dataset} has no labels to train that classifier on; save labels as y in the "
+                              "npz, or choose objectives such as test_recon")
         open_storage(opts.storage)  # a bad URL or an unreachable server fails before any folder is made
     check_folder(opts.results, "results", "--results")  # both checked before either is made
     check_folder(reports, "reports", "--reports")

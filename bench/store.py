@@ -41,6 +41,7 @@ import torch
 
 import vae_core
 from vae_core.config import ConfigError, RunConfig, config_dict, config_from_dict
+from vae_core.data import data_version
 
 SCHEMA = 1
 
@@ -124,8 +125,10 @@ def code_version() -> str:
 
 
 def run_key(config: RunConfig, version: str | None = None) -> str:
-    """Content address of a run: the same config and code give the same key."""
-    text = json.dumps(config_dict(config), sort_keys=True) + (version or code_version())
+    """Content address of a run: the same config, code and data give the same key (a user's
+    array file counts by its content: `vae_core.data.data_version`)."""
+    text = json.dumps(config_dict(config), sort_keys=True) + (version or code_version()) + \
+        data_version(config.dataset)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

@@ -28,15 +28,18 @@ EVALUATOR_FILE = 64 * 2**20  # bytes: the small CNN's weights take a fraction of
 _evaluators: dict[tuple, Evaluator] = {}  # per process: each data set's evaluator is loaded once
 
 
-def evaluator_for(config: RunConfig, results_root: Path) -> Evaluator:
+def evaluator_for(config: RunConfig, results_root: Path) -> Evaluator | None:
     """The evaluator network of the config's data (split), stored as
     `<results>/evaluators/<data>-<fingerprint>.pt` and trained on first use (seconds for mnist5k
     on 2 CPU cores). A missing or damaged file is written anew, with the evaluator this process
     already has for that fingerprint or a newly trained one. Kept on the CPU: each run moves it
-    to its own device."""
+    to its own device. None for data without two classes (a user's unlabelled arrays): the
+    evaluator is a classifier, and the metrics in its features are then not computed."""
     key = (config.dataset, config.data_dir, config.eval_split, str(results_root))
     if key not in _evaluators:
         data = dataset_for(config.replace(train_images=0))  # one yardstick, whatever subset a run trains on
+        if data.n_classes < 2:
+            return None
         fp = fingerprint(data)
         path = Path(results_root) / EVALUATOR_FOLDER / f"{data.name.replace('/', '-')}-{fp}.pt"
         try:

@@ -186,8 +186,9 @@ ROBUSTNESS = (
       "test_a_toml_file_with_a_capital_suffix_is_read_as_toml", "test_bad_tuning_input_is_one_line_exit_2",
       "test_bad_study_references_are_one_line_exit_2",
       "test_any_input_exits_0_or_2_with_one_line_and_changes_nothing_when_refused"]),
-    ("damaged or absurd data files under `--data-dir`", "one line naming the file, before anything is trained or "
-     "written", ["test_damaged_data_files_are_one_line_exit_2_before_anything_is_written"]),
+    ("damaged or absurd data files (`--data-dir`, `--dataset array:FILE`)", "one line naming the file, before "
+     "anything is trained or written", ["test_damaged_data_files_are_one_line_exit_2_before_anything_is_written",
+                                        "test_a_bad_array_file_is_one_line_exit_2_before_anything_is_written"]),
     ("damaged or foreign results", "`run` retrains the run, `report` names it in one line; nothing in a results "
      "folder is executed or followed as a link, nothing decompressed past a cap",
      ["test_damaged_run_is_retrained_with_a_warning_never_trusted",

@@ -187,3 +187,41 @@ def test_a_config_run_by_another_suite_is_found_in_the_shared_cache(tiny_suite_r
     code, out, _ = run_cli(["run", "--config", config, "--seed-list", str(stored["seed"]), "--dry-run",
                             "--results", root / "r"], capsys)
     assert code == 0 and "suite config-mine: 1 distinct runs (1 stored" in out and "stored 1/1" in out
+
+
+def test_a_users_unlabelled_arrays_train_and_report_what_they_cannot_measure(tmp_path, capsys):
+    """`--dataset array:FILE` end to end on 60 unlabelled 8x8 images: the run trains and is
+    scored, the metrics that need classes are n/a and the report says why; editing the file
+    changes the run's key (its content is part of it), so the edited data is trained anew."""
+    import numpy as np
+
+    images = np.random.default_rng(1).random((60, 8, 8), dtype=np.float32)
+    np.save(tmp_path / "mine.npy", images)
+    args = ["run", "--set", "epochs=1", "--dataset", f"array:{tmp_path / 'mine.npy'}", "--seed-list", "0",
+            "--no-progress", "--results", tmp_path / "r", "--reports", tmp_path / "p"]
+    assert exit_code(args) == 0
+    (meta,) = [json.loads(p.read_text()) for p in (tmp_path / "r" / "runs").glob("*/metrics.json")]
+    assert meta["status"] == "ok" and meta["metrics"]["test_recon_mse"] > 0
+    assert meta["metrics"]["prior_fid"] is None and meta["metrics"]["latent_knn_accuracy"] is None
+    html = (tmp_path / "p" / "sweep.html").read_text()
+    assert "<th>labels</th><td>none in array:" in html and "prior_fid" in html
+    capsys.readouterr()
+    code, out, _ = run_cli([*args, "--dry-run"], capsys)
+    assert code == 0 and "stored 1/1" in out
+    np.save(tmp_path / "mine.npy", images[::-1].copy())
+    code, out, _ = run_cli([*args, "--dry-run"], capsys)
+    assert code == 0 and "stored 0/1" in out
+
+
+@pytest.mark.parametrize("args, message", [
+    (["run", "--set", "model=cvae,vae"], "model=cvae is given each image's class"),
+    (["tune", "--study", "s", "--trials", "1", "--objectives", "sample_fid"], "objective sample_fid is read in"),
+])
+def test_what_needs_labels_is_refused_on_unlabelled_arrays(tmp_path, capsys, args, message):
+    import numpy as np
+
+    np.save(tmp_path / "mine.npy", np.random.default_rng(1).random((60, 8, 8), dtype=np.float32))
+    code, _, err = run_cli([*args, "--dataset", f"array:{tmp_path / 'mine.npy'}", "--results", tmp_path / "r",
+                            "--reports", tmp_path / "p"], capsys)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.npy"]

@@ -53,6 +53,30 @@ def test_shapes_is_an_offline_colour_set_with_three_classes():
     assert torch.equal(d.test_x, load_dataset.__wrapped__("shapes").test_x)  # the same images every time
 
 
+@pytest.mark.parametrize("layout", ["NHW uint8 .npy", "NHWC float .npz", "NCHW float .npz"])
+def test_a_users_arrays_load_in_any_layout_as_nchw_in_unit_range(tmp_path, layout):
+    """(N, H, W), (N, H, W, C) and (N, C, H, W) all give (N, C, H, W); uint8 is divided by 255;
+    labels of any integer values become classes 0..K-1, stratified 80/20."""
+    from vae_core.data import load_array
+
+    rgb = np.random.default_rng(0).random((50, 3, 8, 12), dtype=np.float32)  # not square: H and W kept apart
+    labels = np.repeat([3, 7], 25)
+    if layout == "NHW uint8 .npy":
+        np.save(tmp_path / "x.npy", (rgb[:, 0] * 255).astype(np.uint8))
+        data, channels = load_array(tmp_path / "x.npy"), 1
+    elif layout == "NHWC float .npz":
+        np.savez(tmp_path / "x.npz", images=rgb.transpose(0, 2, 3, 1), labels=labels)
+        data, channels = load_array(tmp_path / "x.npz"), 3
+    else:
+        np.savez(tmp_path / "x.npz", x=rgb, y=labels)
+        data, channels = load_array(tmp_path / "x.npz"), 3
+    assert data.image_shape == (channels, 8, 12) and len(data.train_x) == 40 and len(data.test_x) == 10
+    assert 0.0 <= data.train_x.min() and data.train_x.max() <= 1.0
+    all_x = torch.cat([data.train_x, data.test_x]).flatten(1)
+    assert torch.isclose(all_x.sum(), torch.tensor(float(rgb[:, :channels].sum())), rtol=1e-2)  # the same pixels
+    assert data.n_classes == (1 if layout.endswith(".npy") else 2)  # unlabelled: one class
+
+
 def test_batches_cover_every_image_once_in_a_seeded_order_with_their_labels():
     x = torch.arange(10).float().view(10, 1)
     y = torch.arange(10) * 10

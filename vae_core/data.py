@@ -9,10 +9,12 @@ per-image transforms: the images are decoded once, and on a GPU no batch crosses
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 import os
 import pickle
 import struct
+import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -297,12 +299,117 @@ DATASETS: dict[str, Callable[[str | None], Dataset]] = {
 FILE_DATASETS = ("mnist", "fashion-mnist")
 
 
+#: A user's arrays as a data set: `array:PATH` (an .npy or .npz file; `load_array`).
+ARRAY = "array:"
+ARRAY_CHANNELS = (1, 3)
+ARRAY_MIN_IMAGES = 10  # a 20% test split of fewer holds one or two images
+
+
 @lru_cache(maxsize=4)
 def load_dataset(name: str, data_dir: str | None = None) -> Dataset:
-    """Load a registered data set (on the CPU; cached per process)."""
+    """Load a registered data set, or a user's arrays (`array:PATH`), on the CPU; cached per process."""
+    if name.startswith(ARRAY):
+        return load_array(Path(name[len(ARRAY):]).expanduser())
     if name not in DATASETS:
-        raise ConfigError(f"unknown data set {name!r}; choose one of {', '.join(DATASETS)}")
+        raise ConfigError(f"unknown data set {name!r}; choose one of {', '.join(DATASETS)}, or array:FILE.npz")
     return DATASETS[name](data_dir)
+
+
+def data_version(name: str) -> str:
+    """What of a data set's content a run's cache key must hold beyond its name: nothing for the
+    built-in and torchvision sets (fixed files), the SHA-256 of the file for a user's arrays, so
+    that editing the file retrains (an unreadable file gives a marker; loading it then fails)."""
+    if not name.startswith(ARRAY):
+        return ""
+    path = Path(name[len(ARRAY):]).expanduser()
+    try:
+        info = path.stat()
+    except OSError:
+        return "unreadable"
+    return _file_digest(str(path.resolve()), info.st_size, info.st_mtime_ns)
+
+
+@lru_cache(maxsize=16)
+def _file_digest(path: str, size: int, mtime_ns: int) -> str:
+    """SHA-256 of a file, cached by its path, size and modification time."""
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as fh:
+            while chunk := fh.read(1 << 20):
+                digest.update(chunk)
+    except OSError:
+        return "unreadable"
+    return digest.hexdigest()[:16]
+
+
+def load_array(path: Path) -> Dataset:
+    """A user's images from one NumPy file: an .npy of images, or an .npz whose `x` (or
+    `images`) holds them and whose optional `y` (or `labels`) holds one integer label each.
+    Images are (N, H, W), (N, H, W, C) or (N, C, H, W) with C = 1 or 3, either uint8 (divided by
+    255) or floats in [0, 1] with no NaN; anything else is a one-line `ConfigError` naming the
+    fix. Split 80/20 with a fixed seed, stratified by label; without labels every image is
+    class 0, and the metrics that need classes (the evaluator network's, the latent class
+    structure, a conditional model) are not computed."""
+    where = f"array file {path}"
+    try:
+        loaded = np.load(path, allow_pickle=False)
+        if isinstance(loaded, np.ndarray):
+            arrays = {"x": loaded}
+        else:
+            with loaded:
+                arrays = {k: loaded[k] for k in loaded.files}
+    except FileNotFoundError:
+        raise ConfigError(f"{where} does not exist; give the path of an .npy or .npz file") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError) as exc:
+        # not NumPy's format, or object arrays (a pickle is never loaded)
+        raise ConfigError(f"{where} is not a NumPy .npy/.npz file of plain arrays ({str(exc)[:120]}); save it "
+                          "with numpy.save or numpy.savez") from None
+    x = next((arrays[k] for k in ("x", "images") if k in arrays), None)
+    if x is None:
+        raise ConfigError(f"{where} holds {sorted(arrays)[:5]}, no array named x or images; save the images "
+                          "as x (numpy.savez(path, x=images, y=labels))")
+    x = _images_nchw(x, where)
+    y = next((arrays[k] for k in ("y", "labels") if k in arrays), None)
+    y = np.zeros(len(x), np.int64) if y is None else _labels(y, len(x), where)
+    return _stratified(f"array-{path.stem}", x, y, test_size=0.2)
+
+
+def _images_nchw(x: np.ndarray, where: str) -> np.ndarray:
+    """Images as float32 (N, C, H, W) in [0, 1], or a `ConfigError` naming what is wrong."""
+    if x.ndim == 3:
+        x = x[:, None]
+    elif x.ndim == 4 and x.shape[-1] in ARRAY_CHANNELS and x.shape[1] not in ARRAY_CHANNELS:
+        x = x.transpose(0, 3, 1, 2)
+    elif not (x.ndim == 4 and x.shape[1] in ARRAY_CHANNELS):
+        raise ConfigError(f"{where}: images of shape {x.shape}; give (N, H, W), (N, H, W, C) or (N, C, H, W) "
+                          "with C = 1 (grey) or 3 (colour)")
+    if len(x) < ARRAY_MIN_IMAGES or min(x.shape[2:]) < 4:
+        raise ConfigError(f"{where}: {len(x)} images of {x.shape[2]}x{x.shape[3]} pixels; give at least "
+                          f"{ARRAY_MIN_IMAGES} images of at least 4x4")
+    if x.dtype == np.uint8:
+        return (x / 255.0).astype(np.float32)
+    if x.dtype.kind != "f" and x.dtype != np.bool_:
+        raise ConfigError(f"{where}: images of dtype {x.dtype}; give uint8 (0-255) or floats in [0, 1]")
+    x = x.astype(np.float32)
+    if not np.isfinite(x).all():
+        raise ConfigError(f"{where}: {int((~np.isfinite(x)).sum()):,} pixel values are NaN or infinite; "
+                          "replace them")
+    if x.min() < 0 or x.max() > 1:
+        raise ConfigError(f"{where}: pixel values from {x.min():g} to {x.max():g}; scale them to [0, 1] (every "
+                          "decoder here ends in a sigmoid, and BCE needs targets in [0, 1])")
+    return x
+
+
+def _labels(y: np.ndarray, n: int, where: str) -> np.ndarray:
+    """Labels as int64 classes 0..K-1 (in the order of their values), or a `ConfigError`."""
+    if y.shape != (n,) or y.dtype.kind not in "iub":
+        raise ConfigError(f"{where}: labels of shape {y.shape} and dtype {y.dtype}; give one integer per image, "
+                          f"shape ({n},)")
+    values, classes, counts = np.unique(y, return_inverse=True, return_counts=True)
+    if counts.min() < 2:
+        raise ConfigError(f"{where}: label {values[counts.argmin()]} has one image; every class needs two or more "
+                          "(the split is stratified by class)")
+    return classes.astype(np.int64)
 
 
 def dataset_for(config: RunConfig) -> Dataset:

@@ -11,7 +11,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from bench.stats import SPREAD, stat
 from bench.store import Manifest, RunRecord, remove_stale, write_atomic
-from vae_core.metrics import METRICS
+from vae_core.metrics import GROUPS, METRICS
 
 STALE_S = 600  # a report is written in seconds; a temporary file this old was left by a killed writer
 
@@ -75,6 +75,9 @@ def common_context(records: list[RunRecord], manifest: Manifest, df: pd.DataFram
         "eval_seconds_total": float(sum(r.info.get("eval_seconds", 0.0) for r in records)),
         "throughput_header": tp_header, "throughput_rows": tp_rows,
         "problems": problems(records, manifest),
+        # data sets without two classes (a user's unlabelled arrays): no evaluator network was trained
+        "unlabelled": sorted({r.config.dataset for r in records if r.status == "ok" and "evaluator" not in r.info}),
+        "needs_labels": [m for g in GROUPS if {"evaluator", "two classes or more"} & set(g.needs) for m in g.produces],
         "metrics": [{"name": k, "unit": v.unit, "better": v.better, "description": v.description}
                     for k, v in METRICS.items()],
     }

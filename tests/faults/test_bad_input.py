@@ -293,3 +293,37 @@ def test_a_toml_file_with_a_capital_suffix_is_read_as_toml(workspace, capsys):
 
 def test_there_are_at_least_40_cases():
     assert len(CASES) >= 40
+
+
+GREY = np.linspace(0, 1, 40 * 8 * 8, dtype=np.float32).reshape(40, 8, 8)  # 40 images of 8x8, grey
+BAD_ARRAYS = {  # case -> (file name, what to write there): each refused in one line naming the file
+    "NaN pixels": ("x.npy", lambda p: np.save(p, np.where(GREY > 0.5, np.nan, GREY))),
+    "values above 1": ("x.npy", lambda p: np.save(p, GREY * 2)),
+    "negative values": ("x.npy", lambda p: np.save(p, GREY - 0.5)),
+    "int16 images": ("x.npy", lambda p: np.save(p, (GREY * 1000).astype(np.int16))),
+    "1-D array": ("x.npy", lambda p: np.save(p, GREY.ravel())),
+    "two channels": ("x.npy", lambda p: np.save(p, np.stack([GREY, GREY], 1))),
+    "five images": ("x.npy", lambda p: np.save(p, GREY[:5])),
+    "2x2 images": ("x.npy", lambda p: np.save(p, GREY[:, :2, :2])),
+    "object array (a pickle)": ("x.npy", lambda p: np.save(p, np.array([{"a": 1}] * 40, dtype=object))),
+    "not a NumPy file": ("x.npz", lambda p: p.write_text("images, honestly")),
+    "no x in the npz": ("x.npz", lambda p: np.savez(p, pixels=GREY)),
+    "labels of another length": ("x.npz", lambda p: np.savez(p, x=GREY, y=np.zeros(39, np.int64))),
+    "float labels": ("x.npz", lambda p: np.savez(p, x=GREY, y=np.zeros(40))),
+    "a class of one image": ("x.npz", lambda p: np.savez(p, x=GREY, y=np.r_[np.zeros(39), 1].astype(np.int64))),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_ARRAYS))
+def test_a_bad_array_file_is_one_line_exit_2_before_anything_is_written(workspace, capsys, case, survived):
+    name, write = BAD_ARRAYS[case]
+    write(workspace / name)
+    before = snapshot(workspace)
+    code = exit_code(["run", "--set", "epochs=1", "--dataset", f"array:{workspace / name}"])
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert code == 2, (case, err)
+    assert len(lines) == 1 and lines[0].startswith("error:") and "Traceback" not in err, err
+    assert str(workspace / name) in lines[0], lines[0]  # names the file
+    assert snapshot(workspace) == before, case
+    survived("bad input")

@@ -383,6 +383,7 @@ NEEDS: dict[str, Callable[[Scoring], bool]] = {
     "conditional decoder": lambda s: s.conditional,
     "evaluator": lambda s: s.evaluator is not None,
     "known angles": lambda s: s.data.test_t is not None,
+    "two classes or more": lambda s: s.data.n_classes >= 2,  # a user's unlabelled arrays are all class 0
     f"at most {MAX_LATENT_DIM} latent dimensions": lambda s: s.posterior.mu.shape[1] <= MAX_LATENT_DIM,
 }
 
@@ -408,7 +409,7 @@ GROUPS: tuple[MetricGroup, ...] = (
                 ("stochastic encoder", "unconditional decoder", f"at most {MAX_LATENT_DIM} latent dimensions")),
     MetricGroup("kl_check", ("test_kl_mc", "test_kl_mc_se"), _kl_check, ("stochastic encoder",)),
     MetricGroup("aggregate", ("agg_posterior_mmd", "prior_coverage"), _aggregate),
-    MetricGroup("classes", ("latent_knn_accuracy", "latent_silhouette"), _classes),
+    MetricGroup("classes", ("latent_knn_accuracy", "latent_silhouette"), _classes, ("two classes or more",)),
     MetricGroup("paths", ("interp_step_l2", "interp_jump_ratio", "midpoint_nn_ratio"), _paths,
                 ("unconditional decoder",)),
     MetricGroup("angles", ("angle_path_error_deg",), _angles, ("unconditional decoder", "known angles")),
