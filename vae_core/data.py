@@ -305,14 +305,24 @@ ARRAY_CHANNELS = (1, 3)
 ARRAY_MIN_IMAGES = 10  # a 20% test split of fewer holds one or two images
 
 
-@lru_cache(maxsize=4)
 def load_dataset(name: str, data_dir: str | None = None) -> Dataset:
-    """Load a registered data set, or a user's arrays (`array:PATH`), on the CPU; cached per process."""
+    """Load a registered data set, or a user's arrays (`array:PATH`), on the CPU; cached per
+    process (a user's file by its content, so an edited file is read again)."""
     if name.startswith(ARRAY):
-        return load_array(Path(name[len(ARRAY):]).expanduser())
+        return _load_array_version(name[len(ARRAY):], data_version(name))
+    return _load_registered(name, data_dir)
+
+
+@lru_cache(maxsize=4)
+def _load_registered(name: str, data_dir: str | None) -> Dataset:
     if name not in DATASETS:
         raise ConfigError(f"unknown data set {name!r}; choose one of {', '.join(DATASETS)}, or array:FILE.npz")
     return DATASETS[name](data_dir)
+
+
+@lru_cache(maxsize=2)
+def _load_array_version(path: str, version: str) -> Dataset:
+    return load_array(Path(path).expanduser())
 
 
 def data_version(name: str) -> str:
