@@ -42,6 +42,7 @@ import torch
 import vae_core
 from vae_core.config import ConfigError, RunConfig, config_dict, config_from_dict
 from vae_core.data import data_version
+from vae_core.models import arch_version
 
 SCHEMA = 1
 
@@ -126,9 +127,10 @@ def code_version() -> str:
 
 def run_key(config: RunConfig, version: str | None = None) -> str:
     """Content address of a run: the same config, code and data give the same key (a user's
-    array file counts by its content: `vae_core.data.data_version`)."""
+    array file counts by its content, `vae_core.data.data_version`, and a user's networks by
+    their module's source, `vae_core.models.arch_version`)."""
     text = json.dumps(config_dict(config), sort_keys=True) + (version or code_version()) + \
-        data_version(config.dataset)
+        data_version(config.dataset) + arch_version(config.arch)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

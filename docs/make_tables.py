@@ -179,13 +179,14 @@ def table_metrics() -> str:
 #: The kinds of hostile input and fault, what is guaranteed for each, and the tests that show it
 #: (every test under tests/faults must be listed under one kind).
 ROBUSTNESS = (
-    ("bad input: options, config and suite files, folders",
+    ("bad input: options, config and suite files, folders, a user's networks",
      "one line naming the problem and the fix, exit 2, no traceback, nothing on disk changed",
      ["test_bad_input_is_one_line_exit_2_and_changes_nothing", "test_cuda_asked_for_on_a_machine_without_one",
       "test_a_run_too_large_for_the_memory_is_refused_before_anything_is_written",
       "test_a_toml_file_with_a_capital_suffix_is_read_as_toml", "test_bad_tuning_input_is_one_line_exit_2",
       "test_bad_study_references_are_one_line_exit_2",
-      "test_any_input_exits_0_or_2_with_one_line_and_changes_nothing_when_refused"]),
+      "test_any_input_exits_0_or_2_with_one_line_and_changes_nothing_when_refused",
+      "test_a_bad_network_reference_is_one_line_exit_2_before_anything_is_written"]),
     ("damaged or absurd data files (`--data-dir`, `--dataset array:FILE`)", "one line naming the file, before "
      "anything is trained or written", ["test_damaged_data_files_are_one_line_exit_2_before_anything_is_written",
                                         "test_a_bad_array_file_is_one_line_exit_2_before_anything_is_written"]),

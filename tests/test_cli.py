@@ -228,3 +228,24 @@ def test_what_needs_labels_is_refused_on_unlabelled_arrays(tmp_path, capsys, arg
                             "--reports", tmp_path / "p"], capsys)
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.npy"]
+
+
+def test_the_readme_networks_train_and_editing_their_module_retrains(tmp_path, capsys, monkeypatch):
+    """The README's ResNet-style `make_nets`, as written, trains through `arch = "module:function"`
+    (on digits, 8x8); its module's source is part of the key, so an edit means a new run."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    source = re.search(r"```python\n# my_nets.py\n(.*?)```", readme, re.S).group(1)
+    (tmp_path / "readme_nets.py").write_text(source)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    args = ["run", "--set", "arch=readme_nets:make_nets", "--set", "epochs=1", "--dataset", "digits", "--seed-list",
+            "0", "--no-progress", "--results", tmp_path / "r", "--reports", tmp_path / "p"]
+    assert exit_code(args) == 0
+    (meta,) = [json.loads(p.read_text()) for p in (tmp_path / "r" / "runs").glob("*/metrics.json")]
+    assert meta["status"] == "ok" and meta["metrics"]["test_recon_mse"] > 0
+    assert "make_nets-vae-bce" in (tmp_path / "p" / "sweep.html").read_text()
+    capsys.readouterr()
+    code, out, _ = run_cli([*args, "--dry-run"], capsys)
+    assert code == 0 and "stored 1/1" in out
+    (tmp_path / "readme_nets.py").write_text(source + "\n# an edit\n")
+    code, out, _ = run_cli([*args, "--dry-run"], capsys)
+    assert code == 0 and "stored 0/1" in out

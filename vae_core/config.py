@@ -8,6 +8,7 @@ nothing else does.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +19,8 @@ REGULARIZERS = ("kl", "moments")
 RECON_LOSSES = ("mse", "bce", "gaussian")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 EVAL_SPLITS = ("test", "validation")
+#: A user's networks, `arch = "package.module:function"` (see `vae_core.models.user_networks`).
+USER_ARCH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*")
 
 
 class ConfigError(ValueError):
@@ -34,7 +37,9 @@ class RunConfig:
     # to encoder and decoder, chapter fig 1.10) or "pooled" (one posterior for the whole batch:
     # the misconception of chapter fig 1.7)
     model: str = "vae"
-    arch: str = "mlp"  # "mlp" (the classic example) or "conv" (two stride-2 convolutions each way; no hidden_dim)
+    # "mlp" (the classic example), "conv" (two stride-2 convolutions each way; no hidden_dim), or a user's
+    # networks as "module:function" (`vae_core.models.user_networks`; no hidden_dim)
+    arch: str = "mlp"
     # "bce" (Bernoulli decoder), "mse" (Gaussian decoder, variance fixed at 1/2) or "gaussian" (Gaussian
     # decoder whose shared variance is calibrated to the data: Rybkin et al. 2021)
     recon_loss: str = "bce"
@@ -64,7 +69,8 @@ class RunConfig:
         _check_choice("recon_loss", self.recon_loss, RECON_LOSSES)
         _check_choice("device", self.device, DEVICES)
         _check_choice("eval_split", self.eval_split, EVAL_SPLITS)
-        _check_choice("arch", self.arch, ARCHS)
+        if not USER_ARCH.fullmatch(self.arch):
+            _check_choice("arch", self.arch, ARCHS + ("module:function",))
         _check_choice("regularizer", self.regularizer, REGULARIZERS)
         _check_range("beta", self.beta, 0.0, 1e4)
         _check_range("recon_weight", self.recon_weight, 0.0, 1e4)
@@ -89,7 +95,8 @@ class RunConfig:
     @property
     def label(self) -> str:
         """Short human name, e.g. `vae-bce-b1-z20` (seed not included: seeds are pooled)."""
-        model = self.model if self.arch == "mlp" else f"{self.arch}{self.model}"
+        arch = self.arch.rpartition(":")[2] + "-" if USER_ARCH.fullmatch(self.arch) else self.arch
+        model = self.model if self.arch == "mlp" else f"{arch}{self.model}"
         label = f"{model}-{self.recon_loss}" + (f"-b{self.beta:g}" if self.model != "ae" else "")
         if self.regularizer == "moments":
             label += f"-mom{self.moment_ratio:g}"

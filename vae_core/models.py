@@ -4,7 +4,8 @@ The decoder outputs logits; `torch.sigmoid(logits)` is the image. The BCE loss r
 directly (numerically stable), the MSE loss reads the sigmoid, so both losses train the same
 network. `y` (class labels) is read only by the conditional VAE; the others ignore it.
 
-Each model is an encoder body (MLP or conv) giving features, a linear head giving the code, and
+Each model is an encoder body (MLP, conv, or a user's own: `user_networks`) giving features, a linear
+head giving the code, and
 a decoder from the code back to pixels. Variants differ only in how the code is formed:
 - `AutoEncoder`: the code is a point (chapter fig 1.1);
 - `VAE`: one Gaussian N(mu, sigma^2) per input and latent dimension (fig 1.8, the right logic);
@@ -16,7 +17,11 @@ a decoder from the code back to pixels. Variants differ only in how the code is 
 
 from __future__ import annotations
 
+import hashlib
+import importlib
+import inspect
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -70,6 +75,79 @@ def _conv_decoder(image_shape: tuple[int, ...], n_in: int, hidden_dim: int) -> n
 ARCHITECTURES = {"mlp": (_mlp_body, _mlp_decoder), "conv": (_conv_body, _conv_decoder)}
 
 
+def user_function(arch: str) -> Callable[..., object]:
+    """The function a user's `arch = "module:function"` names, imported; a one-line
+    `ConfigError` when the module cannot be imported or has no such function."""
+    module_name, _, name = arch.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:  # the user's module may raise anything while it is imported
+        raise ConfigError(f"arch={arch}: cannot import {module_name} ({type(exc).__name__}: {str(exc)[:120]}); run "
+                          "from the folder that holds it, or install it") from None
+    function = getattr(module, name, None)
+    if not callable(function):
+        raise ConfigError(f"arch={arch}: {module_name} has no function {name}; define {name}(image_shape, code_dim) "
+                          "returning (encoder, decoder)")
+    return function
+
+
+def arch_version(arch: str) -> str:
+    """What of a user's networks a run's cache key must hold: the SHA-256 of the source of the
+    module that defines them, so that editing it retrains; nothing for the built-in ones."""
+    if ":" not in arch:
+        return ""
+    try:
+        source = inspect.getsource(importlib.import_module(arch.partition(":")[0]))
+    except Exception:  # not importable: the run is refused, with the reason, before it starts
+        return "unimportable"
+    return hashlib.sha256(source.encode()).hexdigest()[:16]
+
+
+def user_networks(arch: str, image_shape: tuple[int, ...], code_dim: int) -> tuple[nn.Module, int, nn.Module]:
+    """A user's encoder and decoder, `arch = "module:function"`. The contract:
+
+        function(image_shape: tuple[int, int, int], code_dim: int) -> (encoder, decoder)
+
+    `encoder` maps images (B, C, H, W) in [0, 1] to features (B, F), any F; the harness attaches
+    the head, a linear layer from the F features (and the one-hot class, for model=cvae) to the
+    code: mu and log sigma^2 for a VAE, the point for an AE. `decoder` maps codes (B, code_dim)
+    (the latent, with the one-hot class appended for model=cvae) to logits with C * H * W values
+    per image, which `sigmoid` turns into the image. Both are checked on a batch of two zero
+    images before training; a wrong shape is a one-line `ConfigError`. Returns (encoder, F, decoder)."""
+    function = user_function(arch)
+    try:
+        nets = function(tuple(image_shape), code_dim)
+    except Exception as exc:
+        raise ConfigError(f"arch={arch}: calling it with image_shape={tuple(image_shape)}, code_dim={code_dim} raised "
+                          f"{type(exc).__name__}: {str(exc)[:120]}") from None
+    if not (isinstance(nets, tuple) and len(nets) == 2 and all(isinstance(n, nn.Module) for n in nets)):
+        raise ConfigError(f"arch={arch}: returned {type(nets).__name__}, not (encoder, decoder), two torch.nn.Module")
+    encoder, decoder = nets
+    features = _probe(arch, "encoder", encoder, torch.zeros(2, *image_shape))
+    if features.dim() != 2:
+        raise ConfigError(f"arch={arch}: the encoder gives {tuple(features.shape)} for 2 images; it must give (2, F) "
+                          "features (end it with nn.Flatten())")
+    pixels = _probe(arch, "decoder", decoder, torch.zeros(2, code_dim))
+    if pixels.numel() != 2 * math.prod(image_shape):
+        raise ConfigError(f"arch={arch}: the decoder gives {tuple(pixels.shape)} for 2 codes; it must give 2 x "
+                          f"{math.prod(image_shape)} logits, shaped (2, {', '.join(map(str, image_shape))})")
+    return encoder, features.shape[1], decoder
+
+
+def _probe(arch: str, part: str, net: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """`net(x)` in evaluation mode (no dropout draw, no batch-norm update), or a `ConfigError`."""
+    training = net.training
+    net.eval()
+    try:
+        with torch.no_grad():
+            return net(x)
+    except Exception as exc:
+        raise ConfigError(f"arch={arch}: the {part} fails on a batch of shape {tuple(x.shape)} ({type(exc).__name__}: "
+                          f"{str(exc)[:120]})") from None
+    finally:
+        net.train(training)
+
+
 class AutoEncoder(nn.Module):
     """Deterministic AE (chapter fig 1.1): x -> z -> x_hat."""
 
@@ -85,12 +163,15 @@ class AutoEncoder(nn.Module):
         # the calibrated Gaussian decoder's shared log sigma, set after training by
         # `vae_core.train.calibrate_decoder`; None for the other decoders
         self.register_buffer("log_sigma", None)
-        make_body, make_decoder = ARCHITECTURES[arch]
-        body, n_features = make_body(self.image_shape, hidden_dim)
         n_code = 2 * latent_dim if self.stochastic else latent_dim
-        self.encoder = body
-        self.head = nn.Linear(n_features + n_classes, n_code)  # reads the label too, if there is one
-        self.decoder = make_decoder(self.image_shape, latent_dim + n_classes, hidden_dim)
+        if arch in ARCHITECTURES:
+            make_body, make_decoder = ARCHITECTURES[arch]
+            self.encoder, n_features = make_body(self.image_shape, hidden_dim)
+            self.head = nn.Linear(n_features + n_classes, n_code)  # reads the label too, if there is one
+            self.decoder = make_decoder(self.image_shape, latent_dim + n_classes, hidden_dim)
+        else:  # a user's networks, "module:function"
+            self.encoder, n_features, self.decoder = user_networks(arch, self.image_shape, latent_dim + n_classes)
+            self.head = nn.Linear(n_features + n_classes, n_code)
 
     def _with_label(self, h: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
         if not self.n_classes:

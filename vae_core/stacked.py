@@ -28,7 +28,7 @@ from torch.func import functional_call, stack_module_state, vmap
 from vae_core.config import RunConfig
 from vae_core.data import Dataset, dataset_for
 from vae_core.device import resolve_device, synchronize
-from vae_core.models import build_model
+from vae_core.models import ARCHITECTURES, build_model
 from vae_core.train import TrainResult, kl_weight, make_optimizer, ready_to_score, terms_of
 
 #: Config fields that may differ within a stack; everything else must be equal.
@@ -41,9 +41,10 @@ def stack_key(config: RunConfig) -> tuple:
 
 
 def stackable(config: RunConfig) -> bool:
-    """Whether `fit_stacked` can train this config: not a conditional model (it reads labels)
-    and not an adversarial one (its discriminator has its own optimizer)."""
-    return config.model != "cvae" and config.adv_weight == 0
+    """Whether `fit_stacked` can train this config: not a conditional model (it reads labels),
+    not an adversarial one (its discriminator has its own optimizer), and not a user's networks
+    (which may hold what vmap cannot batch, such as batch norm)."""
+    return config.model != "cvae" and config.adv_weight == 0 and config.arch in ARCHITECTURES
 
 
 def fit_stacked(

@@ -327,3 +327,35 @@ def test_a_bad_array_file_is_one_line_exit_2_before_anything_is_written(workspac
     assert str(workspace / name) in lines[0], lines[0]  # names the file
     assert snapshot(workspace) == before, case
     survived("bad input")
+
+
+BAD_NETS = {  # case -> the source of a module whose make_nets breaks the contract (None: no module at all)
+    "no such module": None,
+    "no such function": "def other(image_shape, code_dim):\n    pass\n",
+    "not callable": "make_nets = 3\n",
+    "raises": "def make_nets(image_shape, code_dim):\n    raise RuntimeError('not today')\n",
+    "one module, not two": "from torch import nn\ndef make_nets(s, d):\n    return nn.Flatten()\n",
+    "encoder without Flatten": "from torch import nn\ndef make_nets(s, d):\n"
+                               "    return nn.Conv2d(s[0], 4, 3, padding=1), nn.Linear(d, s[0] * s[1] * s[2])\n",
+    "decoder of the wrong size": "from torch import nn\ndef make_nets(s, d):\n"
+                                 "    return nn.Flatten(), nn.Linear(d, 7)\n",
+    "decoder for another code size": "from torch import nn\ndef make_nets(s, d):\n"
+                                     "    return nn.Flatten(), nn.Linear(d + 1, s[0] * s[1] * s[2])\n",
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_NETS))
+def test_a_bad_network_reference_is_one_line_exit_2_before_anything_is_written(workspace, capsys, monkeypatch,
+                                                                                case, survived):
+    module = f"nets_{list(BAD_NETS).index(case)}"
+    if BAD_NETS[case] is not None:
+        (workspace / f"{module}.py").write_text(BAD_NETS[case])
+    monkeypatch.syspath_prepend(str(workspace))
+    before = snapshot(workspace)
+    code = exit_code(["run", "--set", f"arch={module}:make_nets", "--set", "epochs=1", "--dataset", "digits"])
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert code == 2, (case, err)
+    assert len(lines) == 1 and lines[0].startswith(f"error: arch={module}:make_nets") and "Traceback" not in err, err
+    assert snapshot(workspace) == before, case
+    survived("bad input")
