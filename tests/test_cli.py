@@ -246,6 +246,10 @@ def test_the_readme_networks_train_and_editing_their_module_retrains(tmp_path, c
     capsys.readouterr()
     code, out, _ = run_cli([*args, "--dry-run"], capsys)
     assert code == 0 and "stored 1/1" in out
-    (tmp_path / "readme_nets.py").write_text(source + "\n# an edit\n")
+    (tmp_path / "readme_nets.py").write_text(source + "\nEDITED = True\n")
     code, out, _ = run_cli([*args, "--dry-run"], capsys)
     assert code == 0 and "stored 0/1" in out
+    from vae_core.models import user_function
+
+    user_function("readme_nets:make_nets")  # this process imported the old module: it reads the new one
+    assert sys.modules["readme_nets"].EDITED

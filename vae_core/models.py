@@ -21,8 +21,10 @@ import hashlib
 import importlib
 import inspect
 import math
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import ModuleType
 
 import torch
 import torch.nn.functional as F
@@ -75,12 +77,29 @@ def _conv_decoder(image_shape: tuple[int, ...], n_in: int, hidden_dim: int) -> n
 ARCHITECTURES = {"mlp": (_mlp_body, _mlp_decoder), "conv": (_conv_body, _conv_decoder)}
 
 
+#: The source version of each user module as this process loaded it (`_user_module`).
+_loaded_versions: dict[str, str] = {}
+
+
+def _user_module(name: str) -> tuple[ModuleType, str]:
+    """A user's module and the SHA-256 of its source, loaded again where the source changed since
+    this process loaded it (or where something else loaded it first): the run key holds the
+    source on disk, so the run must use that source."""
+    fresh = name not in sys.modules
+    module = importlib.import_module(name)
+    version = hashlib.sha256(inspect.getsource(module).encode()).hexdigest()[:16]
+    if not fresh and _loaded_versions.get(name) != version:
+        module = importlib.reload(module)
+    _loaded_versions[name] = version
+    return module, version
+
+
 def user_function(arch: str) -> Callable[..., object]:
     """The function a user's `arch = "module:function"` names, imported; a one-line
     `ConfigError` when the module cannot be imported or has no such function."""
     module_name, _, name = arch.partition(":")
     try:
-        module = importlib.import_module(module_name)
+        module, _ = _user_module(module_name)
     except Exception as exc:  # the user's module may raise anything while it is imported
         raise ConfigError(f"arch={arch}: cannot import {module_name} ({type(exc).__name__}: {str(exc)[:120]}); run "
                           "from the folder that holds it, or install it") from None
@@ -97,10 +116,9 @@ def arch_version(arch: str) -> str:
     if ":" not in arch:
         return ""
     try:
-        source = inspect.getsource(importlib.import_module(arch.partition(":")[0]))
+        return _user_module(arch.partition(":")[0])[1]
     except Exception:  # not importable: the run is refused, with the reason, before it starts
         return "unimportable"
-    return hashlib.sha256(source.encode()).hexdigest()[:16]
 
 
 def user_networks(arch: str, image_shape: tuple[int, ...], code_dim: int) -> tuple[nn.Module, int, nn.Module]:
