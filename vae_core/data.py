@@ -138,7 +138,6 @@ def _load_lines(data_dir: str | None) -> Dataset:
 
 SHAPES_SIZE = 32
 SHAPE_KINDS = ("square", "disc", "triangle")  # the class label: which shape
-SHAPES_FACTORS = ("x", "y", "scale", "rotation", "hue")  # the generating factors besides the shape
 
 
 def hue_to_rgb(hue: np.ndarray) -> np.ndarray:
@@ -397,7 +396,7 @@ def _images_nchw(x: np.ndarray, where: str) -> np.ndarray:
         raise ConfigError(f"{where}: {len(x)} images of {x.shape[2]}x{x.shape[3]} pixels; give at least "
                           f"{ARRAY_MIN_IMAGES} images of at least 4x4")
     if x.dtype == np.uint8:
-        return (x / 255.0).astype(np.float32)
+        return x.astype(np.float32) / 255.0
     if x.dtype.kind != "f" and x.dtype != np.bool_:
         raise ConfigError(f"{where}: images of dtype {x.dtype}; give uint8 (0-255) or floats in [0, 1]")
     x = x.astype(np.float32)
