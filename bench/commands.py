@@ -109,6 +109,7 @@ def tune(opts: TuneOptions, reports: Path) -> int:
             raise ConfigError(f"objective {needs[0]} is read in the evaluator network's features, and "
                               f"{opts.dataset} has no labels to train that classifier on; save labels as y in the "
                               "npz, or choose objectives such as test_recon")
+    if opts.storage is not None:
         open_storage(opts.storage)  # a bad URL or an unreachable server fails before any folder is made
     check_folder(opts.results, "results", "--results")  # both checked before either is made
     check_folder(reports, "reports", "--reports")
