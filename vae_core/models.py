@@ -158,12 +158,15 @@ def _probe(arch: str, part: str, net: nn.Module, x: torch.Tensor) -> torch.Tenso
     net.eval()
     try:
         with torch.no_grad():
-            return net(x)
+            out = net(x)
     except Exception as exc:
         raise ConfigError(f"arch={arch}: the {part} fails on a batch of shape {tuple(x.shape)} ({type(exc).__name__}: "
                           f"{str(exc)[:120]})") from None
     finally:
         net.train(training)
+    if not isinstance(out, torch.Tensor):
+        raise ConfigError(f"arch={arch}: the {part} returns a {type(out).__name__}; it must return one tensor")
+    return out
 
 
 class AutoEncoder(nn.Module):

@@ -339,6 +339,9 @@ BAD_NETS = {  # case -> the source of a module whose make_nets breaks the contra
                                "    return nn.Conv2d(s[0], 4, 3, padding=1), nn.Linear(d, s[0] * s[1] * s[2])\n",
     "decoder of the wrong size": "from torch import nn\ndef make_nets(s, d):\n"
                                  "    return nn.Flatten(), nn.Linear(d, 7)\n",
+    "encoder returning a tuple": "from torch import nn\nclass Two(nn.Module):\n    def forward(self, x):\n"
+                                 "        return x.flatten(1), x\ndef make_nets(s, d):\n"
+                                 "    return Two(), nn.Linear(d, s[0] * s[1] * s[2])\n",
     "decoder for another code size": "from torch import nn\ndef make_nets(s, d):\n"
                                      "    return nn.Flatten(), nn.Linear(d + 1, s[0] * s[1] * s[2])\n",
 }
