@@ -37,6 +37,7 @@ import torch
 from optuna.trial import TrialState
 from tqdm.auto import tqdm
 
+from bench.interrupts import redeliver_interrupts
 from bench.options import TuneOptions
 from bench.runner import run_cached
 from bench.search_space import OBJECTIVES, SEARCH_SPACE
@@ -346,6 +347,7 @@ def _worker_process(opts: TuneOptions, threads: int, errors: multiprocessing.Sim
     it once; an interrupt ends it quietly (the parent says what happened). It starts with
     Ctrl-C ignored, so that one arriving while it imports is no traceback; from here on it counts."""
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    redeliver_interrupts()
     try:
         run_worker(opts, threads, position=position)
     except KeyboardInterrupt:

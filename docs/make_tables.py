@@ -212,7 +212,8 @@ ROBUSTNESS = (
       "test_ctrl_c_during_tune_with_two_workers_is_one_line_and_leaves_no_running_trial",
       "test_a_trial_killed_mid_run_is_marked_failed_and_the_study_resumes",
       "test_a_report_write_clears_old_temporary_files_of_killed_writers",
-      "test_diverging_run_is_recorded_and_the_suite_goes_on"]),
+      "test_diverging_run_is_recorded_and_the_suite_goes_on",
+      "test_an_interrupt_landing_in_a_finaliser_is_delivered_again"]),
     ("reports", "hostile labels escaped, nothing loaded from the network, every figure decodes in a browser, "
      "every summary column visible at 1,280 pixels, a --quick report says it is a smoke test",
      ["test_hostile_labels_are_escaped", "test_report_loads_nothing_from_the_network",

@@ -4,7 +4,10 @@ import os
 import random
 import resource
 import signal
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 from helpers import TINY, bench_process, exit_code, snapshot, stored_results
@@ -132,3 +135,35 @@ def test_ctrl_c_during_tune_with_two_workers_is_one_line_and_leaves_no_running_t
     with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as con:
         assert con.execute("SELECT count(*) FROM trials WHERE state = 'RUNNING'").fetchone()[0] == 0
     survived("fault")
+
+
+FINALISER_INTERRUPT = """
+import sys, time
+from bench.interrupts import redeliver_interrupts
+if sys.argv[1] == "hook":
+    redeliver_interrupts()
+class Dies:
+    def __del__(self):
+        raise KeyboardInterrupt  # as a Ctrl-C landing in a weakref callback or finaliser is
+try:
+    Dies()
+    time.sleep(5)
+    print("not delivered")
+except KeyboardInterrupt:
+    print("delivered")
+"""
+
+
+@pytest.mark.parametrize("hook", ["hook", "no hook"])
+def test_an_interrupt_landing_in_a_finaliser_is_delivered_again(hook, survived):
+    """Python cannot raise an interrupt inside a finaliser and prints "Exception ignored ...
+    Traceback" instead (it broke the two-worker Ctrl-C test once); with the hook every bench
+    process installs, it is delivered again and handled as any Ctrl-C. Without it (the planted
+    control), the interrupt is lost."""
+    done = subprocess.run([sys.executable, "-c", FINALISER_INTERRUPT, hook], capture_output=True, text=True,
+                          timeout=60, cwd=Path(__file__).resolve().parents[2])
+    if hook == "hook":
+        assert done.stdout.strip() == "delivered" and "Traceback" not in done.stderr, done.stderr
+        survived("fault")
+    else:
+        assert done.stdout.strip() == "not delivered" and "Exception ignored" in done.stderr
