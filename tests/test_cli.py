@@ -230,11 +230,11 @@ def test_what_needs_labels_is_refused_on_unlabelled_arrays(tmp_path, capsys, arg
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.npy"]
 
 
-def test_the_readme_networks_train_and_editing_their_module_retrains(tmp_path, capsys, monkeypatch):
-    """The README's ResNet-style `make_nets`, as written, trains through `arch = "module:function"`
+def test_the_documented_networks_train_and_editing_their_module_retrains(tmp_path, capsys, monkeypatch):
+    """The ResNet-style `make_nets` of docs/own-data.md, as written, trains through `arch = "module:function"`
     (on digits, 8x8); its module's source is part of the key, so an edit means a new run."""
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    source = re.search(r"```python\n# my_nets.py\n(.*?)```", readme, re.S).group(1)
+    page = (Path(__file__).resolve().parents[1] / "docs" / "own-data.md").read_text()
+    source = re.search(r"```python\n# my_nets.py\n(.*?)```", page, re.S).group(1)
     (tmp_path / "readme_nets.py").write_text(source)
     monkeypatch.syspath_prepend(str(tmp_path))
     args = ["run", "--set", "arch=readme_nets:make_nets", "--set", "epochs=1", "--dataset", "digits", "--seed-list",

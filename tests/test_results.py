@@ -52,12 +52,12 @@ def test_export_mistakes_are_one_line_and_write_nothing(tiny_suite_run, tmp_path
     assert not list(tmp_path.iterdir())
 
 
-def test_the_readme_example_runs_on_a_stored_suite(tiny_suite_run, tmp_path, monkeypatch):
-    """The README's load_runs example, as written, on the tiny suite's results."""
+def test_the_documented_example_runs_on_a_stored_suite(tiny_suite_run, tmp_path, monkeypatch):
+    """The load_runs example of docs/own-data.md, as written, on the tiny suite's results."""
     root, _ = tiny_suite_run
-    readme = (ROOT / "README.md").read_text()
-    code = re.search(r"```python\n(.*?from bench.results import load_runs.*?)```", readme, re.S).group(1)
+    page = (ROOT / "docs" / "own-data.md").read_text()
+    code = re.search(r"```python\n(.*?from bench.results import load_runs.*?)```", page, re.S).group(1)
     (tmp_path / "results").symlink_to(root / "r", target_is_directory=True)
     monkeypatch.chdir(tmp_path)
-    exec(compile(code, "README.md", "exec"), {})
+    exec(compile(code, "docs/own-data.md", "exec"), {})
     assert (tmp_path / "beta.png").stat().st_size > 1000
