@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from vae_core.config import ConfigError
+from vae_core.config import ARRAY, IMAGES, ConfigError
 
 
 def bounded(kind: type, low: float, high: float) -> type:
@@ -56,11 +56,18 @@ def name_text(text: str) -> str:
 
 
 def dataset_text(text: str) -> str:
-    """A data set's name, or `array:PATH` with the path made absolute (so the run's config, and
-    its cache key, do not depend on the folder the command ran in); the file must exist."""
-    if not text.startswith("array:"):
+    """A data set's name, or a user's data (`array:FILE`, `images:FOLDER`) with the path made
+    absolute (so the run's config, and its cache key, do not depend on the folder the command
+    ran in); the file or folder must exist."""
+    if text.startswith(ARRAY):
+        path = Path(text[len(ARRAY):]).expanduser()
+        if not path.is_file():
+            raise argparse.ArgumentTypeError(f"{text}: no such file; give array:FILE of an .npy or .npz file of images")
+    elif text.startswith(IMAGES):
+        path = Path(text[len(IMAGES):]).expanduser()
+        if not path.is_dir():
+            raise argparse.ArgumentTypeError(f"{text}: no such folder; give images:FOLDER of image files (one "
+                                             "subfolder per class, or none)")
+    else:
         return text
-    path = Path(text[len("array:"):]).expanduser()
-    if not path.is_file():
-        raise argparse.ArgumentTypeError(f"{text}: no such file; give array:PATH of an .npy or .npz file of images")
-    return f"array:{path.resolve()}"
+    return f"{text[:text.index(':') + 1]}{path.resolve()}"

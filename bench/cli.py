@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from bench.argtypes import bounded, dataset_text, file_path, name_text, seed_list, setting
 from bench.options import ExecOptions, PerfOptions, SuiteOptions, TuneOptions, default_storage_url
-from vae_core.config import DEVICES, ConfigError, RunConfig
+from vae_core.config import DEVICES, USER_DATA, ConfigError, RunConfig
 
 if TYPE_CHECKING:
     from bench.suites import Suite
@@ -33,22 +33,23 @@ class Names:
     """The names of a registry (`module.attribute`), imported when argparse first checks a value
     against them or lists them in a help page, not when the parser is built."""
 
-    def __init__(self, module: str, attribute: str, ordered: bool = False, prefix: str | None = None) -> None:
-        self.module, self.attribute, self.ordered, self.prefix = module, attribute, ordered, prefix
+    def __init__(self, module: str, attribute: str, ordered: bool = False, prefixes: dict[str, str] | None = None
+                 ) -> None:
+        self.module, self.attribute, self.ordered, self.prefixes = module, attribute, ordered, prefixes or {}
 
     def names(self) -> list[str]:
         names = list(getattr(importlib.import_module(self.module), self.attribute))
         return names if self.ordered else sorted(names)
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self.names() + ([f"{self.prefix}FILE"] if self.prefix else []))
+        return iter(self.names() + [prefix + what for prefix, what in self.prefixes.items()])
 
-    def __contains__(self, name: object) -> bool:  # a `prefix` value (array:PATH) is checked by its type
-        return name in self.names() or (self.prefix is not None and str(name).startswith(self.prefix))
+    def __contains__(self, name: object) -> bool:  # a `prefixes` value (array:FILE) is checked by its type
+        return name in self.names() or str(name).startswith(tuple(self.prefixes))
 
 
 SUITE_NAMES = Names("bench.suites", "SUITES")
-DATASET_NAMES = Names("vae_core.data", "DATASETS", ordered=True, prefix="array:")
+DATASET_NAMES = Names("vae_core.data", "DATASETS", ordered=True, prefixes=USER_DATA)
 EXECUTOR_NAMES = Names("bench.executors", "EXECUTORS", ordered=True)
 
 
@@ -94,10 +95,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--epochs", type=bounded(int, 1, 10000), help="epochs per run")
         p.add_argument("--dataset", type=dataset_text, choices=DATASET_NAMES, metavar="D",
                        help="data set: %(choices)s (default: mnist5k, offline; array:FILE is your own .npy/.npz "
-                            "of images, see docs/usage.md)")
+                            "of images, images:FOLDER your image files, see docs/own-data.md)")
         p.add_argument("--data-dir", type=lambda t: str(file_path(t)),
-                       help="folder holding a torchvision data set (MNIST/raw, FashionMNIST/raw); "
-                            "without it, mnist and fashion-mnist are downloaded")
+                       help="folder holding a torchvision data set (MNIST/raw, FashionMNIST/raw, "
+                            "cifar-10-batches-py, celeba); without it, they are downloaded")
+        p.add_argument("--image-size", type=bounded(int, 4, 1024), metavar="PX",
+                       help="images:FOLDER only: resize (shorter side) and centre-crop every image to PX x PX")
         p.add_argument("--device", choices=list(DEVICES), metavar="DEV",
                        help="auto (cuda > mps > cpu; the default), cpu, cuda or mps")
 
@@ -265,7 +268,8 @@ def run(args: argparse.Namespace) -> int:
         if applies(args):
             raise ConfigError(message)
     options = SuiteOptions(quick=args.quick, seeds=args.seeds, seed_list=args.seed_list, epochs=args.epochs,
-                           dataset=args.dataset, data_dir=args.data_dir, device=args.device, settings=tuple(args.set))
+                           dataset=args.dataset, data_dir=args.data_dir, image_size=args.image_size, device=args.device,
+                           settings=tuple(args.set))
     how = ExecOptions(executor=args.executor, jobs=args.jobs, address=args.address, stack=STACK[args.stack],
                       progress=not args.no_progress, keep_weights=not args.no_weights)
     from bench import commands
@@ -287,7 +291,8 @@ def tune(args: argparse.Namespace) -> int:
 
     opts = TuneOptions(study=args.study, trials=args.trials, objectives=parse_objectives(args.objectives),
                        storage=args.storage, workers=args.workers, timeout=args.timeout,
-                       dataset=args.dataset or "mnist5k", data_dir=args.data_dir, device=args.device or "auto",
+                       dataset=args.dataset or "mnist5k", data_dir=args.data_dir, image_size=args.image_size or 0,
+                       device=args.device or "auto",
                        epochs=args.epochs or (3 if args.quick else 10), results=args.results)
     return commands.tune(opts, args.reports)
 

@@ -19,16 +19,17 @@ from bench.stats import fmt
 from bench.store import RUN_KEY, RUNS, Store, check_folder, prepare_folder, read_bounded, run_key
 from bench.suites import SUITES, Suite, SuiteRun
 from vae_core.config import ConfigError, RunConfig, config_dict
-from vae_core.data import FILE_DATASETS, dataset_for, load_dataset
+from vae_core.data import FILE_DATASETS, Dataset, dataset_for, load_dataset
 from vae_core.device import resolve_device
 
 
-def check_data(dataset: str, data_dir: str | None, device: str) -> None:
-    """Fail before any folder is made when a data set or device cannot be had."""
-    if data_dir is not None and dataset not in FILE_DATASETS:
-        raise ConfigError(f"--data-dir applies to {' and '.join(FILE_DATASETS)}, not {dataset}; drop it")
-    resolve_device(device)
-    load_dataset(dataset, data_dir)
+def check_data(config: RunConfig) -> Dataset:
+    """The data set a config names, on the CPU; fails before any folder is made when it or the
+    device cannot be had."""
+    if config.data_dir is not None and config.dataset not in FILE_DATASETS:
+        raise ConfigError(f"--data-dir applies to {', '.join(FILE_DATASETS)}, not {config.dataset}; drop it")
+    resolve_device(config.device)
+    return load_dataset(config.dataset, config.data_dir, config.image_size)
 
 
 def run(suite: Suite, options: SuiteOptions, how: ExecOptions, results: Path, reports: Path,
@@ -38,7 +39,7 @@ def run(suite: Suite, options: SuiteOptions, how: ExecOptions, results: Path, re
     made. With `dry_run`, print the runs and whether each is cached, and stop there."""
     runs = suite.build(options)
     for config in dict.fromkeys(r.config.replace(seed=0) for r in runs):
-        check_data(config.dataset, config.data_dir, config.device)
+        check_data(config)
         data = dataset_for(config)  # a training subset the data cannot give fails here too
         check_fits(config, data.image_shape, data.train_x.shape[0])
         if config.model == "cvae" and data.n_classes < 2:
@@ -103,8 +104,7 @@ def tune(opts: TuneOptions, reports: Path) -> int:
     from bench.reports.study import write_study_report
     from bench.tune import best_lines, open_storage, run_study
 
-    check_data(opts.dataset, opts.data_dir, opts.device)
-    if load_dataset(opts.dataset, opts.data_dir).n_classes < 2:
+    if check_data(opts.base_config()).n_classes < 2:
         if needs := [o for o in opts.objectives if OBJECTIVES[o].needs_evaluator]:
             raise ConfigError(f"objective {needs[0]} is read in the evaluator network's features, and "
                               f"{opts.dataset} has no labels to train that classifier on; save labels as y in the "

@@ -131,7 +131,8 @@ LOG_SPAN = 10.0
 def log_axis(values: pd.Series, metric: str) -> bool:
     """Whether `metric`'s panel is drawn on a log axis: a ratio to real whose values are all
     positive and span more than `LOG_SPAN`."""
-    return METRICS[metric].better == "closer to 1" and bool((values > 0).all()) \
+    return METRICS[metric].better == "closer to 1" and len(values) > 0 and bool((values > 0).all()) \
+        and bool(np.isfinite(values).all()) \
         and values.max() / values.min() > LOG_SPAN
 
 

@@ -36,7 +36,7 @@ def grid_for(opts: SuiteOptions) -> Grid:
     quick = opts.quick
     epochs = opts.epochs or (5 if quick else 20)
     base = RunConfig(epochs=epochs, dataset=opts.dataset or "mnist5k", data_dir=opts.data_dir,
-                     device=opts.device or "auto")
+                     image_size=opts.image_size or 0, device=opts.device or "auto")
     return Grid(seeds=opts.seed_values(2 if quick else 3), betas=QUICK_BETAS if quick else BETAS,
                 latent_dims=QUICK_LATENT_DIMS if quick else LATENT_DIMS,
                 moment_ratios=QUICK_MOMENT_RATIOS if quick else MOMENT_RATIOS, base=base)

@@ -20,6 +20,7 @@ class SuiteOptions:
     epochs: int | None = None
     dataset: str | None = None
     data_dir: str | None = None
+    image_size: int | None = None
     device: str | None = None
     settings: tuple[tuple[str, tuple], ...] = ()  # --set FIELD=V1[,V2...]: (field, values); several values sweep
 
@@ -30,7 +31,8 @@ class SuiteOptions:
     def overrides(self) -> dict:
         """The RunConfig fields these options set, for suites whose runs carry their own values:
         the data set, epochs and device, and every --set with one value."""
-        out = {k: v for k in ("dataset", "data_dir", "device", "epochs") if (v := getattr(self, k)) is not None}
+        fields = ("dataset", "data_dir", "image_size", "device", "epochs")
+        out = {k: v for k in fields if (v := getattr(self, k)) is not None}
         return out | {name: values[0] for name, values in self.settings if len(values) == 1}
 
     def sweep(self) -> list[dict]:
@@ -72,6 +74,7 @@ class TuneOptions:
     timeout: float | None = None
     dataset: str = "mnist5k"
     data_dir: str | None = None
+    image_size: int = 0
     device: str = "auto"
     epochs: int = 10
     results: Path = field(default_factory=lambda: Path("results"))
@@ -81,8 +84,8 @@ class TuneOptions:
         return self.storage or default_storage_url(self.results)
 
     def base_config(self) -> RunConfig:
-        return RunConfig(dataset=self.dataset, data_dir=self.data_dir, device=self.device, epochs=self.epochs,
-                         eval_split="validation")
+        return RunConfig(dataset=self.dataset, data_dir=self.data_dir, image_size=self.image_size, device=self.device,
+                         epochs=self.epochs, eval_split="validation")
 
 
 @dataclass(frozen=True)

@@ -59,7 +59,7 @@ def load_model(results: Path | str, run: str, suite: str | None = None, seed: in
     if record is None or weights is None:
         raise ConfigError(f"run {store.run_dir(key)} was stored without its weights (run --no-weights, or an older "
                           "version); delete its folder and run the suite again to keep them")
-    data = load_dataset(record.config.dataset, record.config.data_dir)
+    data = load_dataset(record.config.dataset, record.config.data_dir, record.config.image_size)
     model = build_model(record.config, data.image_shape, data.n_classes)
     try:
         model.load_state_dict(weights)
@@ -73,7 +73,7 @@ def sample_images(config: RunConfig, model: AutoEncoder, n: int = 64, seed: int 
     """`n` images decoded from the prior, (n, C, H, W) in [0, 1]: N(0, I) for a VAE; for an AE,
     which has none, the Gaussian fitted to its training codes, as the report's samples are
     (`vae_core.metrics.rate.prior_samples`). A conditional model gets the classes in turn."""
-    data = load_dataset(config.dataset, config.data_dir)
+    data = load_dataset(config.dataset, config.data_dir, config.image_size)
     classes = torch.arange(n) % data.n_classes if model.n_classes else None
     train_mu = model.encode(data.train_x, data.train_y if model.n_classes else None).mu
     z = prior_samples(model, train_mu, n, torch.Generator().manual_seed(seed))

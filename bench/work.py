@@ -35,7 +35,7 @@ def evaluator_for(config: RunConfig, results_root: Path) -> Evaluator | None:
     already has for that fingerprint or a newly trained one. Kept on the CPU: each run moves it
     to its own device. None for data without two classes (a user's unlabelled arrays): the
     evaluator is a classifier, and the metrics in its features are then not computed."""
-    key = (config.dataset, config.data_dir, config.eval_split, str(results_root))
+    key = (config.dataset, config.data_dir, config.image_size, config.eval_split, str(results_root))
     if key not in _evaluators:
         data = dataset_for(config.replace(train_images=0))  # one yardstick, whatever subset a run trains on
         if data.n_classes < 2:

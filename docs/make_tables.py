@@ -187,9 +187,12 @@ ROBUSTNESS = (
       "test_bad_study_references_are_one_line_exit_2",
       "test_any_input_exits_0_or_2_with_one_line_and_changes_nothing_when_refused",
       "test_a_bad_network_reference_is_one_line_exit_2_before_anything_is_written"]),
-    ("damaged or absurd data files (`--data-dir`, `--dataset array:FILE`)", "one line naming the file, before "
-     "anything is trained or written", ["test_damaged_data_files_are_one_line_exit_2_before_anything_is_written",
-                                        "test_a_bad_array_file_is_one_line_exit_2_before_anything_is_written"]),
+    ("damaged or absurd data files (`--data-dir`, `--dataset array:FILE`, `--dataset images:FOLDER`)",
+     "one line naming the file or folder, before anything is trained or written",
+     ["test_damaged_data_files_are_one_line_exit_2_before_anything_is_written",
+      "test_a_bad_array_file_is_one_line_exit_2_before_anything_is_written",
+      "test_a_bad_image_folder_is_one_line_exit_2_before_anything_is_written",
+      "test_image_size_without_a_folder_and_a_folder_that_is_not_one_are_one_line"]),
     ("damaged or foreign results", "`run` retrains the run, `report` names it in one line; nothing in a results "
      "folder is executed or followed as a link, nothing decompressed past a cap",
      ["test_damaged_run_is_retrained_with_a_warning_never_trusted",

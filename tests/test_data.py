@@ -1,7 +1,10 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
-from helpers import fake_mnist
+from helpers import fake_celeba, fake_cifar10, fake_mnist, trust_file_checksums
+from PIL import Image
 
 from vae_core import ConfigError
 from vae_core.data import iterate_batches, load_dataset
@@ -124,3 +127,67 @@ def test_a_training_subset_is_stratified_fixed_and_leaves_the_test_split_alone()
     assert RunConfig(dataset="digits", train_images=200).label.endswith("-n200")
     with pytest.raises(ConfigError, match="train_images=5000 but digits has 1437 training images"):
         dataset_for(RunConfig(dataset="digits", train_images=5000))
+
+
+def test_cifar10_is_read_by_torchvision_from_its_python_batches(tmp_path, monkeypatch):
+    trust_file_checksums(monkeypatch)
+    d = load_dataset("cifar10", str(fake_cifar10(tmp_path)))
+    assert d.train_x.shape == (100, 3, 32, 32) and d.test_x.shape == (20, 3, 32, 32) and d.n_classes == 10
+    # image i of batch b has the value (3i + c + b) in channel c, at every pixel: the planes are in order
+    first = d.train_x[0] * 255
+    assert first.round().flatten(1).unique(dim=1).squeeze(1).tolist() == [0.0, 1.0, 2.0]
+    assert d.train_y[:3].tolist() == [0, 1, 2] and d.test_y[:2].tolist() == [5, 6]
+
+
+def test_celeba64_is_cropped_to_the_face_and_resized_with_labels_from_two_attributes(tmp_path, monkeypatch):
+    trust_file_checksums(monkeypatch)
+    d = load_dataset("celeba64", str(fake_celeba(tmp_path)))
+    assert d.train_x.shape == (12, 3, 64, 64) and d.test_x.shape == (12, 3, 64, 64)
+    # the 148-px centre crop holds only the inner square: green (even images) or blue (odd), no red border
+    mean_rgb = d.train_x.mean(dim=(2, 3))
+    assert (mean_rgb[:, 0] < 0.05).all() and torch.equal(mean_rgb[:, 1] > 0.9, d.train_y % 4 < 2)
+    # label = 2 * Male + Smiling; Male = image index % 2, Smiling = (index // 2) % 2
+    assert d.train_y.tolist() == [2 * (i % 2) + (i // 2) % 2 for i in range(12)] and d.n_classes == 4
+
+
+@pytest.mark.parametrize("name,write", [("cifar10", fake_cifar10), ("celeba64", fake_celeba)])
+def test_files_that_are_not_the_official_release_are_refused_in_one_line(tmp_path, name, write):
+    """torchvision's MD5 check stands: CIFAR-10's batches are pickles, never read from elsewhere."""
+    with pytest.raises(ConfigError, match=f"cannot read {name} under .*replace the files with the originals"):
+        load_dataset(name, str(write(tmp_path / "copy")))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ConfigError, match="download it on a machine with network access"):
+        load_dataset(name, str(tmp_path / "empty"))
+
+
+def _image(path: Path, pixels: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(pixels).save(path)
+
+
+def test_an_image_folder_gives_classes_by_subfolder_and_crops_the_centre_of_each_image(tmp_path):
+    """A 60x20 image of three 20-px bands (red, green, blue) resized to 20 px keeps its size and
+    is centre-cropped to the green band; a 20x60 image of three bands, to its middle one."""
+    wide = np.zeros((20, 60, 3), np.uint8)
+    for band, colour in enumerate(np.eye(3, dtype=np.uint8) * 255):
+        wide[:, band * 20:(band + 1) * 20] = colour
+    for cls in ("cats", "dogs"):
+        for i in range(25):
+            _image(tmp_path / cls / f"{i}.png", wide if cls == "cats" else wide.transpose(1, 0, 2).copy())
+    (tmp_path / "cats" / "notes.txt").write_text("not an image: passed over")
+    d = load_dataset(f"images:{tmp_path}", image_size=20)
+    assert d.image_shape == (3, 20, 20) and len(d.train_y) + len(d.test_y) == 50 and d.n_classes == 2
+    x = torch.cat([d.train_x, d.test_x])
+    assert torch.allclose(x.mean(dim=(0, 2, 3)), torch.tensor([0.0, 1.0, 0.0]), atol=0.02)  # all green
+    half = load_dataset(f"images:{tmp_path}", image_size=10)  # the shorter side resized to 10 first
+    assert half.image_shape == (3, 10, 10) and torch.allclose(half.train_x.mean(dim=(0, 2, 3)),
+                                                             torch.tensor([0.0, 1.0, 0.0]), atol=0.05)
+
+
+def test_an_image_folder_without_subfolders_is_unlabelled_and_grey_images_stay_one_channel(tmp_path):
+    ramp = np.tile(np.arange(0, 256, 16, dtype=np.uint8), (16, 1))  # 16x16, columns 0, 16, ..., 240
+    for i in range(50):
+        _image(tmp_path / f"{i}.png", ramp)
+    d = load_dataset(f"images:{tmp_path}")
+    assert d.image_shape == (1, 16, 16) and d.n_classes == 1 and len(d.train_y) == 40
+    assert torch.equal((d.train_x[0, 0, 0] * 255).round(), torch.arange(0, 256, 16).float())  # pixels as stored

@@ -21,6 +21,10 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 EVAL_SPLITS = ("test", "validation")
 #: A user's networks, `arch = "package.module:function"` (see `vae_core.models.user_networks`).
 USER_ARCH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*")
+#: A user's data as a data set: `array:FILE` (an .npy/.npz, `vae_core.data.load_array`) or `images:FOLDER` (image
+#: files, `vae_core.data.load_folder`); the prefix, and what follows it in a help page.
+ARRAY, IMAGES = "array:", "images:"
+USER_DATA = {ARRAY: "FILE", IMAGES: "FOLDER"}
 
 
 class ConfigError(ValueError):
@@ -59,6 +63,9 @@ class RunConfig:
     seed: int = 0
     dataset: str = "mnist5k"
     data_dir: str | None = None  # only for torchvision data sets; None = download to the cache
+    # images:FOLDER only: the square side, in pixels, each image is resized (shorter side) and centre-cropped to;
+    # 0 = keep their size, which must then be one for all
+    image_size: int = 0
     train_images: int = 0  # train on a stratified subset of this many training images; 0 = all (claim C2)
     eval_split: str = "test"  # "validation": train on 80% of the training split, score on the rest (tuning)
     iwae_k: int = 100  # importance samples of the IWAE bound; every power of 10 up to it is reported
@@ -88,6 +95,13 @@ class RunConfig:
         _check_range("lr", self.lr, 1e-8, 100.0)
         _check_range("seed", self.seed, 0, 2**31 - 1, integer=True)
         _check_range("train_images", self.train_images, 0, 10**9, integer=True)
+        _check_range("image_size", self.image_size, 0, 1024, integer=True)
+        if self.image_size and not self.dataset.startswith(IMAGES):
+            raise ConfigError(f"image_size={self.image_size} resizes the images of an images:FOLDER data set, and "
+                              f"{self.dataset[:SHOWN_KEY]} has a fixed size; leave image_size at 0")
+        if 0 < self.image_size < 4:
+            raise ConfigError(f"image_size={self.image_size} is too small; give 4 pixels or more, or 0 to keep the "
+                              "images' own size")
 
     def replace(self, **changes: Any) -> RunConfig:
         return dataclasses.replace(self, **changes)
@@ -103,7 +117,8 @@ class RunConfig:
         label += f"-z{self.latent_dim}"
         defaults = RunConfig.__dataclass_fields__
         for name, short in (("recon_weight", "r"), ("adv_weight", "adv"), ("kl_warmup_epochs", "w"), ("lr", "lr"),
-                            ("hidden_dim", "h"), ("batch_size", "bs"), ("iwae_k", "k"), ("train_images", "n")):
+                            ("hidden_dim", "h"), ("batch_size", "bs"), ("iwae_k", "k"), ("train_images", "n"),
+                            ("image_size", "px")):
             value = getattr(self, name)
             if value != defaults[name].default:
                 label += f"-{short}{value:g}"

@@ -19,12 +19,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from sklearn.model_selection import train_test_split
 
-from vae_core.config import ConfigError, RunConfig
+from vae_core.config import ARRAY, IMAGES, ConfigError, RunConfig
 
 #: Where torchvision data sets are downloaded when no --data-dir is given.
 DEFAULT_DOWNLOAD_DIR = Path(os.environ.get("VAE_BENCH_DATA", Path.home() / ".cache" / "vae-bench"))
@@ -218,69 +219,142 @@ def check_idx_file(path: Path) -> tuple[int, ...]:
     return dims
 
 
-def check_labelled_images(where: str, x: torch.Tensor, y: torch.Tensor, train: bool) -> None:
-    """What the runs need of an MNIST-format part (read from raw files or torchvision's legacy
-    processed/*.pt): uint8 (N, 28, 28) images, one label from 0 to 9 for each, and in the
-    training part every class at least MIN_TRAIN_PER_CLASS times."""
-    if not isinstance(x, torch.Tensor) or x.dtype != torch.uint8 or tuple(x.shape[1:]) != IDX_IMAGE_SIZE:
+def check_labelled_images(where: str, x: object, y: object, train: bool, image_shape: tuple[int, int, int],
+                          n_classes: int) -> None:
+    """What the runs need of a part of a torchvision data set (read from its files, or from
+    torchvision's legacy processed/*.pt for MNIST): uint8 (N, C, H, W) images of the set's shape,
+    one label from 0 to n_classes - 1 for each, and in the training part every class at least
+    MIN_TRAIN_PER_CLASS times."""
+    if not isinstance(x, torch.Tensor) or x.dtype != torch.uint8 or tuple(x.shape[1:]) != image_shape:
         shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-        raise ConfigError(f"{where}: images of shape {shape}, expected uint8 (N, 28, 28); replace the files")
+        raise ConfigError(f"{where}: images of shape {shape}, expected uint8 (N, {', '.join(map(str, image_shape))}); "
+                          "replace the files")
     try:
         y = torch.as_tensor(y)
     except (TypeError, ValueError, RuntimeError):
         raise ConfigError(f"{where}: the labels are not a list of numbers; replace the files") from None
     if y.dim() != 1 or len(y) != len(x):
         raise ConfigError(f"{where}: {len(x)} images but {y.numel()} labels; replace the files")
-    if y.dtype.is_floating_point or len(y) == 0 or y.min() < 0 or y.max() >= IDX_CLASSES:
-        raise ConfigError(f"{where}: labels must be whole numbers from 0 to {IDX_CLASSES - 1}"
+    if y.dtype.is_floating_point or len(y) == 0 or y.min() < 0 or y.max() >= n_classes:
+        raise ConfigError(f"{where}: labels must be whole numbers from 0 to {n_classes - 1}"
                           + (f" (found {int(y.min())} to {int(y.max())})" if len(y) and not y.dtype.is_floating_point
                              else "") + "; replace the files")
-    counts = torch.bincount(y.long(), minlength=IDX_CLASSES)
+    counts = torch.bincount(y.long(), minlength=n_classes)
     if train and counts.min() < MIN_TRAIN_PER_CLASS:
         raise ConfigError(f"{where}: class {int(counts.argmin())} has {int(counts.min())} training image(s); each of "
-                          f"the {IDX_CLASSES} classes needs at least {MIN_TRAIN_PER_CLASS} (the validation split is "
+                          f"the {n_classes} classes needs at least {MIN_TRAIN_PER_CLASS} (the validation split is "
                           "stratified)")
 
 
-def _torchvision_loader(cls_name: str, name: str) -> Callable[[str | None], Dataset]:
+def _check_mnist_files(root: Path, folder: str) -> None:
+    raw = root / folder
+    if all((raw / f).exists() or (raw / f).is_symlink() for f in IDX_FILES):
+        for f in IDX_FILES:  # headers first: a damaged file is named before torchvision reads it whole
+            check_idx_file(raw / f)
+
+
+def _read_mnist(part: Any) -> tuple[object, object]:
+    x = part.data
+    return (x.unsqueeze(1) if isinstance(x, torch.Tensor) and x.dim() == 3 else x), part.targets
+
+
+def _read_cifar(part: Any) -> tuple[object, object]:
+    return torch.from_numpy(np.ascontiguousarray(part.data.transpose(0, 3, 1, 2))), part.targets
+
+
+#: CelebA's 40 attributes are not classes; the evaluator network and the class metrics use the
+#: four combinations of two balanced, visible ones: label = 2 * Male + Smiling.
+CELEBA_LABEL_ATTRIBUTES = ("Male", "Smiling")
+#: The aligned faces are 178x218; a centre square of 148 px holds the face (the crop of
+#: PyTorch-VAE's and DCGAN's CelebA pipelines), resized to 64x64.
+CELEBA_CROP, CELEBA_SIZE = 148, 64
+
+
+def _celeba_transform() -> Callable:
+    from torchvision import transforms
+
+    return transforms.Compose([transforms.CenterCrop(CELEBA_CROP), transforms.Resize(CELEBA_SIZE),
+                               transforms.PILToTensor()])
+
+
+def _read_celeba(part: Any) -> tuple[object, object]:
+    """Decode every image through torchvision's CelebA (its transform crops and resizes), with a
+    progress bar: about 200,000 JPEG files, decoded once per process."""
+    from tqdm.auto import tqdm
+
+    male, smiling = (part.attr_names.index(a) for a in CELEBA_LABEL_ATTRIBUTES)
+    x = torch.empty((len(part), 3, CELEBA_SIZE, CELEBA_SIZE), dtype=torch.uint8)
+    for i in tqdm(range(len(part)), desc=f"decoding CelebA ({part.split})", unit="image", leave=False,
+                  disable=None, mininterval=1.0):
+        x[i] = part[i][0]
+    return x, part.attr[:, male] * 2 + part.attr[:, smiling]
+
+
+@dataclass(frozen=True)
+class FileSet:
+    """A data set read by torchvision's own class from its files under --data-dir (downloaded
+    to DEFAULT_DOWNLOAD_DIR without one). torchvision checks CIFAR-10's and CelebA's files
+    against the MD5 of the official release, so only those files are read (CIFAR-10's are
+    pickles, which must not come from anywhere else)."""
+
+    cls_name: str  # the class in torchvision.datasets
+    folder: str  # what the folder given as --data-dir holds
+    parts: tuple[dict[str, Any], dict[str, Any]]  # the class's arguments for the training and the test part
+    image_shape: tuple[int, int, int]
+    n_classes: int
+    read: Callable[[Any], tuple[object, object]]  # a part -> uint8 (N, C, H, W) images, labels
+    check_files: Callable[[Path, str], None] = lambda root, folder: None  # before torchvision reads them
+    transform: Callable[[], Callable] | None = None
+
+
+_TRAIN_TEST = ({"train": True}, {"train": False})
+FILE_SETS = {
+    "mnist": FileSet("MNIST", "MNIST/raw", _TRAIN_TEST, (1, *IDX_IMAGE_SIZE), IDX_CLASSES, _read_mnist,
+                     _check_mnist_files),
+    "fashion-mnist": FileSet("FashionMNIST", "FashionMNIST/raw", _TRAIN_TEST, (1, *IDX_IMAGE_SIZE), IDX_CLASSES,
+                             _read_mnist, _check_mnist_files),
+    "cifar10": FileSet("CIFAR10", "cifar-10-batches-py", _TRAIN_TEST, (3, 32, 32), 10, _read_cifar),
+    "celeba64": FileSet("CelebA", "celeba", ({"split": "train", "target_type": "attr"},
+                                             {"split": "test", "target_type": "attr"}),
+                        (3, CELEBA_SIZE, CELEBA_SIZE), 4, _read_celeba, transform=_celeba_transform),
+}
+
+
+def _torchvision_loader(name: str) -> Callable[[str | None], Dataset]:
+    spec = FILE_SETS[name]
+
     def load(data_dir: str | None) -> Dataset:
         """torchvision's own train/test split, read from `data_dir` or downloaded."""
         import torchvision
 
-        cls = getattr(torchvision.datasets, cls_name)
+        cls = getattr(torchvision.datasets, spec.cls_name)
         if data_dir is not None and not Path(data_dir).is_dir():
-            raise ConfigError(
-                f"--data-dir {data_dir} does not exist; point it at a folder holding "
-                f"{cls_name}/raw, or leave it out to download"
-            )
+            raise ConfigError(f"--data-dir {data_dir} does not exist; point it at a folder holding {spec.folder}, "
+                              "or leave it out to download")
         root = Path(data_dir) if data_dir is not None else DEFAULT_DOWNLOAD_DIR
-        raw = root / cls_name / "raw"
-        present = all((raw / f).exists() or (raw / f).is_symlink() for f in IDX_FILES)
-        if present:
-            for f in IDX_FILES:  # headers first: a damaged file is named before torchvision reads it whole
-                check_idx_file(raw / f)
+        present = (root / spec.folder).exists()
+        spec.check_files(root, spec.folder)
+        extra = {"transform": spec.transform()} if spec.transform else {}
         try:
-            parts = [cls(str(root), train=train, download=data_dir is None) for train in (True, False)]
-        except (RuntimeError, OSError, AssertionError, ValueError, TypeError, KeyError, EOFError,
-                pickle.UnpicklingError) as exc:  # torchvision raises RuntimeError when files are missing
+            parts = [cls(str(root), download=data_dir is None, **kwargs, **extra) for kwargs in spec.parts]
+            read = [spec.read(part) for part in parts]
+        except (RuntimeError, OSError, AssertionError, ValueError, TypeError, KeyError, IndexError, EOFError,
+                ImportError, pickle.UnpicklingError) as exc:  # torchvision raises RuntimeError when files are missing
             first = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
-            processed = root / cls_name / "processed"
-            if processed.exists():  # torchvision reads its old cache, processed/*.pt, before raw/
+            processed = root / spec.cls_name / "processed"
+            if spec.check_files is _check_mnist_files and processed.exists():  # torchvision reads its old cache first
                 raise ConfigError(f"cannot read torchvision's old cache {processed} ({type(exc).__name__}); "
                                   "delete that folder: the raw files are read instead") from None
             if present:
-                raise ConfigError(f"cannot read {name} under {raw} ({first}); replace the files with the "
-                                  "originals") from None
-            raise ConfigError(
-                f"cannot load {name} from {root} ({first}); download it on a machine with network "
-                f"access and pass --data-dir to the folder that holds {cls_name}/raw"
-            ) from None
+                raise ConfigError(f"cannot read {name} under {root / spec.folder} ({first}); replace the files with "
+                                  "the originals") from None
+            raise ConfigError(f"cannot load {name} from {root} ({first}); download it on a machine with network "
+                              f"access and pass --data-dir to the folder that holds {spec.folder}") from None
         arrays = []
-        for train, part in zip((True, False), parts, strict=True):
-            check_labelled_images(f"{name} under {root / cls_name} ({'train' if train else 'test'})",
-                                  part.data, part.targets, train)
-            x = part.data.float().div(255.0).unsqueeze(1)  # uint8 (N, 28, 28) -> (N, 1, 28, 28)
-            arrays += [x, torch.as_tensor(part.targets, dtype=torch.int64)]
+        for train, (x, y) in zip((True, False), read, strict=True):
+            check_labelled_images(f"{name} under {root / spec.folder} ({'train' if train else 'test'})", x, y, train,
+                                  spec.image_shape, spec.n_classes)
+            arrays += [x.float().div(255.0), torch.as_tensor(y, dtype=torch.int64)]
         return Dataset(name, *arrays)
 
     return load
@@ -291,31 +365,34 @@ DATASETS: dict[str, Callable[[str | None], Dataset]] = {
     "digits": _load_digits,
     "lines": _load_lines,
     "shapes": _load_shapes,
-    "mnist": _torchvision_loader("MNIST", "mnist"),
-    "fashion-mnist": _torchvision_loader("FashionMNIST", "fashion-mnist"),
+    **{name: _torchvision_loader(name) for name in FILE_SETS},
 }
 #: The data sets read from torchvision's files (`--data-dir`, or downloaded); the others are built in.
-FILE_DATASETS = ("mnist", "fashion-mnist")
+FILE_DATASETS = tuple(FILE_SETS)
 
 
-#: A user's arrays as a data set: `array:PATH` (an .npy or .npz file; `load_array`).
-ARRAY = "array:"
 ARRAY_CHANNELS = (1, 3)
-ARRAY_MIN_IMAGES = 10  # a 20% test split of fewer holds one or two images
+#: The fewest images a user's data set may hold: its 20% test split (10 images) must give the
+#: neighbour-based metrics (prior coverage, precision and recall: k = 5) six points or more.
+USER_MIN_IMAGES = 50
 
 
-def load_dataset(name: str, data_dir: str | None = None) -> Dataset:
-    """Load a registered data set, or a user's arrays (`array:PATH`), on the CPU; cached per
-    process (a user's file by its content, so an edited file is read again)."""
+def load_dataset(name: str, data_dir: str | None = None, image_size: int = 0) -> Dataset:
+    """Load a registered data set, a user's arrays (`array:FILE`) or image files
+    (`images:FOLDER`, each resized and centre-cropped to `image_size` if it is not 0), on the
+    CPU; cached per process (a user's data by its content, so an edited file is read again)."""
     if name.startswith(ARRAY):
         return _load_array_version(name[len(ARRAY):], data_version(name))
+    if name.startswith(IMAGES):
+        return _load_folder_version(name[len(IMAGES):], data_version(name), image_size)
     return _load_registered(name, data_dir)
 
 
 @lru_cache(maxsize=4)
 def _load_registered(name: str, data_dir: str | None) -> Dataset:
     if name not in DATASETS:
-        raise ConfigError(f"unknown data set {name!r}; choose one of {', '.join(DATASETS)}, or array:FILE.npz")
+        raise ConfigError(f"unknown data set {name!r}; choose one of {', '.join(DATASETS)}, array:FILE.npz or "
+                          "images:FOLDER")
     return DATASETS[name](data_dir)
 
 
@@ -324,10 +401,18 @@ def _load_array_version(path: str, version: str) -> Dataset:
     return load_array(Path(path).expanduser())
 
 
+@lru_cache(maxsize=2)
+def _load_folder_version(path: str, version: str, image_size: int) -> Dataset:
+    return load_folder(Path(path).expanduser(), image_size)
+
+
 def data_version(name: str) -> str:
     """What of a data set's content a run's cache key must hold beyond its name: nothing for the
-    built-in and torchvision sets (fixed files), the SHA-256 of the file for a user's arrays, so
-    that editing the file retrains (an unreadable file gives a marker; loading it then fails)."""
+    built-in and torchvision sets (fixed files); for a user's arrays the SHA-256 of the file, for
+    a user's folder one of its image files' names, sizes and times, so that editing them
+    retrains (an unreadable file gives a marker; loading it then fails)."""
+    if name.startswith(IMAGES):
+        return _folder_version(Path(name[len(IMAGES):]).expanduser())
     if not name.startswith(ARRAY):
         return ""
     path = Path(name[len(ARRAY):]).expanduser()
@@ -392,9 +477,9 @@ def _images_nchw(x: np.ndarray, where: str) -> np.ndarray:
     elif not (x.ndim == 4 and x.shape[1] in ARRAY_CHANNELS):
         raise ConfigError(f"{where}: images of shape {x.shape}; give (N, H, W), (N, H, W, C) or (N, C, H, W) "
                           "with C = 1 (grey) or 3 (colour)")
-    if len(x) < ARRAY_MIN_IMAGES or min(x.shape[2:]) < 4:
+    if len(x) < USER_MIN_IMAGES or min(x.shape[2:]) < 4:
         raise ConfigError(f"{where}: {len(x)} images of {x.shape[2]}x{x.shape[3]} pixels; give at least "
-                          f"{ARRAY_MIN_IMAGES} images of at least 4x4")
+                          f"{USER_MIN_IMAGES} images of at least 4x4")
     if x.dtype == np.uint8:
         return x.astype(np.float32) / 255.0
     if x.dtype.kind != "f" and x.dtype != np.bool_:
@@ -421,9 +506,107 @@ def _labels(y: np.ndarray, n: int, where: str) -> np.ndarray:
     return classes.astype(np.int64)
 
 
+#: The image files a folder data set reads (torchvision's ImageFolder's extensions); other files
+#: (a README, .DS_Store) are passed over.
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
+GREY_MODES = ("1", "L", "LA")  # PIL modes read as one channel; every other 8-bit mode is read as RGB
+WIDE_MODES = ("I", "I;16", "I;16B", "I;16L", "F")  # 16-bit and float pixels: no [0, 1] scale is implied
+
+
+def folder_images(root: Path) -> list[tuple[str, Path]]:
+    """The image files of a folder data set, as (class, path) in a fixed order: one subfolder
+    per class (searched recursively, as torchvision's ImageFolder does), or, with no subfolder,
+    the images at the top, unlabelled (class ""). Hidden files and folders are passed over."""
+    where = f"image folder {root}"
+    if not root.is_dir():
+        raise ConfigError(f"{where} does not exist or is not a folder; give images:FOLDER of image files")
+    entries = sorted(p for p in root.iterdir() if not p.name.startswith("."))
+    classes = [p for p in entries if p.is_dir()]
+    top = [p for p in entries if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS]
+    if classes and top:
+        raise ConfigError(f"{where} holds images ({top[0].name}) beside subfolders ({classes[0].name}); put every "
+                          "image in its class's subfolder, or use no subfolders for unlabelled images")
+    if not classes:
+        return [("", p) for p in top]
+    found = []
+    for folder in classes:
+        files = sorted(Path(d) / f for d, dirs, names in os.walk(folder, followlinks=False)
+                       for f in names if not f.startswith(".") and Path(f).suffix.lower() in IMAGE_EXTENSIONS
+                       if not any(part.startswith(".") for part in Path(d).relative_to(folder).parts))
+        if not files:
+            raise ConfigError(f"{where}: class folder {folder.name} holds no image files "
+                              f"({', '.join(IMAGE_EXTENSIONS)}); add images or remove the folder")
+        found += [(folder.name, f) for f in files]
+    return found
+
+
+def _folder_version(root: Path) -> str:
+    try:
+        files = folder_images(root)
+        stats = [(str(p.relative_to(root)), p.stat()) for _, p in files]
+    except (ConfigError, OSError):
+        return "unreadable"
+    digest = hashlib.sha256(repr([(name, s.st_size, s.st_mtime_ns) for name, s in stats]).encode())
+    return digest.hexdigest()[:16]
+
+
+def load_folder(root: Path, image_size: int = 0) -> Dataset:
+    """A user's image files as a data set (`folder_images` says which, and their classes): 8-bit
+    grey images as one channel when all are grey, else RGB (alpha dropped); with `image_size`,
+    each resized so its shorter side has that many pixels and centre-cropped to a square (as
+    torchvision's Resize and CenterCrop do); without it they must share one size. Split 80/20
+    with a fixed seed, stratified by class; a file that is not a readable image is a one-line
+    `ConfigError` naming it."""
+    from PIL import Image, UnidentifiedImageError
+    from torchvision.transforms import functional as tvf
+    from tqdm.auto import tqdm
+
+    where = f"image folder {root}"
+    files = folder_images(root)
+    if len(files) < USER_MIN_IMAGES:
+        raise ConfigError(f"{where} holds {len(files)} image file(s); give at least {USER_MIN_IMAGES}")
+    modes, sizes = [], []
+    for _, path in files:  # headers only: every size and mode is known before any image is decoded
+        try:
+            with Image.open(path) as im:
+                modes.append(im.mode)
+                sizes.append(im.size)
+        except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as exc:
+            raise ConfigError(f"{where}: {path.relative_to(root)} is not a readable image ({str(exc)[:100]}); "
+                              "replace or remove it") from None
+    if (wide := next((i for i, m in enumerate(modes) if m in WIDE_MODES), None)) is not None:
+        raise ConfigError(f"{where}: {files[wide][1].relative_to(root)} has {modes[wide]} pixels (16-bit or float); "
+                          "save the images as 8-bit PNG or JPEG")
+    if not image_size and len(set(sizes)) > 1:
+        shown = ", ".join(f"{w}x{h}" for w, h in sorted(set(sizes))[:4])
+        raise ConfigError(f"{where}: images of {len(set(sizes))} sizes ({shown}...); give the size to resize them "
+                          "to, e.g. --image-size 64")
+    if min(min(s) for s in sizes) < 4 and not image_size:
+        raise ConfigError(f"{where}: images of {sizes[0][0]}x{sizes[0][1]} pixels; give images of at least 4x4")
+    mode = "L" if all(m in GREY_MODES for m in modes) else "RGB"
+    width, height = (image_size, image_size) if image_size else sizes[0]
+    x = np.empty((len(files), 1 if mode == "L" else 3, height, width), np.uint8)
+    for i, (_, path) in enumerate(tqdm(files, desc=f"reading {root.name}", unit="image", leave=False, disable=None,
+                                       mininterval=1.0)):
+        try:
+            with Image.open(path) as im:
+                im = im.convert(mode)
+                if image_size:
+                    im = tvf.center_crop(tvf.resize(im, image_size), [image_size, image_size])
+                x[i] = np.asarray(im).reshape(height, width, -1).transpose(2, 0, 1)
+        except (OSError, UnidentifiedImageError, ValueError) as exc:  # a header that reads, then broken pixel data
+            raise ConfigError(f"{where}: {path.relative_to(root)} is not a readable image ({str(exc)[:100]}); "
+                              "replace or remove it") from None
+    classes, y, counts = np.unique([c for c, _ in files], return_inverse=True, return_counts=True)
+    if counts.min() < 2:
+        raise ConfigError(f"{where}: class folder {classes[counts.argmin()]} holds one image; every class needs two "
+                          "or more (the split is stratified by class)")
+    return _stratified(f"images-{root.name}", x.astype(np.float32) / 255.0, y, test_size=0.2)
+
+
 def dataset_for(config: RunConfig) -> Dataset:
     """The data a run trains and is scored on: its data set, or its validation split."""
-    data = load_dataset(config.dataset, config.data_dir)
+    data = load_dataset(config.dataset, config.data_dir, config.image_size)
     data = data.validation() if config.eval_split == "validation" else data
     if config.train_images:
         available = len(data.train_y)

@@ -55,7 +55,7 @@ class SmoothLatent(Claim):
     def runs(self, base: Baseline) -> list[RunConfig]:
         ae, vae = base.ae, base.vae
         conv_ae, conv_vae = ae.replace(arch="conv"), base.plain.replace(arch="conv")
-        lines_ae, lines_vae = (c.replace(dataset="lines", data_dir=None) for c in (ae, base.plain))
+        lines_ae, lines_vae = (c.replace(dataset="lines", data_dir=None, image_size=0) for c in (ae, base.plain))
         return [ae, vae, conv_ae, conv_vae, lines_ae, lines_vae]
 
     def select(self, df: pd.DataFrame) -> Groups:

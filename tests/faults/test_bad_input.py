@@ -4,11 +4,13 @@ naming the problem and the fix, exit status 2, no traceback, nothing on disk cha
 import json
 import os
 import struct
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from helpers import exit_code, fake_mnist, snapshot, write_idx
+from PIL import Image
 
 from vae_core.config import RunConfig
 
@@ -295,7 +297,7 @@ def test_there_are_at_least_40_cases():
     assert len(CASES) >= 40
 
 
-GREY = np.linspace(0, 1, 40 * 8 * 8, dtype=np.float32).reshape(40, 8, 8)  # 40 images of 8x8, grey
+GREY = np.linspace(0, 1, 60 * 8 * 8, dtype=np.float32).reshape(60, 8, 8)  # 60 images of 8x8, grey
 BAD_ARRAYS = {  # case -> (file name, what to write there): each refused in one line naming the file
     "NaN pixels": ("x.npy", lambda p: np.save(p, np.where(GREY > 0.5, np.nan, GREY))),
     "values above 1": ("x.npy", lambda p: np.save(p, GREY * 2)),
@@ -305,12 +307,12 @@ BAD_ARRAYS = {  # case -> (file name, what to write there): each refused in one 
     "two channels": ("x.npy", lambda p: np.save(p, np.stack([GREY, GREY], 1))),
     "five images": ("x.npy", lambda p: np.save(p, GREY[:5])),
     "2x2 images": ("x.npy", lambda p: np.save(p, GREY[:, :2, :2])),
-    "object array (a pickle)": ("x.npy", lambda p: np.save(p, np.array([{"a": 1}] * 40, dtype=object))),
+    "object array (a pickle)": ("x.npy", lambda p: np.save(p, np.array([{"a": 1}] * 60, dtype=object))),
     "not a NumPy file": ("x.npz", lambda p: p.write_text("images, honestly")),
     "no x in the npz": ("x.npz", lambda p: np.savez(p, pixels=GREY)),
-    "labels of another length": ("x.npz", lambda p: np.savez(p, x=GREY, y=np.zeros(39, np.int64))),
+    "labels of another length": ("x.npz", lambda p: np.savez(p, x=GREY, y=np.zeros(59, np.int64))),
     "float labels": ("x.npz", lambda p: np.savez(p, x=GREY, y=np.zeros(40))),
-    "a class of one image": ("x.npz", lambda p: np.savez(p, x=GREY, y=np.r_[np.zeros(39), 1].astype(np.int64))),
+    "a class of one image": ("x.npz", lambda p: np.savez(p, x=GREY, y=np.r_[np.zeros(59), 1].astype(np.int64))),
 }
 
 
@@ -361,4 +363,59 @@ def test_a_bad_network_reference_is_one_line_exit_2_before_anything_is_written(w
     assert code == 2, (case, err)
     assert len(lines) == 1 and lines[0].startswith(f"error: arch={module}:make_nets") and "Traceback" not in err, err
     assert snapshot(workspace) == before, case
+    survived("bad input")
+
+
+def _pngs(folder: Path, n: int = 60, size: tuple[int, int] = (8, 8), mode: str = "RGB", name: str = "") -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        Image.new(mode, size, color=i * 20).save(folder / f"{name}{i}.png")
+
+
+def _truncated(folder: Path) -> None:
+    _pngs(folder)
+    png = (folder / "0.png").read_bytes()
+    (folder / "0.png").write_bytes(png[: len(png) // 2])  # the header reads, the pixels do not
+
+
+BAD_FOLDERS = {  # case -> (what to write in the folder, extra options): each refused in one line naming the folder
+    "empty folder": (lambda d: d.mkdir(), []),
+    "only text files": (lambda d: (d.mkdir(), (d / "a.txt").write_text("x")), []),
+    "49 images": (lambda d: _pngs(d, 49), []),
+    "not an image with a .png name": (lambda d: (_pngs(d), (d / "0.png").write_text("hello")), []),
+    "truncated PNG": (_truncated, []),
+    "16-bit grey PNG": (lambda d: _pngs(d, mode="I;16"), []),
+    "two sizes, no --image-size": (lambda d: (_pngs(d, 30), _pngs(d, 30, size=(9, 8), name="wide")), []),
+    "images beside class folders": (lambda d: (_pngs(d / "cats"), _pngs(d, 2)), []),
+    "an empty class folder": (lambda d: (_pngs(d / "cats"), (d / "dogs").mkdir()), []),
+    "a class of one image": (lambda d: (_pngs(d / "cats"), _pngs(d / "dogs", 1)), []),
+    "3x3 images": (lambda d: _pngs(d, size=(3, 3)), []),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_FOLDERS))
+def test_a_bad_image_folder_is_one_line_exit_2_before_anything_is_written(workspace, capsys, case, survived):
+    write, extra = BAD_FOLDERS[case]
+    folder = workspace / "my-images"
+    write(folder)
+    before = snapshot(workspace)
+    code = exit_code(["run", "--set", "epochs=1", "--dataset", f"images:{folder}", *extra])
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert code == 2, (case, err)
+    assert len(lines) == 1 and lines[0].startswith("error:") and "Traceback" not in err, err
+    assert str(folder) in lines[0], lines[0]  # names the folder
+    assert snapshot(workspace) == before, case
+    survived("bad input")
+
+
+@pytest.mark.parametrize("args", [["--dataset", "digits", "--image-size", "16"],
+                                  ["--dataset", "images:nowhere"],
+                                  ["--dataset", "images:file.txt"]])
+def test_image_size_without_a_folder_and_a_folder_that_is_not_one_are_one_line(workspace, capsys, args, survived):
+    before = snapshot(workspace)
+    assert exit_code(["run", "--set", "epochs=1", *args]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err and ("image_size" in err or "folder" in err)
+    assert snapshot(workspace) == before
     survived("bad input")

@@ -28,7 +28,7 @@ from vae_core.metrics.blur import sharpness_ratios
 from vae_core.metrics.exact_likelihood import MAX_LATENT_DIM, exact_nll
 from vae_core.metrics.feature_space import frechet_distance, precision_recall
 from vae_core.metrics.holes import confidence_ratio, mean_confidence
-from vae_core.metrics.latent import knn_accuracy, prior_coverage, silhouette
+from vae_core.metrics.latent import CV_FOLDS, knn_accuracy, prior_coverage, silhouette
 from vae_core.metrics.likelihood import decoder_log_likelihood, iwae_nll_by_k
 from vae_core.metrics.path_length import EPSILON as PATH_EPSILON
 from vae_core.metrics.path_length import path_length_excess, perceptual_path_length, squared_speeds
@@ -384,6 +384,8 @@ NEEDS: dict[str, Callable[[Scoring], bool]] = {
     "evaluator": lambda s: s.evaluator is not None,
     "known angles": lambda s: s.data.test_t is not None,
     "two classes or more": lambda s: s.data.n_classes >= 2,  # a user's unlabelled arrays are all class 0
+    # the k-NN accuracy is cross-validated in CV_FOLDS stratified folds: a small user's set may have fewer
+    f"{CV_FOLDS} test images of each class": lambda s: bool(torch.bincount(s.data.test_y).min() >= CV_FOLDS),
     f"at most {MAX_LATENT_DIM} latent dimensions": lambda s: s.posterior.mu.shape[1] <= MAX_LATENT_DIM,
 }
 
@@ -409,7 +411,8 @@ GROUPS: tuple[MetricGroup, ...] = (
                 ("stochastic encoder", "unconditional decoder", f"at most {MAX_LATENT_DIM} latent dimensions")),
     MetricGroup("kl_check", ("test_kl_mc", "test_kl_mc_se"), _kl_check, ("stochastic encoder",)),
     MetricGroup("aggregate", ("agg_posterior_mmd", "prior_coverage"), _aggregate),
-    MetricGroup("classes", ("latent_knn_accuracy", "latent_silhouette"), _classes, ("two classes or more",)),
+    MetricGroup("classes", ("latent_knn_accuracy", "latent_silhouette"), _classes,
+                ("two classes or more", f"{CV_FOLDS} test images of each class")),
     MetricGroup("paths", ("interp_step_l2", "interp_jump_ratio", "midpoint_nn_ratio"), _paths,
                 ("unconditional decoder",)),
     MetricGroup("angles", ("angle_path_error_deg",), _angles, ("unconditional decoder", "known angles")),

@@ -21,12 +21,13 @@ from sklearn.model_selection import cross_val_score
 from sklearn.neighbors import KNeighborsClassifier
 
 NEIGHBOURS = 5
+CV_FOLDS = 5
 
 
 def knn_accuracy(codes: torch.Tensor, labels: torch.Tensor, k: int = NEIGHBOURS) -> float:
     """Cross-validated k-NN classification accuracy of the codes (fraction, higher is better)."""
     x, y = codes.double().cpu().numpy(), labels.cpu().numpy()
-    return float(np.mean(cross_val_score(KNeighborsClassifier(k), x, y, cv=5)))
+    return float(np.mean(cross_val_score(KNeighborsClassifier(k), x, y, cv=CV_FOLDS)))
 
 
 def silhouette(codes: torch.Tensor, labels: torch.Tensor) -> float:
