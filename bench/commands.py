@@ -41,7 +41,7 @@ def run(suite: Suite, options: SuiteOptions, how: ExecOptions, results: Path, re
     for config in dict.fromkeys(r.config.replace(seed=0) for r in runs):
         check_data(config)
         data = dataset_for(config)  # a training subset the data cannot give fails here too
-        check_fits(config, data.image_shape, data.train_x.shape[0])
+        check_fits(config, data)
         if config.model == "cvae" and data.n_classes < 2:
             raise ConfigError(f"model=cvae is given each image's class, and {config.dataset} has no labels (one "
                               "class); save labels as y in the .npz, or use model=vae")
@@ -198,6 +198,14 @@ def perf(opts: PerfOptions) -> int:
                               ) from None
     if opts.json is not None and not opts.json.parent.is_dir():
         raise ConfigError(f"--json {opts.json}: folder {opts.json.parent} does not exist; create it first")
+    if opts.memory:
+        if opts.compare is not None or opts.profile:
+            raise ConfigError("--memory measures memory only; drop --compare and --profile, or run them separately")
+        result = perf_measure.memory(device)
+        if opts.json is not None:
+            perf_measure.save(result, opts.json)
+            print(f"wrote {opts.json}")
+        return 0
     result = perf_measure.measure(device, repeats=opts.repeats)
     print(perf_measure.table(result))
     if opts.profile:

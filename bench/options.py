@@ -96,3 +96,4 @@ class PerfOptions:
     compare: Path | None = None  # a stored baseline to gate against
     max_regression: float = 0.15  # allowed fall of each gated ratio, as a fraction
     profile: bool = False
+    memory: bool = False  # measure peak memory (`bench.perf.memory`) instead of throughput

@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vae_core.config import RunConfig
-from vae_core.data import Dataset, load_dataset
+from vae_core.data import Dataset, load_dataset, unit_float
 from vae_core.device import resolve_device, synchronize
 from vae_core.metrics.throughput import inference_images_per_s
 from vae_core.models import build_model
@@ -166,6 +166,121 @@ def classic_images_per_s(device: str, root: Path, epochs: int = 1, batch_size: i
     return epochs * len(data) / (time.perf_counter() - start)
 
 
+def step_flop_per_image(config: RunConfig, image_shape: tuple[int, int, int], batch: int = 8) -> float:
+    """FLOP of one training image through every layer, forward and backward, as PyTorch's own
+    counter (`torch.utils.flop_counter`) counts the matrix products and convolutions of one step
+    of the harness's loss (3.3 MFLOP for the default MLP VAE, where `train_flop_per_image` counts
+    3.9: the first layer's input gradient, which it includes, is never computed)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    torch.manual_seed(0)
+    model = build_model(config, image_shape)
+    x = torch.rand(batch, *image_shape)
+    with FlopCounterMode(display=False) as counter:
+        loss_terms(model, x, config)["loss"].backward()
+    return counter.get_total_flops() / batch
+
+
+#: The conv VAE on 32x32 RGB images (the `shapes` set), as `perf` measures it.
+CONV_RGB32 = RunConfig(arch="conv", dataset="shapes")
+
+
+def conv_rgb32(device: str, peak_gflops: float, repeats: int = 2) -> dict[str, float]:
+    """Training images/s of `fit()` for the conv VAE on 32x32 RGB (`shapes`, 4,000 images) at
+    batch 128 and 256, best of `repeats` one-epoch runs, and each as a fraction of the float32
+    matmul peak (FLOP per image from `step_flop_per_image`)."""
+    data = load_dataset(CONV_RGB32.dataset).to(device)
+    flop = step_flop_per_image(CONV_RGB32, data.image_shape)
+    out: dict[str, float] = {"train_mflop_per_image": flop / 1e6}
+    for batch in (128, 256):
+        config = CONV_RGB32.replace(batch_size=batch, epochs=1, device=device)
+        ips = max(fit(config, data).train_images_per_s for _ in range(repeats))
+        out[f"images_per_s_b{batch}"] = ips
+        out[f"peak_fraction_b{batch}"] = ips * flop / 1e9 / peak_gflops
+    return out
+
+
+#: Data sets of CIFAR-10's and CelebA's sizes at the resolution the harness trains them:
+#: (training images, test images, image shape). `perf --memory` fills them with random pixels.
+MEMORY_SETS = {"cifar10": (50_000, 10_000, (3, 32, 32)), "celeba64": (162_770, 19_962, (3, 64, 64))}
+MEMORY_STAGES = ("loaded", "on device", "trained", "scored")
+
+
+def memory_case(name: str, dtype: str, device: str, steps: int = 20) -> dict:
+    """Peak memory of this process (run it in a fresh one) through the stages of a run on a data
+    set of `MEMORY_SETS[name]`'s size stored as `dtype` ("uint8", as the harness keeps 8-bit
+    data, or "float32"): built on the host, moved to `device`, `steps` training steps of the conv
+    VAE at batch 128 (each batch made float on the device), then scored as `evaluate` scores
+    reconstructions (the test split made float once; the training split read in batches).
+    Host: peak resident set (getrusage), bytes; device: torch's peak allocation on CUDA."""
+    import resource
+
+    from vae_core.data import iterate_batches
+    from vae_core.metrics import evaluate
+
+    n_train, n_test, shape = MEMORY_SETS[name]
+    generator = torch.Generator().manual_seed(0)
+
+    def images(n: int) -> torch.Tensor:
+        out = torch.empty((n, *shape), dtype=getattr(torch, dtype))
+        for i in range(0, n, 8192):  # a chunk at a time: no transient copy of the whole set
+            chunk = torch.randint(0, 256, (min(8192, n - i), *shape), dtype=torch.uint8, generator=generator)
+            out[i : i + 8192] = chunk if dtype == "uint8" else chunk.float() / 255
+        return out
+
+    def peaks() -> dict:
+        host = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
+        return {"host_bytes": host, "device_bytes": torch.cuda.max_memory_allocated() if device == "cuda" else None}
+
+    labels = lambda n: torch.arange(n) % 10  # noqa: E731
+    data = Dataset(name, images(n_train), labels(n_train), images(n_test), labels(n_test))
+    stages = {"loaded": peaks()}
+    data = data.to(device)
+    stages["on device"] = peaks()
+    config = CONV_RGB32.replace(dataset=name, device=device)
+    torch.manual_seed(0)
+    model = build_model(config, data.image_shape).to(device)
+    optimizer = make_optimizer(model.parameters(), config)
+    batches = iterate_batches((data.train_x,), config.batch_size, torch.Generator().manual_seed(0))
+    for _ in range(steps):
+        (x,) = next(batches)
+        loss = loss_terms(model, unit_float(x, device), config)["loss"]
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    synchronize(device)
+    stages["trained"] = peaks()
+    evaluate(model, data, config.recon_loss, only=["test_recon_mse", "mean_image_mse"])
+    stages["scored"] = peaks()
+    data_bytes = sum(t.numel() * t.element_size() for t in (data.train_x, data.test_x))
+    return {"set": name, "dtype": dtype, "device": device, "images": n_train + n_test, "image_shape": list(shape),
+            "data_bytes": data_bytes, "steps": steps, "stages": stages}
+
+
+def memory(device: str, steps: int = 20) -> dict:
+    """`memory_case` for each set of `MEMORY_SETS` stored as uint8 and as float32, each in a
+    fresh process (a process's peak is its own), one after another."""
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    cases = []
+    for name in MEMORY_SETS:
+        for dtype in ("uint8", "float32"):
+            with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
+                cases.append(pool.submit(memory_case, name, dtype, device, steps).result())
+            print(memory_line(cases[-1]), flush=True)
+    return {"device": device, "machine": machine_id(device), "torch": torch.__version__, "cases": cases}
+
+
+def memory_line(case: dict) -> str:
+    gb = lambda b: "n/a" if b is None else f"{b / 1e9:.2f} GB"  # noqa: E731
+    stages = case["stages"]
+    return (f"{case['set']:<9} {case['images']:>7,} images {'x'.join(map(str, case['image_shape']))} as "
+            f"{case['dtype']:<7} data {gb(case['data_bytes']):>8}; peak host "
+            + ", ".join(f"{s} {gb(stages[s]['host_bytes'])}" for s in MEMORY_STAGES)
+            + (f"; peak device {gb(stages['scored']['device_bytes'])}" if case["device"] == "cuda" else ""))
+
+
 def harness_images_per_s(device: str, data: Dataset, batch_size: int, epochs: int = 2) -> float:
     """Training images/s of the harness's own `fit()` (per-epoch bookkeeping included)."""
     result = fit(RunConfig(batch_size=batch_size, epochs=epochs, device=device), data)
@@ -182,7 +297,7 @@ def measure(device: str = "auto", repeats: int = 3, epochs: int = 2, ungated: bo
     runs: dict[str, list[float]] = {k: [] for k in ("classic_b128", "harness_b128", "harness_b512", "gemm_b128",
                                                     "gemm_b512", "peak_gflops")}
     with tempfile.TemporaryDirectory(prefix="vae-bench-perf-") as tmp:
-        root = write_mnist_idx(Path(tmp), data.train_x, data.train_y)
+        root = write_mnist_idx(Path(tmp), unit_float(data.train_x), data.train_y)
         device_data = data.to(device)
         harness_images_per_s(device, device_data, 128, epochs=1)  # warm-up
         for _ in range(repeats):
@@ -192,7 +307,7 @@ def measure(device: str = "auto", repeats: int = 3, epochs: int = 2, ungated: bo
             runs["classic_b128"].append(classic_images_per_s(device, root, epochs=1))
             runs["harness_b128"].append(harness_images_per_s(device, device_data, 128, epochs))
             runs["harness_b512"].append(harness_images_per_s(device, device_data, 512, epochs))
-        infer = inference_images_per_s(model.to(device).eval(), device_data.test_x, repeats=5)
+        infer = inference_images_per_s(model.to(device).eval(), unit_float(device_data.test_x), repeats=5)
     best = {k: max(v) for k, v in runs.items()}
     peak = best["peak_gflops"]
     out = {
@@ -215,6 +330,7 @@ def measure(device: str = "auto", repeats: int = 3, epochs: int = 2, ungated: bo
     if not ungated:
         return out
     out["stacked"] = stacked_vs_sequential(device, device_data)
+    out["conv_rgb32"] = conv_rgb32(device, peak)
     if device == "cuda":
         out["gpu_variants"] = gpu_variants(device_data)
     return out
@@ -268,7 +384,7 @@ def _step_images_per_s(data: Dataset, batch: int, amp: bool, compiled: bool, ste
 
     run = torch.compile(step, mode="reduce-overhead") if compiled else step
     n = data.train_x.shape[0] // batch * batch
-    batches = data.train_x[:n].view(-1, batch, *data.image_shape)
+    batches = unit_float(data.train_x[:n]).view(-1, batch, *data.image_shape)
     for i in range(10):  # warm-up (and compilation)
         run(batches[i % len(batches)])
     synchronize("cuda")
@@ -317,6 +433,13 @@ def table(result: dict) -> str:
         blank = f"{'':>11} {'':>11}"
         lines.append(f"{'GPU step ' + name:<38} " + (f"{value:>12,.0f} {blank} {value * flop / 1e9 / peak:>9.0%}"
                                                      if isinstance(value, float) else str(value)))
+    if "conv_rgb32" in result:
+        conv = result["conv_rgb32"]
+        for batch in (128, 256):
+            lines.append(f"{f'conv VAE, 32x32 RGB, fit(), batch {batch}':<38} {conv[f'images_per_s_b{batch}']:>12,.0f} "
+                         f"{'':>11} {'':>11} {conv[f'peak_fraction_b{batch}']:>9.0%}")
+        lines.append(f"  (conv VAE: {conv['train_mflop_per_image']:.1f} MFLOP per training image, counted by "
+                     "torch.utils.flop_counter)")
     if "stacked" in result:
         st = result["stacked"]
         lines.append(f"{st['models']} models, batch 128, stacked (vmap) vs one after another: "
@@ -346,7 +469,7 @@ def profile(device: str, steps: int = 20) -> str:
     optimizer = make_optimizer(model.parameters(), config)
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device == "cuda" else [])
     sort = "self_cuda_time_total" if device == "cuda" else "self_cpu_time_total"
-    batches = data.train_x[: steps * 128].view(steps, 128, *data.image_shape)
+    batches = unit_float(data.train_x[: steps * 128]).view(steps, 128, *data.image_shape)
     with torch_profile(activities=activities) as train_prof:
         for x in batches:
             loss = loss_terms(model, x, config)["loss"]

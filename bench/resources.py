@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 
 from vae_core.config import ConfigError, RunConfig
+from vae_core.data import Dataset, train_images_fit
 from vae_core.device import resolve_device
 from vae_core.models import build_model
 
@@ -59,12 +60,33 @@ def available_bytes(device: str) -> int | None:
         return None
 
 
-def check_fits(config: RunConfig, image_shape: tuple[int, ...], train_images: int) -> None:
-    """A one-line ConfigError when `config` would not fit in the memory free on its device."""
+def data_bytes(data: Dataset, device: str) -> int:
+    """Bytes a run's data (loaded on the host) adds on `device`: the test split as float32,
+    which scoring makes (`vae_core.metrics.Scoring`); on a GPU also the test split as stored
+    (uint8 for 8-bit data) and the training split, unless that is too large for the device and
+    stays in host memory (`Dataset.to`)."""
+    size = lambda t: t.numel() * t.element_size()  # noqa: E731
+    float_test = 4 * data.test_x.numel()
+    if torch.device(device).type == "cpu":
+        return float_test
+    train = size(data.train_x) + size(data.train_y) if train_images_fit(size(data.train_x), device) else 0
+    return train + size(data.test_x) + size(data.test_y) + float_test
+
+
+def check_fits(config: RunConfig, data: Dataset) -> None:
+    """A one-line ConfigError when `config` would not fit in the memory free on its device: its
+    data, and training's parameters, optimiser state and activations."""
     device = resolve_device(config.device)
-    need, params = training_bytes(config, image_shape, train_images)
+    need, params = training_bytes(config, data.image_shape, data.train_x.shape[0])
     free = available_bytes(device)
-    if free is not None and need > free:
+    if free is None:
+        return
+    if need > free:
         raise ConfigError(f"run {config.label}: training needs about {need / 1e9:.1f} GB ({params / 1e6:,.0f} million "
                           f"parameters with their gradients and Adam's state, and a batch's activations), more than "
                           f"the {free / 1e9:.1f} GB free on {device}; lower hidden_dim, latent_dim or batch_size")
+    if need + (extra := data_bytes(data, device)) > free:
+        raise ConfigError(f"run {config.label}: its data ({extra / 1e9:.2f} GB more on {device}, with the test split "
+                          f"as floats) and training ({need / 1e9:.2f} GB) need more than the {free / 1e9:.2f} GB "
+                          f"free on {device}; train on fewer images (train_images=N)"
+                          + (" or on the CPU (--device cpu)" if device != "cpu" else " or on a larger machine"))

@@ -18,7 +18,7 @@ from torchvision.utils import save_image
 from bench.store import RUN_KEY, RUNS, Store, StoredRunError, load_weights, prepare_folder, write_atomic
 from vae_core.config import ConfigError, RunConfig
 from vae_core.data import load_dataset
-from vae_core.metrics.rate import prior_samples
+from vae_core.metrics.rate import codes, prior_samples
 from vae_core.models import AutoEncoder, build_model
 
 
@@ -75,7 +75,7 @@ def sample_images(config: RunConfig, model: AutoEncoder, n: int = 64, seed: int 
     (`vae_core.metrics.rate.prior_samples`). A conditional model gets the classes in turn."""
     data = load_dataset(config.dataset, config.data_dir, config.image_size)
     classes = torch.arange(n) % data.n_classes if model.n_classes else None
-    train_mu = model.encode(data.train_x, data.train_y if model.n_classes else None).mu
+    train_mu = codes(model, data.train_x, data.train_y if model.n_classes else None)
     z = prior_samples(model, train_mu, n, torch.Generator().manual_seed(seed))
     return torch.sigmoid(model.decode(z, classes))
 

@@ -7,7 +7,7 @@ from helpers import fake_celeba, fake_cifar10, fake_mnist, trust_file_checksums
 from PIL import Image
 
 from vae_core import ConfigError
-from vae_core.data import iterate_batches, load_dataset
+from vae_core.data import iterate_batches, load_dataset, unit_float
 
 
 def test_digits_is_a_stratified_split_of_images_in_unit_range():
@@ -25,7 +25,8 @@ def test_mnist5k_is_offline_real_mnist_split_4000_1000_stratified():
     assert d.train_x.shape == (4000, 1, 28, 28) and d.test_x.shape == (1000, 1, 28, 28)
     assert np.bincount(d.train_y.numpy()).tolist() == [400] * 10
     assert np.bincount(d.test_y.numpy()).tolist() == [100] * 10
-    assert d.train_x.max() == 1.0 and d.train_x.min() == 0.0
+    assert d.train_x.dtype == torch.uint8 and d.train_x.max() == 255 and d.train_x.min() == 0  # 8-bit, as stored
+    assert torch.equal(unit_float(d.test_x[:5]), d.test_x[:5].float() / 255)  # [0, 1] a batch at a time
 
 
 def test_shapes_are_drawn_with_the_area_and_colour_their_factors_give():
@@ -76,8 +77,9 @@ def test_a_users_arrays_load_in_any_layout_as_nchw_in_unit_range(tmp_path, layou
         np.savez(tmp_path / "x.npz", x=rgb, y=labels)
         data, channels = load_array(tmp_path / "x.npz"), 3
     assert data.image_shape == (channels, 8, 12) and len(data.train_x) == 40 and len(data.test_x) == 10
-    assert 0.0 <= data.train_x.min() and data.train_x.max() <= 1.0
-    all_x = torch.cat([data.train_x, data.test_x]).flatten(1)
+    assert data.train_x.dtype == (torch.uint8 if "uint8" in layout else torch.float32)  # uint8 kept as uint8
+    all_x = unit_float(torch.cat([data.train_x, data.test_x])).flatten(1)
+    assert 0.0 <= all_x.min() and all_x.max() <= 1.0
     assert torch.isclose(all_x.sum(), torch.tensor(float(rgb[:, :channels].sum())), rtol=1e-2)  # the same pixels
     assert data.n_classes == (1 if layout.endswith(".npy") else 2)  # unlabelled: one class
 
@@ -98,7 +100,7 @@ def test_torchvision_sets_load_from_data_dir(tmp_path, name, folder):
     root = fake_mnist(tmp_path, folder)
     d = load_dataset(name, str(root))
     assert d.train_x.shape == (30, 1, 28, 28) and d.test_x.shape == (10, 1, 28, 28)
-    assert d.train_y.tolist()[:3] == [0, 1, 2] and 0 <= d.train_x.min() and d.train_x.max() <= 1
+    assert d.train_y.tolist()[:3] == [0, 1, 2] and d.train_x.dtype == torch.uint8
 
 
 def test_missing_or_empty_data_dir_is_a_clear_error(tmp_path):
@@ -134,8 +136,8 @@ def test_cifar10_is_read_by_torchvision_from_its_python_batches(tmp_path, monkey
     d = load_dataset("cifar10", str(fake_cifar10(tmp_path)))
     assert d.train_x.shape == (100, 3, 32, 32) and d.test_x.shape == (20, 3, 32, 32) and d.n_classes == 10
     # image i of batch b has the value (3i + c + b) in channel c, at every pixel: the planes are in order
-    first = d.train_x[0] * 255
-    assert first.round().flatten(1).unique(dim=1).squeeze(1).tolist() == [0.0, 1.0, 2.0]
+    assert d.train_x.dtype == torch.uint8  # kept as stored: a quarter of float32's memory
+    assert d.train_x[0].flatten(1).unique(dim=1).squeeze(1).tolist() == [0, 1, 2]
     assert d.train_y[:3].tolist() == [0, 1, 2] and d.test_y[:2].tolist() == [5, 6]
 
 
@@ -144,7 +146,7 @@ def test_celeba64_is_cropped_to_the_face_and_resized_with_labels_from_two_attrib
     d = load_dataset("celeba64", str(fake_celeba(tmp_path)))
     assert d.train_x.shape == (12, 3, 64, 64) and d.test_x.shape == (12, 3, 64, 64)
     # the 148-px centre crop holds only the inner square: green (even images) or blue (odd), no red border
-    mean_rgb = d.train_x.mean(dim=(2, 3))
+    mean_rgb = unit_float(d.train_x).mean(dim=(2, 3))
     assert (mean_rgb[:, 0] < 0.05).all() and torch.equal(mean_rgb[:, 1] > 0.9, d.train_y % 4 < 2)
     # label = 2 * Male + Smiling; Male = image index % 2, Smiling = (index // 2) % 2
     assert d.train_y.tolist() == [2 * (i % 2) + (i // 2) % 2 for i in range(12)] and d.n_classes == 4
@@ -177,10 +179,10 @@ def test_an_image_folder_gives_classes_by_subfolder_and_crops_the_centre_of_each
     (tmp_path / "cats" / "notes.txt").write_text("not an image: passed over")
     d = load_dataset(f"images:{tmp_path}", image_size=20)
     assert d.image_shape == (3, 20, 20) and len(d.train_y) + len(d.test_y) == 50 and d.n_classes == 2
-    x = torch.cat([d.train_x, d.test_x])
+    x = unit_float(torch.cat([d.train_x, d.test_x]))
     assert torch.allclose(x.mean(dim=(0, 2, 3)), torch.tensor([0.0, 1.0, 0.0]), atol=0.02)  # all green
     half = load_dataset(f"images:{tmp_path}", image_size=10)  # the shorter side resized to 10 first
-    assert half.image_shape == (3, 10, 10) and torch.allclose(half.train_x.mean(dim=(0, 2, 3)),
+    assert half.image_shape == (3, 10, 10) and torch.allclose(unit_float(half.train_x).mean(dim=(0, 2, 3)),
                                                              torch.tensor([0.0, 1.0, 0.0]), atol=0.05)
 
 
@@ -190,4 +192,4 @@ def test_an_image_folder_without_subfolders_is_unlabelled_and_grey_images_stay_o
         _image(tmp_path / f"{i}.png", ramp)
     d = load_dataset(f"images:{tmp_path}")
     assert d.image_shape == (1, 16, 16) and d.n_classes == 1 and len(d.train_y) == 40
-    assert torch.equal((d.train_x[0, 0, 0] * 255).round(), torch.arange(0, 256, 16).float())  # pixels as stored
+    assert torch.equal(d.train_x[0, 0, 0], torch.arange(0, 256, 16, dtype=torch.uint8))  # pixels as stored

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from vae_core.data import load_dataset
+from vae_core.data import load_dataset, unit_float
 from vae_core.metrics import evaluate
 from vae_core.metrics.blur import high_freq_energy_fraction, laplacian_variance, sharpness_ratios
 from vae_core.metrics.rate import active_units, gaussian_kl_to_standard_normal
@@ -29,7 +29,7 @@ def gaussian_blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
 
 @pytest.fixture(scope="module")
 def real_images():
-    return load_dataset("mnist5k").test_x[:200]
+    return unit_float(load_dataset("mnist5k").test_x[:200])
 
 
 def test_blur_lowers_every_sharpness_figure_monotonically(real_images):
@@ -185,3 +185,17 @@ def test_evaluate_only_computes_the_asked_groups_with_the_full_evaluations_draws
     assert evaluate(ae, digits, only=["test_kl_mc"]).metrics == {"test_kl_mc": None, "test_kl_mc_se": None}
     with pytest.raises(ValueError, match="no metric group produces"):
         evaluate(vae, digits, only=["train_seconds"])
+
+
+def test_mean_image_mse_known_answer_in_batches_and_for_uint8():
+    """Half the training images black, half white: the mean image is 0.5 everywhere, so a black
+    2x2 test image is 4 x 0.25 = 1.0 away (squared error summed over pixels), whatever the batch
+    size and whether the images are stored as uint8 or as floats."""
+    from vae_core.metrics.reconstruction import mean_image_mse
+
+    train = torch.cat([torch.zeros(5, 1, 2, 2), torch.ones(5, 1, 2, 2)])
+    test = torch.zeros(3, 1, 2, 2)
+    assert mean_image_mse(train, test) == pytest.approx(1.0)
+    assert mean_image_mse(train, test, batch_size=3) == pytest.approx(1.0)
+    as_bytes = (train * 255).to(torch.uint8), (test * 255).to(torch.uint8)
+    assert mean_image_mse(*as_bytes, batch_size=4) == pytest.approx(1.0)

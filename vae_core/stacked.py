@@ -26,7 +26,7 @@ import torch
 from torch.func import functional_call, stack_module_state, vmap
 
 from vae_core.config import RunConfig
-from vae_core.data import Dataset, dataset_for
+from vae_core.data import Dataset, dataset_for, unit_float
 from vae_core.device import resolve_device, synchronize
 from vae_core.models import ARCHITECTURES, build_model
 from vae_core.train import TrainResult, kl_weight, make_optimizer, ready_to_score, terms_of
@@ -90,11 +90,11 @@ def fit_stacked(
     for epoch in range(1, first.epochs + 1):
         epoch_start = time.perf_counter()
         betas = torch.tensor([kl_weight(c, epoch) for c in configs], device=device)
-        perms = torch.stack([torch.randperm(n, generator=g) for g in order_gens]).to(device)
+        perms = torch.stack([torch.randperm(n, generator=g) for g in order_gens]).to(data.train_x.device)
         sums = torch.zeros(m, 4, device=device)
         n_batches = 0
         for s in range(0, n, first.batch_size):
-            x = data.train_x[perms[:, s : s + first.batch_size]]  # (M, b, C, H, W)
+            x = unit_float(data.train_x[perms[:, s : s + first.batch_size]], device)  # (M, b, C, H, W)
             eps = torch.stack([torch.randn((x.shape[1], first.latent_dim), generator=g, device=device)
                                for g in noise_gens])
             terms = step_terms(params, x, eps, betas)  # (M, 4)

@@ -16,7 +16,7 @@ import torch
 
 from vae_core.adversarial import Adversary
 from vae_core.config import RunConfig
-from vae_core.data import Dataset, dataset_for, iterate_batches
+from vae_core.data import Dataset, dataset_for, iterate_batches, unit_float
 from vae_core.device import resolve_device, synchronize
 from vae_core.losses import RECON_LOSSES, clip_log_sigma, kl_divergence, moment_penalty
 from vae_core.models import Posterior, build_model
@@ -96,10 +96,11 @@ def calibrate_decoder(model: torch.nn.Module, data: Dataset, seed: int, batch_si
     generator = torch.Generator().manual_seed(seed)
     # summed in float64 on the device: no host sync per batch, and the same bits whatever the
     # thread count (a float32 sum's rounding depends on how the reduction is split)
-    squared = torch.zeros((), dtype=torch.float64, device=data.train_x.device)
+    device = data.test_x.device  # the model's; the training images may be in host memory (`Dataset.to`)
+    squared = torch.zeros((), dtype=torch.float64, device=device)
     for start in range(0, data.train_x.shape[0], batch_size):
-        x = data.train_x[start : start + batch_size]
-        y = data.train_y[start : start + batch_size] if model.n_classes else None
+        x = unit_float(data.train_x[start : start + batch_size], device)
+        y = data.train_y[start : start + batch_size].to(device) if model.n_classes else None
         posterior = model.encode(x, y)
         noise = torch.randn(posterior.mu.shape, generator=generator).to(x.device)
         logits = model.decode(posterior.sample(noise), y)
@@ -138,6 +139,7 @@ def fit(
         n_batches = 0
         beta = kl_weight(config, epoch)
         for x, y in iterate_batches((data.train_x, data.train_y), config.batch_size, order):
+            x, y = unit_float(x, device), y.to(device, non_blocking=True)
             logits, posterior = model(x, y=y)
             terms = terms_of(logits, posterior, x, config, beta, adversary)
             optimizer.zero_grad(set_to_none=True)

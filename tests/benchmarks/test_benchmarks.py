@@ -5,6 +5,7 @@ CI gate is `bench perf --compare`, which compares ratios measured in one process
 import torch
 
 from vae_core import RunConfig, evaluate, fit, load_dataset
+from vae_core.data import unit_float
 from vae_core.models import build_model
 from vae_core.train import loss_terms, make_optimizer
 
@@ -15,7 +16,7 @@ def test_training_step_default_vae_batch_128(benchmark):
     torch.manual_seed(0)
     model = build_model(config, data.image_shape)
     optimizer = make_optimizer(model.parameters(), config)
-    x = data.train_x[:128]
+    x = unit_float(data.train_x[:128])
 
     def step() -> float:
         loss = loss_terms(model, x, config)["loss"]

@@ -278,6 +278,23 @@ def test_a_run_too_large_for_the_memory_is_refused_before_anything_is_written(wo
     survived("bad input")
 
 
+def test_data_too_large_for_the_memory_is_refused_naming_the_fix(workspace, capsys, monkeypatch, survived):
+    """mnist5k, loaded, needs 3.1 MB more on the CPU: its 1,000 test images as floats for
+    scoring; with memory for training but not for that, one line."""
+    from bench import resources
+    from vae_core.data import load_dataset
+
+    assert resources.data_bytes(load_dataset("mnist5k"), "cpu") == 1000 * 784 * 4
+    need, _ = resources.training_bytes(RunConfig(), (1, 28, 28), 4000)
+    monkeypatch.setattr(resources, "available_bytes", lambda device: need + 10**6)
+    before = snapshot(workspace)
+    assert exit_code(["run", "--set", "epochs=1", "--seed-list", "0"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "its data (0.00 GB more on cpu" in err[0] and "train_images=N" in err[0], err
+    assert snapshot(workspace) == before
+    survived("bad input")
+
+
 def test_the_memory_estimate_counts_parameters_and_a_batch_of_activations():
     from bench.resources import BYTES_PER_PARAMETER, training_bytes
 

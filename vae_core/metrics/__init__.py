@@ -21,7 +21,7 @@ from functools import cached_property
 import numpy as np
 import torch
 
-from vae_core.data import Dataset
+from vae_core.data import Dataset, unit_float
 from vae_core.evaluator import Evaluator
 from vae_core.metrics.angles import angle_path_error_deg
 from vae_core.metrics.blur import sharpness_ratios
@@ -33,6 +33,7 @@ from vae_core.metrics.likelihood import decoder_log_likelihood, iwae_nll_by_k
 from vae_core.metrics.path_length import EPSILON as PATH_EPSILON
 from vae_core.metrics.path_length import path_length_excess, perceptual_path_length, squared_speeds
 from vae_core.metrics.rate import (
+    codes,
     kl_closed_vs_monte_carlo,
     mmd_to_standard_normal,
     posterior_figures,
@@ -197,16 +198,19 @@ class Scoring:
         self.gen = {purpose: torch.Generator().manual_seed(EVAL_SEED + i) for i, purpose in enumerate(PURPOSES)}
         self.conditional = getattr(model, "n_classes", 0) > 0
         self.test_y, self.train_y = (data.test_y, data.train_y) if self.conditional else (None, None)
+        # the test split as floats in [0, 1], once (it is small); the training split stays as stored
+        # (uint8 for 8-bit data) and is read a batch at a time
+        self.test_x = unit_float(data.test_x)
 
     @cached_property
     def test_errors(self) -> dict:
         """Reconstruction errors of the test images, z = mu (the reconstruction group and the
         train-test gaps both read them)."""
-        return recon_errors(self.model, self.data.test_x, y=self.test_y)
+        return recon_errors(self.model, self.test_x, y=self.test_y)
 
     @cached_property
     def posterior(self) -> Posterior:
-        return self.model.encode(self.data.test_x, self.test_y)
+        return self.model.encode(self.test_x, self.test_y)
 
     @property
     def stochastic(self) -> bool:
@@ -222,7 +226,7 @@ class Scoring:
 
     @cached_property
     def pairs(self) -> torch.Tensor:
-        x = self.data.test_x
+        x = self.test_x
         return torch.randint(0, x.shape[0], (N_PATHS, 2), generator=self.gen["pairs"]).to(x.device)
 
     @cached_property
@@ -235,7 +239,7 @@ class Scoring:
     @cached_property
     def midpoints(self) -> torch.Tensor:
         """Decoded midpoints of straight paths between the codes of 1,000 pairs of test images."""
-        mu, n = self.posterior.mu, self.data.test_x.shape[0]
+        mu, n = self.posterior.mu, self.test_x.shape[0]
         pairs = torch.randint(0, n, (N_FEATURE_SAMPLES, 2), generator=self.gen["midpoints"]).to(mu.device)
         return torch.sigmoid(self.model.decode(0.5 * (mu[pairs[:, 0]] + mu[pairs[:, 1]])))
 
@@ -246,12 +250,12 @@ class Scoring:
     @cached_property
     def prior_y(self) -> torch.Tensor | None:
         """A conditional model is asked for each class in turn: 0, 1, ..., 9, 0, 1, ..."""
-        device = self.data.test_x.device
+        device = self.test_x.device
         return torch.arange(N_FEATURE_SAMPLES, device=device) % self.model.n_classes if self.conditional else None
 
     @cached_property
     def all_samples(self) -> torch.Tensor:
-        train_mu = self.model.encode(self.data.train_x, self.train_y).mu
+        train_mu = codes(self.model, self.data.train_x, self.train_y)
         z = prior_samples(self.model, train_mu, N_FEATURE_SAMPLES, self.gen["prior"])
         return torch.sigmoid(self.model.decode(z, self.prior_y))
 
@@ -261,13 +265,13 @@ class Scoring:
 
     @cached_property
     def real_features(self) -> torch.Tensor:
-        return self.evaluator.features(self.data.test_x)
+        return self.evaluator.features(self.test_x)
 
 
 def _reconstruction(s: Scoring) -> dict:
     test = s.test_errors
     return dict(test_recon_mse=test["mse"], test_recon_bce=test["bce"],
-                mean_image_mse=mean_image_mse(s.data.train_x, s.data.test_x))
+                mean_image_mse=mean_image_mse(s.data.train_x, s.test_x))
 
 
 def _generalisation(s: Scoring) -> dict:
@@ -278,7 +282,7 @@ def _generalisation(s: Scoring) -> dict:
 
 def _posterior(s: Scoring) -> dict:
     log_likelihood = decoder_log_likelihood(s.recon_loss, s.model.log_sigma)
-    post = posterior_figures(s.model, s.data.test_x, s.gen["elbo"], log_likelihood, s.test_y)
+    post = posterior_figures(s.model, s.test_x, s.gen["elbo"], log_likelihood, s.test_y)
     return dict(test_neg_elbo=post["neg_elbo"], test_kl=post["kl"], kl_per_dim=post["kl_per_dim"],
                 posterior_var=post["posterior_var"], active_units=post["active_units"],
                 agg_posterior_kl=post["agg_posterior_kl"],
@@ -287,12 +291,12 @@ def _posterior(s: Scoring) -> dict:
 
 def _likelihood(s: Scoring) -> dict:
     y = None if s.test_y is None else s.test_y[:IWAE_IMAGES]
-    by_k = iwae_nll_by_k(s.model, s.data.test_x[:IWAE_IMAGES], s.recon_loss, s.iwae_k, s.gen["iwae"], y)
+    by_k = iwae_nll_by_k(s.model, s.test_x[:IWAE_IMAGES], s.recon_loss, s.iwae_k, s.gen["iwae"], y)
     return {"iwae_nll_by_k": [[k, v] for k, v in by_k.items()], "test_iwae_nll": by_k[s.iwae_k]}
 
 
 def _exact_likelihood(s: Scoring) -> dict:
-    x = s.data.test_x[:IWAE_IMAGES]
+    x = s.test_x[:IWAE_IMAGES]
     out = exact_nll(lambda z: s.model.decode(z), x, s.recon_loss, s.model.log_sigma, s.posterior.mu.shape[1])
     return {"test_exact_nll": out["nll"], "exact_nll_quadrature_error": out["quadrature_error"]}
 
@@ -315,7 +319,7 @@ def _classes(s: Scoring) -> dict:
 def _paths(s: Scoring) -> dict:
     smooth = smoothness_figures(s.paths)
     return {"interp_step_l2": smooth["step_l2_mean"], "interp_jump_ratio": smooth["jump_ratio"],
-            "midpoint_nn_ratio": nn_distance_ratio(s.paths[:, N_PATH_STEPS // 2], s.data.test_x, s.data.train_x)}
+            "midpoint_nn_ratio": nn_distance_ratio(s.paths[:, N_PATH_STEPS // 2], s.test_x, s.data.train_x)}
 
 
 def _feature_paths(s: Scoring) -> dict:
@@ -339,7 +343,7 @@ def _angles(s: Scoring) -> dict:
 
 
 def _realism(s: Scoring) -> dict:
-    x, train = s.data.test_x, s.data.train_x
+    x, train = s.test_x, s.data.train_x
     return {"prior_nn_ratio": nn_distance_ratio(s.samples, x, train),
             "recon_nn_ratio": nn_distance_ratio(s.recons, x, train)}
 
@@ -347,7 +351,7 @@ def _realism(s: Scoring) -> dict:
 def _sharpness(s: Scoring) -> dict:
     out = {}
     for prefix, images in (("recon", s.recons), ("prior", s.samples)):
-        ratios = sharpness_ratios(images, s.data.test_x)
+        ratios = sharpness_ratios(images, s.test_x)
         out[f"{prefix}_laplacian_ratio"] = ratios["laplacian_ratio"]
         out[f"{prefix}_hf_ratio"] = ratios["hf_energy_ratio"]
     return out
@@ -373,7 +377,7 @@ def _conditional(s: Scoring) -> dict:
 
 
 def _throughput(s: Scoring) -> dict:
-    return {"infer_images_per_s": inference_images_per_s(s.model, s.data.test_x, s.test_y)}
+    return {"infer_images_per_s": inference_images_per_s(s.model, s.test_x, s.test_y)}
 
 
 #: What a group may need; a group whose needs the model or the inputs do not meet gives None.
@@ -462,7 +466,7 @@ def evaluate(model: torch.nn.Module, data: Dataset, recon_loss: str = "bce", eva
 def _images(s: Scoring) -> dict[str, np.ndarray]:
     """Small arrays for the report's image grids, float16."""
     keep = lambda t: t.detach().float().cpu().numpy().astype(np.float16)  # noqa: E731
-    x = s.data.test_x
+    x = s.test_x
     images = {"real": keep(x[:N_IMAGES_KEPT]), "recon": keep(s.recons[:N_IMAGES_KEPT]),
               "prior": keep(s.samples[:N_IMAGES_KEPT])}
     if not s.conditional:

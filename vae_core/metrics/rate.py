@@ -12,6 +12,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from vae_core.data import unit_float
+from vae_core.device import device_of
 from vae_core.losses import kl_monte_carlo, kl_per_dim
 from vae_core.metrics.likelihood import LogLikelihood
 from vae_core.models import Posterior
@@ -65,6 +67,16 @@ def posterior_figures(model: torch.nn.Module, x: torch.Tensor, generator: torch.
         agg_posterior_kl=gaussian_kl_to_standard_normal(z),
     )
     return out
+
+
+@torch.no_grad()
+def codes(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor | None = None,
+          batch_size: int = 1024) -> torch.Tensor:
+    """The posterior means (N, latent) of images (uint8, or float in [0, 1]), a batch at a time."""
+    device = device_of(model, x.device)  # `x` may be a training split kept in host memory (`Dataset.to`)
+    return torch.cat([model.encode(unit_float(x[i : i + batch_size], device),
+                                   None if y is None else y[i : i + batch_size].to(device)).mu
+                      for i in range(0, len(x), batch_size)])
 
 
 def prior_samples(

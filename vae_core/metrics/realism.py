@@ -13,13 +13,19 @@ from __future__ import annotations
 
 import torch
 
+from vae_core.data import unit_float
 
-def nearest_distance(images: torch.Tensor, reference: torch.Tensor, chunk: int = 1024) -> torch.Tensor:
-    """Pixel L2 distance from each image to its nearest reference image, shape (N,)."""
-    ref = reference.flatten(1)
+
+def nearest_distance(images: torch.Tensor, reference: torch.Tensor, chunk: int = 1024,
+                     reference_chunk: int = 8192) -> torch.Tensor:
+    """Pixel L2 distance from each image to its nearest reference image, shape (N,); the
+    reference (uint8, or float in [0, 1]) is read a chunk at a time."""
     out = []
     for start in range(0, images.shape[0], chunk):
-        out.append(torch.cdist(images[start : start + chunk].flatten(1), ref).min(1).values)
+        x = unit_float(images[start : start + chunk]).flatten(1)
+        out.append(torch.stack([torch.cdist(x, unit_float(reference[r : r + reference_chunk], x.device).flatten(1))
+                                .min(1).values
+                                for r in range(0, reference.shape[0], reference_chunk)]).min(0).values)
     return torch.cat(out)
 
 

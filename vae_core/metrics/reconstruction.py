@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import torch
 
+from vae_core.data import unit_float
+from vae_core.device import device_of
 from vae_core.losses import recon_bce, recon_mse
 
 
@@ -19,16 +21,24 @@ def recon_errors(model: torch.nn.Module, x: torch.Tensor, batch_size: int = 1024
     Bernoulli NLL (nats per image; lower is better), decoding z = mu; `y` are the labels a
     conditional model reads."""
     mse = bce = 0.0
+    device = device_of(model, x.device)  # `x` may be a training split kept in host memory (`Dataset.to`)
     for start in range(0, x.shape[0], batch_size):
-        xb = x[start : start + batch_size]
-        yb = None if y is None else y[start : start + batch_size]
+        xb = unit_float(x[start : start + batch_size], device)
+        yb = None if y is None else y[start : start + batch_size].to(device)
         logits = model.decode(model.encode(xb, yb).mu, yb)
         mse += recon_mse(logits, xb).sum().item()
         bce += recon_bce(logits, xb).sum().item()
     return {"mse": mse / x.shape[0], "bce": bce / x.shape[0]}
 
 
-def mean_image_mse(train_x: torch.Tensor, test_x: torch.Tensor) -> float:
+def mean_image_mse(train_x: torch.Tensor, test_x: torch.Tensor, batch_size: int = 4096) -> float:
     """Squared error per image of always answering the mean training image: what a model that
-    ignores its input can reach (claims C4, C7). Same units as `recon_errors`' mse."""
-    return (test_x - train_x.mean(0, keepdim=True)).pow(2).flatten(1).sum(1).mean().item()
+    ignores its input can reach (claims C4, C7). Same units as `recon_errors`' mse. Both splits
+    are read a batch at a time (uint8 images become floats only a batch at a time)."""
+    device = test_x.device
+    total = sum(unit_float(train_x[i : i + batch_size], device).double().sum(0)
+                for i in range(0, len(train_x), batch_size))
+    mean = (total / len(train_x)).float()
+    squared = sum((unit_float(test_x[i : i + batch_size]) - mean).pow(2).flatten(1).sum(1).double().sum()
+                  for i in range(0, len(test_x), batch_size))
+    return (squared / len(test_x)).item()
