@@ -136,3 +136,55 @@ def test_the_evaluator_classifies_digits_and_is_cached_once(digits, tmp_path, mo
 def test_the_evaluator_is_deterministic(digits):
     a, b = train_evaluator(digits), train_evaluator(digits)
     assert a.test_accuracy == b.test_accuracy and a.fingerprint == b.fingerprint
+
+
+def _shapes_path(kind: int, start: np.ndarray, end: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Rendered `shapes` images whose factors move from `start` to `end` at the fractions `t`."""
+    from vae_core.data import render_shapes
+
+    return render_shapes(np.full(len(t), kind), start + t[:, None] * (end - start))
+
+
+def test_centroid_is_the_rendered_centre_whatever_the_shape_hue_and_rotation():
+    from vae_core.data import SHAPES_SIZE, render_shapes
+    from vae_core.metrics.positions import centroid_xy
+
+    rng = np.random.default_rng(0)
+    factors = np.stack([rng.uniform(10, 22, 30), rng.uniform(10, 22, 30), rng.uniform(4, 9, 30),
+                        rng.uniform(0, 2 * math.pi, 30), rng.uniform(0, 1, 30)], axis=1)
+    xy = centroid_xy(torch.as_tensor(render_shapes(np.arange(30) % 3, factors)))
+    assert (xy - torch.as_tensor(factors[:, :2], dtype=torch.float32)).norm(dim=1).max() < 0.1
+    black = torch.zeros(1, 3, SHAPES_SIZE, SHAPES_SIZE)
+    assert centroid_xy(black).tolist() == [[SHAPES_SIZE / 2, SHAPES_SIZE / 2]]
+
+
+def test_position_path_error_is_zero_for_an_even_move_and_half_the_distance_for_a_late_jump():
+    """Known answers: shapes rendered at evenly moved centres score ~0; a path that holds the
+    first image and jumps at the end is off by t * d at each interior point, on average d / 2."""
+    from vae_core.metrics.positions import position_path_error_px
+
+    t = np.linspace(0, 1, 10)
+    start, end = np.array([11.0, 12.0, 6.0, 0.3, 0.1]), np.array([21.0, 18.0, 6.0, 0.3, 0.1])  # 11.66 px apart
+    xy = lambda f: torch.as_tensor(f[None, :2])  # noqa: E731
+    even = torch.as_tensor(_shapes_path(1, start, end, t))[None]
+    assert position_path_error_px(even, xy(start), xy(end)) < 0.1
+    held = torch.as_tensor(_shapes_path(1, start, end, np.r_[np.zeros(9), 1.0]))[None]
+    distance = float(np.hypot(10, 6))
+    assert position_path_error_px(held, xy(start), xy(end)) == pytest.approx(distance / 2, abs=0.1)
+    # other factors changing on the way (size, hue, rotation) do not move the centre
+    morph = torch.as_tensor(_shapes_path(2, start, end + np.array([0, 0, 2.0, 1.0, 0.5]), t))[None]
+    assert position_path_error_px(morph, xy(start), xy(end)) < 0.1
+
+
+def test_shapes_data_carries_its_factors_and_the_metric_runs_only_where_they_are_known():
+    from vae_core.data import SHAPE_FACTORS
+    from vae_core.metrics import GROUPS, NEEDS
+
+    data = load_dataset("shapes")
+    assert data.factors == SHAPE_FACTORS and data.test_t.shape == (1000, 5) and data.train_t.shape == (4000, 5)
+    assert data.validation().factors == SHAPE_FACTORS and data.fewer_train(300).train_t.shape == (300, 5)
+    (group,) = [g for g in GROUPS if "position_path_error_px" in g.produces]
+    needs = {name: NEEDS[name] for name in group.needs}
+    scoring = lambda d: type("S", (), {"data": d, "conditional": False})()  # noqa: E731
+    assert all(need(scoring(data)) for need in needs.values())
+    assert not needs["known positions"](scoring(load_dataset("lines")))

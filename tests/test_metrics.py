@@ -145,9 +145,9 @@ def test_evaluate_reports_every_registered_metric(digits):
     evaluation = evaluate(result.model, digits, evaluator=train_evaluator(digits))
     expected = set(METRICS) - {"train_images_per_s", "train_seconds"}
     assert expected <= set(evaluation.metrics)
-    # cvae only; lines only; the calibrated Gaussian decoder only; a latent space of at most 2 dimensions only
-    not_applicable = {"cond_accuracy", "cond_swap_accuracy", "angle_path_error_deg", "decoder_sigma",
-                      "test_exact_nll", "exact_nll_quadrature_error"}
+    # cvae only; lines only; shapes only; the calibrated Gaussian decoder only; at most 2 latent dimensions only
+    not_applicable = {"cond_accuracy", "cond_swap_accuracy", "angle_path_error_deg", "position_path_error_px",
+                      "decoder_sigma", "test_exact_nll", "exact_nll_quadrature_error"}
     assert all(evaluation.metrics[m] is not None for m in expected - not_applicable)
     assert evaluation.images["recon"].shape == (16, 1, 8, 8)
     assert evaluation.metrics["infer_images_per_s"] > 0

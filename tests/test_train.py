@@ -80,6 +80,6 @@ def test_a_conv_vae_trains_and_is_scored_on_colour_images():
     assert result.status == "ok" and result.model.image_shape == (3, 32, 32)
     evaluation = evaluate(result.model, data, config.recon_loss, None, config.iwae_k)
     for name in ("test_recon_mse", "test_kl", "test_iwae_nll", "recon_laplacian_ratio", "prior_hf_ratio",
-                 "interp_jump_ratio", "prior_nn_ratio", "agg_posterior_kl", "active_units"):
+                 "interp_jump_ratio", "prior_nn_ratio", "agg_posterior_kl", "active_units", "position_path_error_px"):
         assert math.isfinite(evaluation.metrics[name]), name
     assert evaluation.images["recon"].shape[1:] == (3, 32, 32)

@@ -42,9 +42,11 @@ class Dataset:
     train_y: torch.Tensor  # (N,) int64
     test_x: torch.Tensor
     test_y: torch.Tensor
-    # a known generative factor per image where the data set has one (the `lines` angle, radians)
+    # the known generative factors of each image, where the data set has them: (N,) for one
+    # (the `lines` angle, radians), (N, F) for several, named by `factors` in column order
     train_t: torch.Tensor | None = None
     test_t: torch.Tensor | None = None
+    factors: tuple[str, ...] = ()
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -67,7 +69,7 @@ class Dataset:
         t = self.train_t
         return Dataset(f"{self.name}/validation", self.train_x[fit_idx], self.train_y[fit_idx],
                        self.train_x[val_idx], self.train_y[val_idx],
-                       None if t is None else t[fit_idx], None if t is None else t[val_idx])
+                       None if t is None else t[fit_idx], None if t is None else t[val_idx], self.factors)
 
     def fewer_train(self, n: int) -> Dataset:
         """A stratified subset of n training images, drawn once with a fixed seed, the test split
@@ -77,7 +79,7 @@ class Dataset:
         keep = torch.as_tensor(np.sort(keep))
         t = self.train_t
         return Dataset(f"{self.name}/train{n}", self.train_x[keep], self.train_y[keep], self.test_x, self.test_y,
-                       None if t is None else t[keep], self.test_t)
+                       None if t is None else t[keep], self.test_t, self.factors)
 
     def to(self, device: str) -> Dataset:
         """This data set on `device`, but for training images too large for it
@@ -86,7 +88,8 @@ class Dataset:
         the GPU trains instead of failing."""
         keep = set() if train_images_fit(self.train_x.numel() * self.train_x.element_size(), device) \
             else {"train_x", "train_y", "train_t"}
-        move = lambda name, t: t if t is None or name in keep else t.to(device, non_blocking=True)  # noqa: E731
+        move = lambda name, t: t.to(device, non_blocking=True) if isinstance(t, torch.Tensor) and name not in keep \
+            else t  # noqa: E731
         return Dataset(self.name, *(move(f.name, getattr(self, f.name)) for f in dataclasses.fields(self)[1:]))
 
     @property
@@ -176,11 +179,15 @@ def _load_lines(data_dir: str | None) -> Dataset:
     xtr, xte, ytr, yte, ttr, tte = train_test_split(x, bins, angles, test_size=1000, stratify=bins, random_state=0)
     f32 = lambda a: torch.as_tensor(a, dtype=torch.float32)  # noqa: E731
     lab = lambda a: torch.as_tensor(a, dtype=torch.int64)  # noqa: E731
-    return Dataset("lines", f32(xtr), lab(ytr), f32(xte), lab(yte), f32(ttr), f32(tte))
+    return Dataset("lines", f32(xtr), lab(ytr), f32(xte), lab(yte), f32(ttr), f32(tte), ("angle",))
 
 
 SHAPES_SIZE = 32
 SHAPE_KINDS = ("square", "disc", "triangle")  # the class label: which shape
+#: The generating factors of a `shapes` image, the columns of `render_shapes`' `factors` and of
+#: the data set's `train_t`/`test_t`: centre (pixels from the top left), circumradius (pixels),
+#: rotation (radians) and hue (a turn, [0, 1)).
+SHAPE_FACTORS = ("x", "y", "scale", "rotation", "hue")
 
 
 def hue_to_rgb(hue: np.ndarray) -> np.ndarray:
@@ -212,14 +219,20 @@ def _load_shapes(data_dir: str | None) -> Dataset:
     classes) whose generating factors are drawn uniformly: centre x and y within 6 px of the
     middle, circumradius 4-9 px (so a shape stays in the frame), rotation, and hue. Offline;
     the colour counterpart of `lines` for tests and demos, where the blur of MSE shows on
-    coloured edges. 4,000 / 1,000, stratified by shape."""
+    coloured edges. Each image's factors are known (`train_t`, `test_t`; `SHAPE_FACTORS`): the
+    ground truth of `position_path_error_px`. 4,000 / 1,000, stratified by shape."""
     rng = np.random.default_rng(0)
     n = 5000
     kind = rng.integers(0, len(SHAPE_KINDS), n)
     c = SHAPES_SIZE / 2
     factors = np.stack([rng.uniform(c - 6, c + 6, n), rng.uniform(c - 6, c + 6, n), rng.uniform(4.0, 9.0, n),
                         rng.uniform(0.0, 2 * math.pi, n), rng.uniform(0.0, 1.0, n)], axis=1)
-    return _stratified("shapes", render_shapes(kind, factors), kind, test_size=1000)
+    images = render_shapes(kind, factors)
+    xtr, xte, ytr, yte, ttr, tte = train_test_split(images, kind, factors, test_size=1000, stratify=kind,
+                                                    random_state=0)
+    f32 = lambda a: torch.as_tensor(a, dtype=torch.float32)  # noqa: E731
+    lab = lambda a: torch.as_tensor(a, dtype=torch.int64)  # noqa: E731
+    return Dataset("shapes", f32(xtr), lab(ytr), f32(xte), lab(yte), f32(ttr), f32(tte), SHAPE_FACTORS)
 
 
 #: The MNIST-format files torchvision reads, under <data_dir>/<class name>/raw.

@@ -32,6 +32,7 @@ from vae_core.metrics.latent import CV_FOLDS, knn_accuracy, prior_coverage, silh
 from vae_core.metrics.likelihood import decoder_log_likelihood, iwae_nll_by_k
 from vae_core.metrics.path_length import EPSILON as PATH_EPSILON
 from vae_core.metrics.path_length import path_length_excess, perceptual_path_length, squared_speeds
+from vae_core.metrics.positions import position_path_error_px
 from vae_core.metrics.rate import (
     codes,
     kl_closed_vs_monte_carlo,
@@ -118,6 +119,9 @@ METRICS: dict[str, Metric] = {
     "recon_nn_ratio": Metric("ratio", "lower", "same for test reconstructions"),
     "angle_path_error_deg": Metric("degrees", "lower", "`lines` data only: mean error of the decoded line angle "
                                    "along latent paths against the even sweep between the true angles"),
+    "position_path_error_px": Metric("pixels", "lower", "`shapes` data only: mean distance of the decoded shape's "
+                                     "centroid along latent paths from the even straight move between the true "
+                                     "centres"),
     "mean_image_mse": Metric("squared error / image", "descriptive", "test error of always answering the mean "
                              "training image: what a model that ignores its input reaches"),
     "recon_fid": Metric("feature units^2", "lower", "Frechet distance of test reconstructions to test images in "
@@ -342,6 +346,11 @@ def _angles(s: Scoring) -> dict:
     return {"angle_path_error_deg": angle_path_error_deg(s.paths, t[s.pairs[:, 0]], t[s.pairs[:, 1]])}
 
 
+def _positions(s: Scoring) -> dict:
+    xy = s.data.test_t[:, [s.data.factors.index("x"), s.data.factors.index("y")]]
+    return {"position_path_error_px": position_path_error_px(s.paths, xy[s.pairs[:, 0]], xy[s.pairs[:, 1]])}
+
+
 def _realism(s: Scoring) -> dict:
     x, train = s.test_x, s.data.train_x
     return {"prior_nn_ratio": nn_distance_ratio(s.samples, x, train),
@@ -386,7 +395,8 @@ NEEDS: dict[str, Callable[[Scoring], bool]] = {
     "unconditional decoder": lambda s: not s.conditional,
     "conditional decoder": lambda s: s.conditional,
     "evaluator": lambda s: s.evaluator is not None,
-    "known angles": lambda s: s.data.test_t is not None,
+    "known angles": lambda s: "angle" in s.data.factors,
+    "known positions": lambda s: {"x", "y"} <= set(s.data.factors),
     "two classes or more": lambda s: s.data.n_classes >= 2,  # a user's unlabelled arrays are all class 0
     # the k-NN accuracy is cross-validated in CV_FOLDS stratified folds: a small user's set may have fewer
     f"{CV_FOLDS} test images of each class": lambda s: bool(torch.bincount(s.data.test_y).min() >= CV_FOLDS),
@@ -420,6 +430,7 @@ GROUPS: tuple[MetricGroup, ...] = (
     MetricGroup("paths", ("interp_step_l2", "interp_jump_ratio", "midpoint_nn_ratio"), _paths,
                 ("unconditional decoder",)),
     MetricGroup("angles", ("angle_path_error_deg",), _angles, ("unconditional decoder", "known angles")),
+    MetricGroup("positions", ("position_path_error_px",), _positions, ("unconditional decoder", "known positions")),
     MetricGroup("realism", ("prior_nn_ratio", "recon_nn_ratio"), _realism),
     MetricGroup("sharpness", ("recon_laplacian_ratio", "recon_hf_ratio", "prior_laplacian_ratio", "prior_hf_ratio"),
                 _sharpness),
