@@ -201,7 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="also print where the time goes in one training step and one evaluation")
     perf.add_argument("--memory", action="store_true",
                       help="instead, measure peak host (and GPU) memory of runs on data sets of CIFAR-10's and "
-                           "CelebA's sizes, stored as uint8 and as float32 (about 2 minutes on 2 CPU cores)")
+                           "CelebA's sizes, stored as uint8 and as float32 (minutes: four processes in turn)")
 
     tune = sub.add_parser("tune", help="tune the loss balance with Optuna", describe=tune_description)
     tune.add_argument("--study", required=True, type=name_text, metavar="NAME", help="study name (created or resumed)")

@@ -23,6 +23,10 @@ and how near small products come to a large one's speed depends on the CPU's cac
 fraction at batch 128: 0.63 and 0.46 on those machines). Nor are they steady on one machine:
 five runs on this project's machine, same code, gave harness vs classic 2.98x-4.32x and a batch-128
 peak fraction of 0.40-0.54, spreads a 25% gate would trip on.
+
+Reported beside them: the conv VAE on 32x32 RGB images (`conv_rgb32`, its FLOP counted by
+`torch.utils.flop_counter`), and with `--memory` instead, the peak memory of runs on data sets
+of CIFAR-10's and CelebA's sizes stored as uint8 and as float32 (`memory`).
 """
 
 from __future__ import annotations

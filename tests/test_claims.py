@@ -356,3 +356,18 @@ def test_throughput_is_never_pooled_across_data_sets():
     df = df.assign(label="vae-bce-b1-z20", device_used="cpu", stacked_with=1)  # one label, two data sets
     header, rows = throughput_table(df)
     assert header[1] == "data set" and sorted(r[1] for r in rows) == ["lines", "mnist5k"]
+
+
+def test_the_ae_vs_vae_section_reads_the_ground_truth_path_error_where_the_factors_are_known():
+    """On `shapes` runs the section compares the AE's and VAE's position path error; on data
+    without known factors (digits) it does not mention it."""
+    from bench.reports.ablations import section_model
+
+    figures = {m: [1.0, 1.1] for m in ("test_recon_bce", "interp_jump_ratio", "midpoint_nn_ratio", "prior_nn_ratio",
+                                       "prior_fid", *SMOOTHNESS_FIGURES)}
+    shapes = frame(({**AE, "dataset": "shapes"}, {**figures, "position_path_error_px": [0.67, 0.64]}),
+                   ({**VAE, "dataset": "shapes"}, {**figures, "position_path_error_px": [0.60, 0.61]}))
+    notes = [note for panel in section_model(shapes, []) for note in panel.text]
+    assert any(n.startswith("position_path_error_px (pixels, lower is better): AE") for n in notes), notes
+    digits = frame((AE, figures), (VAE, figures))
+    assert not any("path_error" in n for panel in section_model(digits, []) for n in panel.text)
