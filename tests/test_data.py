@@ -143,6 +143,7 @@ def test_cifar10_is_read_by_torchvision_from_its_python_batches(tmp_path, monkey
 
 def test_celeba64_is_cropped_to_the_face_and_resized_with_labels_from_two_attributes(tmp_path, monkeypatch):
     trust_file_checksums(monkeypatch)
+    monkeypatch.setattr("vae_core.data.DEFAULT_DOWNLOAD_DIR", tmp_path / "cache")
     d = load_dataset("celeba64", str(fake_celeba(tmp_path)))
     assert d.train_x.shape == (12, 3, 64, 64) and d.test_x.shape == (12, 3, 64, 64)
     # the 148-px centre crop holds only the inner square: green (even images) or blue (odd), no red border
@@ -193,3 +194,32 @@ def test_an_image_folder_without_subfolders_is_unlabelled_and_grey_images_stay_o
     d = load_dataset(f"images:{tmp_path}")
     assert d.image_shape == (1, 16, 16) and d.n_classes == 1 and len(d.train_y) == 40
     assert torch.equal(d.train_x[0, 0, 0], torch.arange(0, 256, 16, dtype=torch.uint8))  # pixels as stored
+
+
+def test_decoded_celeba_is_kept_and_read_back_until_its_files_change(tmp_path, monkeypatch):
+    """The second process (here: the cleared per-process cache) reads the decoded split instead
+    of decoding the JPEGs again; a changed partition file is decoded anew."""
+    import os
+
+    import torchvision
+
+    from vae_core import data as data_module
+
+    trust_file_checksums(monkeypatch)
+    monkeypatch.setattr(data_module, "DEFAULT_DOWNLOAD_DIR", tmp_path / "cache")
+    root = str(fake_celeba(tmp_path / "data"))
+    first = load_dataset("celeba64", root)
+    assert sorted(p.name.split("-")[1] for p in (tmp_path / "cache" / "decoded").glob("*.npz")) == ["test", "train"]
+    data_module._load_registered.cache_clear()
+
+    def no_decoding(self, index):
+        raise AssertionError("decoded again")
+
+    monkeypatch.setattr(torchvision.datasets.CelebA, "__getitem__", no_decoding)
+    again = load_dataset("celeba64", root)
+    assert torch.equal(again.train_x, first.train_x) and torch.equal(again.test_y, first.test_y)
+    data_module._load_registered.cache_clear()
+    partition = tmp_path / "data" / "celeba" / "list_eval_partition.txt"
+    os.utime(partition, ns=(partition.stat().st_atime_ns, partition.stat().st_mtime_ns + 10**9))
+    with pytest.raises(ConfigError, match="decoded again"):  # the loader's one line, naming what failed
+        load_dataset("celeba64", root)

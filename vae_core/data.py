@@ -334,15 +334,45 @@ def _celeba_transform() -> Callable:
 
 def _read_celeba(part: Any) -> tuple[object, object]:
     """Decode every image through torchvision's CelebA (its transform crops and resizes), with a
-    progress bar: about 200,000 JPEG files, decoded once per process."""
+    progress bar: about 200,000 JPEG files. The decoded split is kept in `decoded_cache_path`
+    and read from there by later processes (a process pool's workers, the next command)."""
     from tqdm.auto import tqdm
 
     male, smiling = (part.attr_names.index(a) for a in CELEBA_LABEL_ATTRIBUTES)
+    y = part.attr[:, male] * 2 + part.attr[:, smiling]
+    cache = decoded_cache_path(Path(part.root) / part.base_folder, part.split, len(part))
+    try:
+        with np.load(cache, allow_pickle=False) as stored:
+            if stored["x"].shape == (len(part), 3, CELEBA_SIZE, CELEBA_SIZE) and stored["x"].dtype == np.uint8:
+                return torch.from_numpy(stored["x"]), y
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        pass  # not decoded yet, or damaged: decoded again and written anew
     x = torch.empty((len(part), 3, CELEBA_SIZE, CELEBA_SIZE), dtype=torch.uint8)
-    for i in tqdm(range(len(part)), desc=f"decoding CelebA ({part.split})", unit="image", leave=False,
-                  disable=None, mininterval=1.0):
+    for i in tqdm(range(len(part)), desc=f"decoding CelebA ({part.split}; kept for next time)", unit="image",
+                  leave=False, disable=None, mininterval=1.0):
         x[i] = part[i][0]
-    return x, part.attr[:, male] * 2 + part.attr[:, smiling]
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        partial = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")
+        with partial.open("wb") as fh:
+            np.savez(fh, x=x.numpy())
+        partial.replace(cache)  # whole or not at all: a killed writer leaves only its temporary file
+    except OSError:
+        pass  # a read-only cache folder: decoded again next time
+    return x, y
+
+
+def decoded_cache_path(folder: Path, split: str, n: int) -> Path:
+    """Where a CelebA split decoded at CELEBA_SIZE is kept: under DEFAULT_DOWNLOAD_DIR/decoded, named
+    by a hash of the folder's path, the split, its image count, the crop and size, and the size
+    and time of the partition and attribute files and of the image folder, so other or changed
+    files are decoded anew."""
+    parts = [str(folder.resolve()), split, n, CELEBA_CROP, CELEBA_SIZE]
+    for name in ("list_eval_partition.txt", "list_attr_celeba.txt", "img_align_celeba"):
+        info = (folder / name).stat()
+        parts += [info.st_size, info.st_mtime_ns]
+    digest = hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
+    return DEFAULT_DOWNLOAD_DIR / "decoded" / f"celeba{CELEBA_SIZE}-{split}-{digest}.npz"
 
 
 @dataclass(frozen=True)
