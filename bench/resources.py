@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from vae_core.config import ConfigError, RunConfig
-from vae_core.data import Dataset, train_images_fit
+from vae_core.data import Dataset
 from vae_core.device import resolve_device
 from vae_core.models import build_model
 
@@ -69,7 +69,7 @@ def data_bytes(data: Dataset, device: str) -> int:
     float_test = 4 * data.test_x.numel()
     if torch.device(device).type == "cpu":
         return float_test
-    train = size(data.train_x) + size(data.train_y) if train_images_fit(size(data.train_x), device) else 0
+    train = size(data.train_x) + size(data.train_y) if data.train_fits(device) else 0
     return train + size(data.test_x) + size(data.test_y) + float_test
 
 

@@ -86,11 +86,15 @@ class Dataset:
         (`train_images_fit`): those stay in host memory with their labels, and the training
         loops copy each batch to the device (`unit_float(x, device)`), so a set larger than
         the GPU trains instead of failing."""
-        keep = set() if train_images_fit(self.train_x.numel() * self.train_x.element_size(), device) \
-            else {"train_x", "train_y", "train_t"}
+        keep = set() if self.train_fits(device) else {"train_x", "train_y", "train_t"}
         move = lambda name, t: t.to(device, non_blocking=True) if isinstance(t, torch.Tensor) and name not in keep \
             else t  # noqa: E731
         return Dataset(self.name, *(move(f.name, getattr(self, f.name)) for f in dataclasses.fields(self)[1:]))
+
+    def train_fits(self, device: str) -> bool:
+        """Whether `to(device)` puts the training images on `device` (`train_images_fit`), or
+        leaves them in host memory."""
+        return train_images_fit(self.train_x.numel() * self.train_x.element_size(), device)
 
     @property
     def streamed(self) -> bool:
@@ -123,14 +127,19 @@ def unit_float(x: torch.Tensor, device: torch.device | str | None = None) -> tor
     return x.float().div_(255.0) if x.dtype == torch.uint8 else x
 
 
-def _stratified(name: str, x: np.ndarray, y: np.ndarray, test_size: int | float) -> Dataset:
+def _stratified(name: str, x: np.ndarray, y: np.ndarray, test_size: int | float, t: np.ndarray | None = None,
+                 factors: tuple[str, ...] = ()) -> Dataset:
     """Split once with a fixed seed, stratified by class, so every run sees the same split;
-    uint8 images stay uint8, any other as float32."""
-    xtr, xte, ytr, yte = train_test_split(x, y, test_size=test_size, stratify=y, random_state=0)
+    uint8 images stay uint8, any other as float32; the known factors `t` (named by `factors`),
+    if any, are split with their images."""
+    xtr, xte, ytr, yte, *ts = train_test_split(x, y, *(() if t is None else (t,)), test_size=test_size, stratify=y,
+                                               random_state=0)
     dtype = torch.uint8 if x.dtype == np.uint8 else torch.float32
-    t = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=dtype)  # noqa: E731
+    images = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=dtype)  # noqa: E731
     lab = lambda a: torch.as_tensor(a, dtype=torch.int64)  # noqa: E731
-    return Dataset(name, t(xtr), lab(ytr), t(xte), lab(yte))
+    f32 = lambda a: None if a is None else torch.as_tensor(a, dtype=torch.float32)  # noqa: E731
+    ttr, tte = ts or (None, None)
+    return Dataset(name, images(xtr), lab(ytr), images(xte), lab(yte), f32(ttr), f32(tte), factors)
 
 
 def _load_mnist5k(data_dir: str | None) -> Dataset:
@@ -175,11 +184,7 @@ def _load_lines(data_dir: str | None) -> Dataset:
     the ground truth for latent smoothness (claim C1). 4,000 / 1,000, stratified by bin."""
     angles = np.random.default_rng(0).uniform(0.0, math.pi, 5000)
     bins = np.minimum((angles / math.pi * 10).astype(np.int64), 9)
-    x = render_lines(angles)
-    xtr, xte, ytr, yte, ttr, tte = train_test_split(x, bins, angles, test_size=1000, stratify=bins, random_state=0)
-    f32 = lambda a: torch.as_tensor(a, dtype=torch.float32)  # noqa: E731
-    lab = lambda a: torch.as_tensor(a, dtype=torch.int64)  # noqa: E731
-    return Dataset("lines", f32(xtr), lab(ytr), f32(xte), lab(yte), f32(ttr), f32(tte), ("angle",))
+    return _stratified("lines", render_lines(angles), bins, test_size=1000, t=angles, factors=("angle",))
 
 
 SHAPES_SIZE = 32
@@ -227,12 +232,7 @@ def _load_shapes(data_dir: str | None) -> Dataset:
     c = SHAPES_SIZE / 2
     factors = np.stack([rng.uniform(c - 6, c + 6, n), rng.uniform(c - 6, c + 6, n), rng.uniform(4.0, 9.0, n),
                         rng.uniform(0.0, 2 * math.pi, n), rng.uniform(0.0, 1.0, n)], axis=1)
-    images = render_shapes(kind, factors)
-    xtr, xte, ytr, yte, ttr, tte = train_test_split(images, kind, factors, test_size=1000, stratify=kind,
-                                                    random_state=0)
-    f32 = lambda a: torch.as_tensor(a, dtype=torch.float32)  # noqa: E731
-    lab = lambda a: torch.as_tensor(a, dtype=torch.int64)  # noqa: E731
-    return Dataset("shapes", f32(xtr), lab(ytr), f32(xte), lab(yte), f32(ttr), f32(tte), SHAPE_FACTORS)
+    return _stratified("shapes", render_shapes(kind, factors), kind, test_size=1000, t=factors, factors=SHAPE_FACTORS)
 
 
 #: The MNIST-format files torchvision reads, under <data_dir>/<class name>/raw.
@@ -390,14 +390,15 @@ class FileSet:
     read: Callable[[Any], tuple[object, object]]  # a part -> uint8 (N, C, H, W) images, labels
     check_files: Callable[[Path, str], None] = lambda root, folder: None  # before torchvision reads them
     transform: Callable[[], Callable] | None = None
+    legacy_cache: str | None = None  # a cache of older torchvision versions, read before the files
 
 
 _TRAIN_TEST = ({"train": True}, {"train": False})
 FILE_SETS = {
     "mnist": FileSet("MNIST", "MNIST/raw", _TRAIN_TEST, (1, *IDX_IMAGE_SIZE), IDX_CLASSES, _read_mnist,
-                     _check_mnist_files),
+                     _check_mnist_files, legacy_cache="MNIST/processed"),
     "fashion-mnist": FileSet("FashionMNIST", "FashionMNIST/raw", _TRAIN_TEST, (1, *IDX_IMAGE_SIZE), IDX_CLASSES,
-                             _read_mnist, _check_mnist_files),
+                             _read_mnist, _check_mnist_files, legacy_cache="FashionMNIST/processed"),
     "cifar10": FileSet("CIFAR10", "cifar-10-batches-py", _TRAIN_TEST, (3, 32, 32), 10, _read_cifar),
     "celeba64": FileSet("CelebA", "celeba", ({"split": "train", "target_type": "attr"},
                                              {"split": "test", "target_type": "attr"}),
@@ -426,8 +427,8 @@ def _torchvision_loader(name: str) -> Callable[[str | None], Dataset]:
         except (RuntimeError, OSError, AssertionError, ValueError, TypeError, KeyError, IndexError, EOFError,
                 ImportError, pickle.UnpicklingError) as exc:  # torchvision raises RuntimeError when files are missing
             first = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
-            processed = root / spec.cls_name / "processed"
-            if spec.check_files is _check_mnist_files and processed.exists():  # torchvision reads its old cache first
+            processed = root / spec.legacy_cache if spec.legacy_cache else None
+            if processed is not None and processed.exists():  # torchvision reads its old cache first
                 raise ConfigError(f"cannot read torchvision's old cache {processed} ({type(exc).__name__}); "
                                   "delete that folder: the raw files are read instead") from None
             if present:
@@ -592,9 +593,6 @@ def _labels(y: np.ndarray, n: int, where: str) -> np.ndarray:
     return classes.astype(np.int64)
 
 
-#: The image files a folder data set reads (torchvision's ImageFolder's extensions); other files
-#: (a README, .DS_Store) are passed over.
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 GREY_MODES = ("1", "L", "LA")  # PIL modes read as one channel; every other 8-bit mode is read as RGB
 WIDE_MODES = ("I", "I;16", "I;16B", "I;16L", "F")  # 16-bit and float pixels: no [0, 1] scale is implied
 
@@ -602,13 +600,17 @@ WIDE_MODES = ("I", "I;16", "I;16B", "I;16L", "F")  # 16-bit and float pixels: no
 def folder_images(root: Path) -> list[tuple[str, Path]]:
     """The image files of a folder data set, as (class, path) in a fixed order: one subfolder
     per class (searched recursively, as torchvision's ImageFolder does), or, with no subfolder,
-    the images at the top, unlabelled (class ""). Hidden files and folders are passed over."""
+    the images at the top, unlabelled (class ""). Image files are those with the extensions
+    torchvision's ImageFolder reads; hidden files and folders and other files (a README,
+    .DS_Store) are passed over."""
+    from torchvision.datasets.folder import IMG_EXTENSIONS
+
     where = f"image folder {root}"
     if not root.is_dir():
         raise ConfigError(f"{where} does not exist or is not a folder; give images:FOLDER of image files")
     entries = sorted(p for p in root.iterdir() if not p.name.startswith("."))
     classes = [p for p in entries if p.is_dir()]
-    top = [p for p in entries if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS]
+    top = [p for p in entries if p.is_file() and p.suffix.lower() in IMG_EXTENSIONS]
     if classes and top:
         raise ConfigError(f"{where} holds images ({top[0].name}) beside subfolders ({classes[0].name}); put every "
                           "image in its class's subfolder, or use no subfolders for unlabelled images")
@@ -617,11 +619,11 @@ def folder_images(root: Path) -> list[tuple[str, Path]]:
     found = []
     for folder in classes:
         files = sorted(Path(d) / f for d, dirs, names in os.walk(folder, followlinks=False)
-                       for f in names if not f.startswith(".") and Path(f).suffix.lower() in IMAGE_EXTENSIONS
+                       for f in names if not f.startswith(".") and Path(f).suffix.lower() in IMG_EXTENSIONS
                        if not any(part.startswith(".") for part in Path(d).relative_to(folder).parts))
         if not files:
             raise ConfigError(f"{where}: class folder {folder.name} holds no image files "
-                              f"({', '.join(IMAGE_EXTENSIONS)}); add images or remove the folder")
+                              f"({', '.join(IMG_EXTENSIONS)}); add images or remove the folder")
         found += [(folder.name, f) for f in files]
     return found
 

@@ -17,7 +17,7 @@ import torch
 from vae_core.adversarial import Adversary
 from vae_core.config import RunConfig
 from vae_core.data import Dataset, dataset_for, iterate_batches, unit_float
-from vae_core.device import resolve_device, synchronize
+from vae_core.device import device_of, resolve_device, synchronize
 from vae_core.losses import RECON_LOSSES, clip_log_sigma, kl_divergence, moment_penalty
 from vae_core.models import Posterior, build_model
 
@@ -96,7 +96,7 @@ def calibrate_decoder(model: torch.nn.Module, data: Dataset, seed: int, batch_si
     generator = torch.Generator().manual_seed(seed)
     # summed in float64 on the device: no host sync per batch, and the same bits whatever the
     # thread count (a float32 sum's rounding depends on how the reduction is split)
-    device = data.test_x.device  # the model's; the training images may be in host memory (`Dataset.to`)
+    device = device_of(model, data.test_x.device)  # the training images may be in host memory (`Dataset.to`)
     squared = torch.zeros((), dtype=torch.float64, device=device)
     for start in range(0, data.train_x.shape[0], batch_size):
         x = unit_float(data.train_x[start : start + batch_size], device)
