@@ -102,6 +102,8 @@ def test_nearest_distance_is_zero_for_training_images_and_ratio_grows_with_noise
     assert nn_distance_ratio(test, test, train) == pytest.approx(1.0)
     noisy = (test + 0.3 * torch.randn(test.shape, generator=rng)).clamp(0, 1)
     assert nn_distance_ratio(noisy, test, train) > 1.2
+    shared = nearest_distance(test, train)  # as an evaluation passes them, computed once
+    assert nn_distance_ratio(noisy, test, train, shared) == nn_distance_ratio(noisy, test, train)
 
 
 def test_active_units_counts_dimensions_whose_mean_varies(rng):
@@ -151,6 +153,27 @@ def test_evaluate_reports_every_registered_metric(digits):
     assert all(evaluation.metrics[m] is not None for m in expected - not_applicable)
     assert evaluation.images["recon"].shape == (16, 1, 8, 8)
     assert evaluation.metrics["infer_images_per_s"] > 0
+
+
+def test_the_evaluator_keeps_real_features_per_stored_tensor_and_no_further(digits, monkeypatch):
+    """The test split's features are computed once for every model of a suite, are those of
+    `features`, are computed anew for another tensor, and do not travel to a worker process."""
+    import pickle
+
+    from vae_core.evaluator import Evaluator, EvaluatorNet
+
+    evaluator = Evaluator(EvaluatorNet(1, 10), 0.0, "x")
+    calls = []
+    features = evaluator.features
+    monkeypatch.setattr(evaluator, "features", lambda images: calls.append(images) or features(images))
+    first = evaluator.real_features(digits.test_x)
+    assert evaluator.real_features(digits.test_x) is first and len(calls) == 1
+    assert torch.equal(first, features(digits.test_x))
+    other = digits.test_x.clone()
+    assert torch.equal(evaluator.real_features(other), first) and len(calls) == 2
+    sent = Evaluator(EvaluatorNet(1, 10), 0.0, "x")
+    sent.real_features(digits.test_x)
+    assert len(sent._real) == 1 and pickle.loads(pickle.dumps(sent))._real == {}
 
 
 def test_ae_and_vae_are_scored_on_the_same_latent_path_endpoints(digits):

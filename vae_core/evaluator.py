@@ -14,8 +14,8 @@ from __future__ import annotations
 import copy
 import hashlib
 import io
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -28,18 +28,22 @@ from vae_core.device import device_of
 EPOCHS = 8
 BATCH_SIZE = 128
 FEATURES = 128
+CPU_BATCH, GPU_BATCH = 128, 1024  # images per batch when scoring (`Evaluator._batches`)
 
 
 class EvaluatorNet(nn.Module):
-    """conv 32 - pool - conv 64 - 4x4 average pool - 128 features - classes. Works for any image
+    """conv 32 - max pool - conv 64 - 4x4 average pool - 128 features - classes. Works for any image
     size (the adaptive pool), so the 8x8 `digits` set and 28x28 sets share it."""
 
     def __init__(self, channels: int, n_classes: int) -> None:
         super().__init__()
+        # pooling before the first ReLU gives the same numbers as after it (max commutes with a
+        # rising function) on a quarter of the values: features of 1,000 mnist5k images in
+        # 0.042 s against 0.092 s (channels-last batches of 128, best of 9)
         self.features = nn.Sequential(
-            nn.Conv2d(channels, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(4), nn.Flatten(),
-            nn.Linear(64 * 16, FEATURES), nn.ReLU(),
+            nn.Conv2d(channels, 32, 3, padding=1), nn.MaxPool2d(2), nn.ReLU(inplace=True),
+            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d(4), nn.Flatten(),
+            nn.Linear(64 * 16, FEATURES), nn.ReLU(inplace=True),
         )
         self.classify = nn.Linear(FEATURES, n_classes)
 
@@ -52,22 +56,45 @@ class Evaluator:
     net: EvaluatorNet
     test_accuracy: float  # on the data set's real test images: the ceiling for conditional accuracy
     fingerprint: str
+    # features of stored real images by the tensor they came from (held, so its id stays its own)
+    _real: dict[int, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict, init=False, repr=False,
+                                                                compare=False)
+
+    def __post_init__(self) -> None:
+        self.net.to(memory_format=torch.channels_last)
+
+    def __getstate__(self) -> dict:  # sent to a worker process without the kept features
+        return {**self.__dict__, "_real": {}}
+
+    def real_features(self, images: torch.Tensor) -> torch.Tensor:
+        """`features(images)` of a data set's stored images (its test split), computed once while
+        this evaluator lives: every model of a suite is compared with the same real images."""
+        kept = self._real.get(id(images))
+        if kept is None or kept[0] is not images:
+            kept = self._real[id(images)] = (images, self.features(images))
+        return kept[1]
+
+    def _batches(self, images: torch.Tensor, batch_size: int | None) -> Iterator[torch.Tensor]:
+        """`images` as float batches on the network's device, channels-last: on 2 CPU cores the
+        features of 1,000 mnist5k images take 0.048 s in channels-last batches of 128 against
+        0.200 s in the NCHW batches of 1,024 used before (best of 7), the same features to 6e-8.
+        A GPU keeps batches of 1,024, where small ones would be launch-bound."""
+        device = device_of(self.net, images.device)
+        size = batch_size or (CPU_BATCH if device.type == "cpu" else GPU_BATCH)
+        for i in range(0, len(images), size):
+            yield unit_float(images[i : i + size], device).contiguous(memory_format=torch.channels_last)
 
     @torch.no_grad()
-    def features(self, images: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
+    def features(self, images: torch.Tensor, batch_size: int | None = None) -> torch.Tensor:
         """Penultimate-layer features (N, 128) of images (uint8, or float in [0, 1])."""
         self.net.eval()
-        device = device_of(self.net, images.device)
-        return torch.cat([self.net.features(unit_float(images[i : i + batch_size], device))
-                          for i in range(0, len(images), batch_size)])
+        return torch.cat([self.net.features(x) for x in self._batches(images, batch_size)])
 
     @torch.no_grad()
-    def predict(self, images: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
+    def predict(self, images: torch.Tensor, batch_size: int | None = None) -> torch.Tensor:
         """Predicted class of each image."""
         self.net.eval()
-        device = device_of(self.net, images.device)
-        return torch.cat([self.net(unit_float(images[i : i + batch_size], device)).argmax(1)
-                          for i in range(0, len(images), batch_size)])
+        return torch.cat([self.net(x).argmax(1) for x in self._batches(images, batch_size)])
 
     @torch.no_grad()
     def probabilities(self, features: torch.Tensor) -> torch.Tensor:
@@ -115,13 +142,14 @@ def train_evaluator(data: Dataset, device: str = "cpu", seed: int = 0,
     torch.manual_seed(seed)
     order = torch.Generator().manual_seed(seed)
     data = data.to(device)
-    net = EvaluatorNet(data.image_shape[0], data.n_classes).to(device)
+    net = EvaluatorNet(data.image_shape[0], data.n_classes).to(device, memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
     net.train()
     for epoch in range(1, EPOCHS + 1):
         for x, y in iterate_batches((data.train_x, data.train_y), BATCH_SIZE, order):
             optimizer.zero_grad(set_to_none=True)
-            F.cross_entropy(net(unit_float(x, device)), y.to(device)).backward()
+            x = unit_float(x, device).contiguous(memory_format=torch.channels_last)
+            F.cross_entropy(net(x), y.to(device)).backward()
             optimizer.step()
         if on_epoch is not None:
             on_epoch(epoch, EPOCHS)

@@ -40,7 +40,7 @@ from vae_core.metrics.rate import (
     posterior_figures,
     prior_samples,
 )
-from vae_core.metrics.realism import nn_distance_ratio
+from vae_core.metrics.realism import nearest_distance, nn_distance_ratio
 from vae_core.metrics.reconstruction import mean_image_mse, recon_errors
 from vae_core.metrics.smoothness import interpolation_paths, smoothness_figures
 from vae_core.metrics.throughput import inference_images_per_s
@@ -268,8 +268,17 @@ class Scoring:
         return self.all_samples[:N_PRIOR_SAMPLES]
 
     @cached_property
+    def real_nn_distances(self) -> torch.Tensor:
+        """Each test image's pixel distance to its nearest training image (the denominator of
+        the three nearest-neighbour ratios)."""
+        return nearest_distance(self.test_x, self.data.train_x)
+
+    def nn_ratio(self, generated: torch.Tensor) -> float:
+        return nn_distance_ratio(generated, self.test_x, self.data.train_x, self.real_nn_distances)
+
+    @property
     def real_features(self) -> torch.Tensor:
-        return self.evaluator.features(self.test_x)
+        return self.evaluator.real_features(self.data.test_x)
 
 
 def _reconstruction(s: Scoring) -> dict:
@@ -323,7 +332,7 @@ def _classes(s: Scoring) -> dict:
 def _paths(s: Scoring) -> dict:
     smooth = smoothness_figures(s.paths)
     return {"interp_step_l2": smooth["step_l2_mean"], "interp_jump_ratio": smooth["jump_ratio"],
-            "midpoint_nn_ratio": nn_distance_ratio(s.paths[:, N_PATH_STEPS // 2], s.test_x, s.data.train_x)}
+            "midpoint_nn_ratio": s.nn_ratio(s.paths[:, N_PATH_STEPS // 2])}
 
 
 def _feature_paths(s: Scoring) -> dict:
@@ -352,9 +361,7 @@ def _positions(s: Scoring) -> dict:
 
 
 def _realism(s: Scoring) -> dict:
-    x, train = s.test_x, s.data.train_x
-    return {"prior_nn_ratio": nn_distance_ratio(s.samples, x, train),
-            "recon_nn_ratio": nn_distance_ratio(s.recons, x, train)}
+    return {"prior_nn_ratio": s.nn_ratio(s.samples), "recon_nn_ratio": s.nn_ratio(s.recons)}
 
 
 def _sharpness(s: Scoring) -> dict:

@@ -30,7 +30,12 @@ def nearest_distance(images: torch.Tensor, reference: torch.Tensor, chunk: int =
 
 
 def nn_distance_ratio(
-    generated: torch.Tensor, real_heldout: torch.Tensor, train: torch.Tensor
+    generated: torch.Tensor, real_heldout: torch.Tensor, train: torch.Tensor,
+    real_distances: torch.Tensor | None = None,
 ) -> float:
-    """Mean nearest-train distance of `generated` over that of `real_heldout` (unitless)."""
-    return (nearest_distance(generated, train).mean() / nearest_distance(real_heldout, train).mean()).item()
+    """Mean nearest-train distance of `generated` over that of `real_heldout` (unitless);
+    `real_distances` are `nearest_distance(real_heldout, train)` when already computed (an
+    evaluation shares them across its three ratios)."""
+    if real_distances is None:
+        real_distances = nearest_distance(real_heldout, train)
+    return (nearest_distance(generated, train).mean() / real_distances.mean()).item()
