@@ -198,10 +198,16 @@ def perf(opts: PerfOptions) -> int:
                               ) from None
     if opts.json is not None and not opts.json.parent.is_dir():
         raise ConfigError(f"--json {opts.json}: folder {opts.json.parent} does not exist; create it first")
-    if opts.memory:
-        if opts.compare is not None or opts.profile:
-            raise ConfigError("--memory measures memory only; drop --compare and --profile, or run them separately")
-        result = perf_measure.memory(device)
+    if opts.memory or opts.evaluation:
+        flag = "--memory" if opts.memory else "--evaluation"
+        if opts.compare is not None or opts.profile or (opts.memory and opts.evaluation):
+            raise ConfigError(f"{flag} measures that alone; drop --compare, --profile and the other of "
+                              "--memory/--evaluation, or run them separately")
+        if opts.memory:
+            result = perf_measure.memory(device)
+        else:
+            result = perf_measure.evaluation_share(device, repeats=opts.repeats)
+            print(perf_measure.evaluation_share_table(result))
         if opts.json is not None:
             perf_measure.save(result, opts.json)
             print(f"wrote {opts.json}")

@@ -97,3 +97,4 @@ class PerfOptions:
     max_regression: float = 0.15  # allowed fall of each gated ratio, as a fraction
     profile: bool = False
     memory: bool = False  # measure peak memory (`bench.perf.memory`) instead of throughput
+    evaluation: bool = False  # measure one run's evaluation against its training (`bench.perf.evaluation_share`)

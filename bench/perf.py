@@ -24,8 +24,10 @@ classic pipeline is per-image Python, bound by one core's speed (harness vs clas
 4.32x across machines and runs); the peak fractions compare small products with a large one.
 
 Reported beside them: the conv VAE on 32x32 RGB images (`conv_rgb32`, its FLOP counted by
-`torch.utils.flop_counter`), and with `--memory` instead, the peak memory of runs on data sets
-of CIFAR-10's and CelebA's sizes stored as uint8 and as float32 (`memory`).
+`torch.utils.flop_counter`). With `--memory` instead, the peak memory of runs on data sets
+of CIFAR-10's and CelebA's sizes stored as uint8 and as float32 (`memory`); with
+`--evaluation`, what scoring a run costs beside training it, by metric group
+(`evaluation_share`).
 """
 
 from __future__ import annotations
@@ -542,3 +544,52 @@ def profile(device: str, steps: int = 20) -> str:
         synchronize(device)
     return (f"== {steps} training steps, batch 128 ==\n{train_prof.key_averages().table(sort_by=sort, row_limit=12)}"
             f"\n== one evaluate() on mnist5k ==\n{eval_prof.key_averages().table(sort_by=sort, row_limit=12)}")
+
+
+def evaluation_share(device: str, dataset: str = "mnist5k", epochs: int = 20, repeats: int = 3) -> dict:
+    """What scoring one run costs beside training it: the default VAE trained `epochs` epochs
+    on `dataset` (as the ablations suite trains it on mnist5k), then `evaluate()` with the data set's
+    evaluator network, every metric group, best of `repeats`; and the seconds of each group
+    in `GROUPS` order (best of `repeats` too), where a tensor several groups share (the test posterior, the prior
+    samples) counts for the first group that reads it. The evaluator keeps the test images'
+    features after the first round, as it does for every run of a suite after the first."""
+    from vae_core.evaluator import train_evaluator
+    from vae_core.metrics import GROUPS, IWAE_K, NEEDS, Scoring, evaluate
+
+    data = load_dataset(dataset).to(device)
+    evaluator = train_evaluator(data, device)
+    start = time.perf_counter()
+    model = fit(RunConfig(dataset=dataset, device=device, epochs=epochs), data).model
+    train_s = time.perf_counter() - start
+    evaluate_s = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        evaluate(model, data, evaluator=evaluator)
+        synchronize(device)
+        evaluate_s.append(time.perf_counter() - start)
+    groups: dict[str, float] = {}
+    with torch.no_grad():
+        model.eval()
+        for _ in range(repeats):  # a fresh Scoring each round, so its shared tensors are computed anew
+            scoring = Scoring(model, data, "bce", evaluator, IWAE_K)
+            for group in GROUPS:
+                if all(NEEDS[need](scoring) for need in group.needs):
+                    start = time.perf_counter()
+                    group.compute(scoring)
+                    synchronize(device)
+                    seconds = time.perf_counter() - start
+                    groups[group.name] = min(seconds, groups.get(group.name, seconds))
+    return {"device": device, "machine": machine_id(device), "torch": torch.__version__, "dataset": dataset,
+            "epochs": epochs, "repeats": repeats, "train_s": train_s, "evaluate_s": min(evaluate_s),
+            "groups_s": groups}
+
+
+def evaluation_share_table(share: dict) -> str:
+    """`evaluation_share`'s result as the text `bench perf --evaluation` prints."""
+    total = share["train_s"] + share["evaluate_s"]
+    lines = [f"== one run of the default VAE on {share['dataset']}, {share['epochs']} epochs ==",
+             f"training {share['train_s']:.2f} s, evaluation {share['evaluate_s']:.2f} s (best of {share['repeats']}): "
+             f"evaluation is {share['evaluate_s'] / total:.0%} of the run",
+             "seconds by metric group (a shared tensor counts for the first group that reads it):"]
+    lines += [f"  {name:<18} {seconds:6.3f}" for name, seconds in share["groups_s"].items()]
+    return "\n".join(lines)

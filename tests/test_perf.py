@@ -123,3 +123,24 @@ def test_perf_refuses_a_file_that_is_no_baseline(tmp_path, capsys):
     (tmp_path / "x.json").write_text("{}")
     assert main(["perf", "--compare", str(tmp_path / "x.json")]) == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_evaluation_share_times_every_applicable_group_of_one_run():
+    """--profile's evaluation table: the evaluator's groups run (it is trained for the data set),
+    the conditional one does not (an unconditional VAE), and the total is what it says."""
+    from vae_core.metrics import GROUPS
+
+    share = perf.evaluation_share("cpu", dataset="digits", epochs=1, repeats=1)
+    assert {"features", "feature_paths", "likelihood"} <= set(share["groups_s"])
+    assert "conditional" not in share["groups_s"] and set(share["groups_s"]) <= {g.name for g in GROUPS}
+    assert share["train_s"] > 0 and share["evaluate_s"] > 0
+    text = perf.evaluation_share_table(share)
+    total = share["train_s"] + share["evaluate_s"]
+    assert f"evaluation is {share['evaluate_s'] / total:.0%} of the run" in text and "feature_paths" in text
+
+
+@pytest.mark.parametrize("extra", [["--memory", "--evaluation"], ["--evaluation", "--profile"]])
+def test_perf_modes_that_measure_one_thing_refuse_company(extra, capsys):
+    assert main(["perf", *extra]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "alone" in err[0]
