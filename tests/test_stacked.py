@@ -50,10 +50,15 @@ def test_each_stacked_model_matches_training_it_alone(digits_data, model):
                 assert mb[name] == pytest.approx(value, **tolerance(name, 1e-3)), name
 
 
-def test_kl_warm_up_is_per_model(digits_data):
-    cfgs = [RunConfig(dataset="digits", epochs=2, device="cpu", kl_warmup_epochs=2, beta=b) for b in (1.0, 4.0)]
-    weights = [[row["kl_weight"] for row in r.history] for r in fit_stacked(cfgs, digits_data)]
-    assert weights == [[0.5, 1.0], [2.0, 4.0]]
+def test_kl_warm_up_is_per_model_and_each_trains_as_alone(digits_data):
+    cfgs = [RunConfig(dataset="digits", epochs=2, device="cpu", kl_warmup_epochs=w, beta=b)
+            for w, b in ((2, 1.0), (2, 4.0), (0, 1.0))]
+    results = fit_stacked(cfgs, digits_data)
+    assert [[row["kl_weight"] for row in r.history] for r in results] == [[0.5, 1.0], [2.0, 4.0], [1.0, 1.0]]
+    for config, stacked in zip(cfgs, results, strict=True):
+        alone = fit(config, digits_data)
+        assert [row["loss"] for row in stacked.history] == pytest.approx([row["loss"] for row in alone.history],
+                                                                          rel=1e-5)
 
 
 def test_a_diverging_stack_marks_its_models_diverged(digits_data):
@@ -63,11 +68,11 @@ def test_a_diverging_stack_marks_its_models_diverged(digits_data):
     assert [(r.status, r.diverged_epoch, len(r.history)) for r in results] == [("diverged", 1, 1)] * 2
 
 
-def test_only_seed_and_beta_may_differ_within_a_stack():
+def test_only_seed_beta_and_warm_up_may_differ_within_a_stack():
     a = RunConfig()
-    assert stack_key(a) == stack_key(a.replace(seed=5, beta=2.0))
+    assert stack_key(a) == stack_key(a.replace(seed=5, beta=2.0, kl_warmup_epochs=3))
     assert stack_key(a) != stack_key(a.replace(latent_dim=8))
-    with pytest.raises(ValueError, match="differ only in seed, beta"):
+    with pytest.raises(ValueError, match="differ only in seed, beta, kl_warmup_epochs"):
         fit_stacked([a, a.replace(lr=0.01)])
 
 

@@ -1,7 +1,7 @@
 """Train several same-shaped models at once: `fit_stacked(configs) -> [TrainResult]`.
 
-The models of one ablation axis (its seeds, its beta values) share an architecture, so their
-weights can be stacked and every step run for all of them together with `torch.func.vmap` over
+The runs of a suite that differ only in seed, beta and KL warm-up share an architecture, across
+ablation axes, so their weights can be stacked and every step run for all of them together with `torch.func.vmap` over
 `functional_call` (see the PyTorch tutorial "Model ensembling"). Each model keeps what makes
 `fit()` reproducible: its own initialisation (`torch.manual_seed(seed)`), its own batch order and
 its own reparameterisation noise, drawn from generators in the same state `fit()` would use. The
@@ -32,7 +32,7 @@ from vae_core.models import ARCHITECTURES, build_model
 from vae_core.train import TrainResult, kl_weight, make_optimizer, ready_to_score, terms_of
 
 #: Config fields that may differ within a stack; everything else must be equal.
-FREE_FIELDS = ("seed", "beta")
+FREE_FIELDS = ("seed", "beta", "kl_warmup_epochs")  # each epoch's KL weight is per model
 
 
 def stack_key(config: RunConfig) -> tuple:
