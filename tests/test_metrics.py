@@ -222,3 +222,26 @@ def test_mean_image_mse_known_answer_in_batches_and_for_uint8():
     assert mean_image_mse(train, test, batch_size=3) == pytest.approx(1.0)
     as_bytes = (train * 255).to(torch.uint8), (test * 255).to(torch.uint8)
     assert mean_image_mse(*as_bytes, batch_size=4) == pytest.approx(1.0)
+
+
+def test_set_figures_read_a_fixed_sample_of_a_large_test_split_and_all_of_a_small_one(digits, monkeypatch):
+    """Set-against-set figures compare with at most N_REFERENCE_IMAGES test images (a seeded sample,
+    the same for every model), so their cost grows linearly with the data; a smaller split is read
+    whole, as before (every offline set has at most 1,000 test images)."""
+    from vae_core import RunConfig, fit
+    from vae_core import metrics as m
+
+    vae = fit(RunConfig(dataset="digits", epochs=1, device="cpu"), data=digits).model.eval()
+    x, train = unit_float(digits.test_x), digits.train_x
+    with torch.no_grad():
+        recons = torch.sigmoid(vae.decode(vae.encode(x).mu))
+        whole = nn_distance_ratio(recons, x, train)
+        assert evaluate(vae, digits, only=["recon_nn_ratio"]).metrics["recon_nn_ratio"] == pytest.approx(whole)
+        monkeypatch.setattr(m, "N_REFERENCE_IMAGES", 100)
+        reference = m.Scoring(vae, digits, "bce", None, 10).reference
+        assert len(reference) == 100 and reference.unique().numel() == 100
+        assert torch.equal(reference, m.Scoring(vae, digits, "bce", None, 10).reference)
+        sampled = evaluate(vae, digits, only=["recon_nn_ratio", "test_recon_mse"]).metrics
+    assert sampled["recon_nn_ratio"] == pytest.approx(nn_distance_ratio(recons[reference], x[reference], train))
+    assert sampled["recon_nn_ratio"] != pytest.approx(whole)
+    assert sampled["test_recon_mse"] == pytest.approx(recon_errors(vae, x)["mse"])  # per-image figures: every image

@@ -180,7 +180,12 @@ N_FEATURE_SAMPLES = 1000  # evaluator-feature figures (Frechet distance, precisi
 N_IMAGES_KEPT = 16
 TRAINING_METRICS = ("train_images_per_s", "train_seconds")  # measured by `fit`, not by `evaluate`
 N_PATH_LENGTH_STEPS = 8  # stratified positions t per path for the perceptual path length
-PURPOSES = ("elbo", "pairs", "prior", "iwae", "mmd", "kl_mc", "coverage", "path_length", "midpoints")
+# the test images that set-against-set figures (nearest-neighbour ratios, Frechet distance, precision
+# and recall, MMD, coverage, k-NN accuracy, sharpness ratios) compare with: all of a split this size
+# or smaller (every offline set), else a seeded sample of this size, so their cost grows linearly
+# with the data (not with test x train or test^2) and their sample-size bias is the same on every set
+N_REFERENCE_IMAGES = 1000
+PURPOSES = ("elbo", "pairs", "prior", "iwae", "mmd", "kl_mc", "coverage", "path_length", "midpoints", "reference")
 
 
 @dataclass
@@ -229,6 +234,19 @@ class Scoring:
         return self.posterior.sample(torch.randn(mu.shape, generator=self.gen["mmd"]).to(mu.device))
 
     @cached_property
+    def reference(self) -> torch.Tensor:
+        """Indices of the test images set-against-set figures read (`N_REFERENCE_IMAGES`)."""
+        n = self.test_x.shape[0]
+        if n <= N_REFERENCE_IMAGES:
+            return torch.arange(n, device=self.test_x.device)
+        chosen = torch.randperm(n, generator=self.gen["reference"])[:N_REFERENCE_IMAGES]
+        return chosen.sort().values.to(self.test_x.device)
+
+    @cached_property
+    def reference_x(self) -> torch.Tensor:
+        return self.test_x[self.reference]
+
+    @cached_property
     def pairs(self) -> torch.Tensor:
         x = self.test_x
         return torch.randint(0, x.shape[0], (N_PATHS, 2), generator=self.gen["pairs"]).to(x.device)
@@ -269,16 +287,17 @@ class Scoring:
 
     @cached_property
     def real_nn_distances(self) -> torch.Tensor:
-        """Each test image's pixel distance to its nearest training image (the denominator of
-        the three nearest-neighbour ratios)."""
-        return nearest_distance(self.test_x, self.data.train_x)
+        """Each reference test image's pixel distance to its nearest training image (the
+        denominator of the three nearest-neighbour ratios)."""
+        return nearest_distance(self.reference_x, self.data.train_x)
 
     def nn_ratio(self, generated: torch.Tensor) -> float:
-        return nn_distance_ratio(generated, self.test_x, self.data.train_x, self.real_nn_distances)
+        return nn_distance_ratio(generated, self.reference_x, self.data.train_x, self.real_nn_distances)
 
     @property
     def real_features(self) -> torch.Tensor:
-        return self.evaluator.real_features(self.data.test_x)
+        """Evaluator features of the reference test images (the evaluator keeps the whole split's)."""
+        return self.evaluator.real_features(self.data.test_x)[self.reference]
 
 
 def _reconstruction(s: Scoring) -> dict:
@@ -320,13 +339,14 @@ def _kl_check(s: Scoring) -> dict:
 
 
 def _aggregate(s: Scoring) -> dict:
-    return {"agg_posterior_mmd": mmd_to_standard_normal(s.aggregate, s.gen["mmd"]),
-            "prior_coverage": prior_coverage(s.aggregate, s.gen["coverage"])}
+    codes = s.aggregate[s.reference]
+    return {"agg_posterior_mmd": mmd_to_standard_normal(codes, s.gen["mmd"]),
+            "prior_coverage": prior_coverage(codes, s.gen["coverage"])}
 
 
 def _classes(s: Scoring) -> dict:
-    return {"latent_knn_accuracy": knn_accuracy(s.posterior.mu, s.data.test_y),
-            "latent_silhouette": silhouette(s.posterior.mu, s.data.test_y)}
+    mu, y = s.posterior.mu[s.reference], s.data.test_y[s.reference.to(s.data.test_y.device)]
+    return {"latent_knn_accuracy": knn_accuracy(mu, y), "latent_silhouette": silhouette(mu, y)}
 
 
 def _paths(s: Scoring) -> dict:
@@ -361,13 +381,13 @@ def _positions(s: Scoring) -> dict:
 
 
 def _realism(s: Scoring) -> dict:
-    return {"prior_nn_ratio": s.nn_ratio(s.samples), "recon_nn_ratio": s.nn_ratio(s.recons)}
+    return {"prior_nn_ratio": s.nn_ratio(s.samples), "recon_nn_ratio": s.nn_ratio(s.recons[s.reference])}
 
 
 def _sharpness(s: Scoring) -> dict:
     out = {}
-    for prefix, images in (("recon", s.recons), ("prior", s.samples)):
-        ratios = sharpness_ratios(images, s.test_x)
+    for prefix, images in (("recon", s.recons[s.reference]), ("prior", s.samples)):
+        ratios = sharpness_ratios(images, s.reference_x)
         out[f"{prefix}_laplacian_ratio"] = ratios["laplacian_ratio"]
         out[f"{prefix}_hf_ratio"] = ratios["hf_energy_ratio"]
     return out
@@ -376,7 +396,7 @@ def _sharpness(s: Scoring) -> dict:
 def _features(s: Scoring) -> dict:
     prior_f = s.evaluator.features(s.all_samples)
     pr = precision_recall(s.real_features, prior_f)
-    recon_f = s.evaluator.features(s.recons)
+    recon_f = s.evaluator.features(s.recons[s.reference])
     prior_p, recon_p = s.evaluator.probabilities(prior_f), s.evaluator.probabilities(recon_f)
     return {"recon_fid": frechet_distance(s.real_features, recon_f),
             "prior_fid": frechet_distance(s.real_features, prior_f), "prior_precision": pr["precision"],
@@ -406,7 +426,8 @@ NEEDS: dict[str, Callable[[Scoring], bool]] = {
     "known positions": lambda s: {"x", "y"} <= set(s.data.factors),
     "two classes or more": lambda s: s.data.n_classes >= 2,  # a user's unlabelled arrays are all class 0
     # the k-NN accuracy is cross-validated in CV_FOLDS stratified folds: a small user's set may have fewer
-    f"{CV_FOLDS} test images of each class": lambda s: bool(torch.bincount(s.data.test_y).min() >= CV_FOLDS),
+    f"{CV_FOLDS} test images of each class": lambda s: bool(
+        torch.bincount(s.data.test_y[s.reference.to(s.data.test_y.device)]).min() >= CV_FOLDS),
     f"at most {MAX_LATENT_DIM} latent dimensions": lambda s: s.posterior.mu.shape[1] <= MAX_LATENT_DIM,
 }
 
