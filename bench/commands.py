@@ -198,16 +198,20 @@ def perf(opts: PerfOptions) -> int:
                               ) from None
     if opts.json is not None and not opts.json.parent.is_dir():
         raise ConfigError(f"--json {opts.json}: folder {opts.json.parent} does not exist; create it first")
-    if opts.memory or opts.evaluation:
-        flag = "--memory" if opts.memory else "--evaluation"
-        if opts.compare is not None or opts.profile or (opts.memory and opts.evaluation):
-            raise ConfigError(f"{flag} measures that alone; drop --compare, --profile and the other of "
-                              "--memory/--evaluation, or run them separately")
+    modes = [flag for flag, on in (("--memory", opts.memory), ("--evaluation", opts.evaluation),
+                                   ("--scaling", opts.scaling)) if on]
+    if modes:
+        if opts.compare is not None or opts.profile or len(modes) > 1:
+            raise ConfigError(f"{modes[0]} measures that alone; drop --compare, --profile and the other modes "
+                              f"({', '.join(modes[1:]) or 'none given'}), or run them separately")
         if opts.memory:
             result = perf_measure.memory(device)
-        else:
+        elif opts.evaluation:
             result = perf_measure.evaluation_share(device, repeats=opts.repeats)
             print(perf_measure.evaluation_share_table(result))
+        else:
+            result = perf_measure.scaling(device)
+            print(perf_measure.scaling_table(result))
         if opts.json is not None:
             perf_measure.save(result, opts.json)
             print(f"wrote {opts.json}")

@@ -98,3 +98,4 @@ class PerfOptions:
     profile: bool = False
     memory: bool = False  # measure peak memory (`bench.perf.memory`) instead of throughput
     evaluation: bool = False  # measure one run's evaluation against its training (`bench.perf.evaluation_share`)
+    scaling: bool = False  # measure a suite's cost against data size and runs (`bench.perf.scaling`)

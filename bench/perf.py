@@ -24,10 +24,11 @@ classic pipeline is per-image Python, bound by one core's speed (harness vs clas
 4.32x across machines and runs); the peak fractions compare small products with a large one.
 
 Reported beside them: the conv VAE on 32x32 RGB images (`conv_rgb32`, its FLOP counted by
-`torch.utils.flop_counter`). With `--memory` instead, the peak memory of runs on data sets
+`torch.utils.flop_counter`). Instead, with `--memory`, the peak memory of runs on data sets
 of CIFAR-10's and CelebA's sizes stored as uint8 and as float32 (`memory`); with
 `--evaluation`, what scoring a run costs beside training it, by metric group
-(`evaluation_share`).
+(`evaluation_share`); with `--scaling`, a suite's cost against data size and number of runs
+(`scaling`).
 """
 
 from __future__ import annotations
@@ -592,4 +593,109 @@ def evaluation_share_table(share: dict) -> str:
              f"evaluation is {share['evaluate_s'] / total:.0%} of the run",
              "seconds by metric group (a shared tensor counts for the first group that reads it):"]
     lines += [f"  {name:<18} {seconds:6.3f}" for name, seconds in share["groups_s"].items()]
+    return "\n".join(lines)
+
+
+SCALING_SIZES = (5_000, 20_000, 60_000)  # images, train and test together (4:1, as mnist5k)
+SCALING_RUNS = (1, 8, 64)  # runs of one suite, stacked where the runner stacks them (on a GPU)
+SCALING_TOLERANCE = 1.25  # "linear": no part's cost per unit above this multiple of the smallest point's
+
+
+def scaled_mnist(n_images: int, seed: int = 0) -> Dataset:
+    """mnist5k's images repeated up to `n_images` (train and test kept apart, 4:1), every copy
+    after the first rolled by -2..2 pixels in each direction, so a larger set is not the same
+    images again: the sizes of MNIST (60,000) and beyond without a download."""
+    base = load_dataset("mnist5k")
+    generator = torch.Generator().manual_seed(seed)
+
+    def grow(x: torch.Tensor, y: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        parts, labels = [x], [y]
+        while sum(len(p) for p in parts) < n:
+            dy, dx = torch.randint(-2, 3, (2,), generator=generator).tolist()
+            parts.append(torch.roll(x, shifts=(dy, dx), dims=(2, 3)))
+            labels.append(y)
+        return torch.cat(parts)[:n], torch.cat(labels)[:n]
+
+    n_test = n_images // 5
+    train_x, train_y = grow(base.train_x, base.train_y, n_images - n_test)
+    test_x, test_y = grow(base.test_x, base.test_y, n_test)
+    return Dataset(f"mnist-{n_images}", train_x, train_y, test_x, test_y)
+
+
+def suite_cost(data: Dataset, n_runs: int, device: str, epochs: int) -> dict:
+    """Seconds a suite of `n_runs` default VAEs (seeds 0, 1, ...) costs on `data`: its evaluator
+    network trained once, the runs trained as the runner's `--stack auto` trains them (one stack
+    on a GPU, one after another elsewhere) and each scored with every metric group."""
+    from vae_core.evaluator import train_evaluator
+    from vae_core.metrics import evaluate
+    from vae_core.stacked import fit_stacked
+
+    data = data.to(device)
+    start = time.perf_counter()
+    evaluator = train_evaluator(data, device)
+    evaluator_s = time.perf_counter() - start
+    configs = [RunConfig(dataset=data.name, device=device, epochs=epochs, seed=s) for s in range(n_runs)]
+    stacked = n_runs > 1 and resolve_device(device) == "cuda"
+    start = time.perf_counter()
+    results = fit_stacked(configs, data) if stacked else [fit(config, data) for config in configs]
+    synchronize(device)
+    train_s = time.perf_counter() - start
+    start = time.perf_counter()
+    for result in results:
+        evaluate(result.model, data, evaluator=evaluator)
+    synchronize(device)
+    evaluate_s = time.perf_counter() - start
+    return {"images": len(data.train_x) + len(data.test_x), "runs": n_runs, "stacked": stacked,
+            "evaluator_s": evaluator_s,
+            "train_s": train_s, "evaluate_s": evaluate_s, "total_s": evaluator_s + train_s + evaluate_s}
+
+
+def linear_growth(points: list[dict], unit: str) -> dict:
+    """Whether cost grows at most linearly in `unit` ("images" or "runs"): each point's seconds
+    per unit against the smallest point's, for the whole suite and for each of its parts (a part
+    that grows faster must not hide behind a larger linear one). Fixed costs make small points
+    dearer per unit, so only a rise counts against it."""
+    first = points[0]
+    per_unit = {part: [p[part] / p[unit] / (first[part] / first[unit]) for p in points]
+                for part in ("total_s", "evaluator_s", "train_s", "evaluate_s")}
+    return {"unit": unit, "per_unit_vs_smallest": per_unit,
+            "linear": all(r <= SCALING_TOLERANCE for ratios in per_unit.values() for r in ratios)}
+
+
+def scaling(device: str, sizes: tuple[int, ...] = SCALING_SIZES, runs: tuple[int, ...] = SCALING_RUNS,
+            epochs: int = 2) -> dict:
+    """`suite_cost` against data size (one run on `scaled_mnist(n)` for each n of `sizes`) and
+    against the number of runs (each count of `runs` on the smallest size), and whether each
+    grows at most linearly (`linear_growth`)."""
+    suite_cost(scaled_mnist(min(sizes)), 1, device, 1)  # warm-up: first calls and allocations, not measured
+    by_size = []
+    for n in sizes:
+        by_size.append(suite_cost(scaled_mnist(n), 1, device, epochs))
+        print(scaling_line(by_size[-1]), flush=True)
+    smallest = scaled_mnist(min(sizes))
+    by_runs = []
+    for n_runs in runs:
+        by_runs.append(suite_cost(smallest, n_runs, device, epochs))
+        print(scaling_line(by_runs[-1]), flush=True)
+    return {"device": device, "machine": machine_id(device), "torch": torch.__version__, "epochs": epochs,
+            "tolerance": SCALING_TOLERANCE, "by_size": by_size, "by_runs": by_runs,
+            "size_growth": linear_growth(by_size, "images"), "runs_growth": linear_growth(by_runs, "runs")}
+
+
+def scaling_line(point: dict) -> str:
+    runs = f"{point['runs']:>3} run(s)" + (" stacked" if point["stacked"] else "")
+    return (f"{point['images']:>7,} images, {runs}: {point['total_s']:7.1f} s (evaluator "
+            f"{point['evaluator_s']:.1f} s, training {point['train_s']:.1f} s, scoring {point['evaluate_s']:.1f} s)")
+
+
+def scaling_table(result: dict) -> str:
+    """`scaling`'s verdicts as the text `bench perf --scaling` prints after its points."""
+    lines = []
+    for growth in (result["size_growth"], result["runs_growth"]):
+        ratios = growth["per_unit_vs_smallest"]
+        verdict = "at most linear" if growth["linear"] else "faster than linear"
+        unit = growth["unit"][:-1]
+        lines.append(f"cost against {growth['unit']}: {verdict}; per {unit}, each point against the smallest: "
+                     + ", ".join(f"{part} " + " ".join(f"{r:.2f}x" for r in ratios[part]) for part in ratios)
+                     + f" (linear: none above {result['tolerance']:.2f}x)")
     return "\n".join(lines)

@@ -139,8 +139,37 @@ def test_evaluation_share_times_every_applicable_group_of_one_run():
     assert f"evaluation is {share['evaluate_s'] / total:.0%} of the run" in text and "feature_paths" in text
 
 
-@pytest.mark.parametrize("extra", [["--memory", "--evaluation"], ["--evaluation", "--profile"]])
+@pytest.mark.parametrize("extra", [["--memory", "--evaluation"], ["--evaluation", "--profile"],
+                                   ["--scaling", "--memory"]])
 def test_perf_modes_that_measure_one_thing_refuse_company(extra, capsys):
     assert main(["perf", *extra]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "alone" in err[0]
+
+
+def test_linear_growth_tells_linear_from_quadratic_cost():
+    """Known answers: cost a + b*n (fixed part, then linear) is at most linear; b*n^2 is not."""
+    sizes = [5_000, 20_000, 60_000]
+    point = lambda n, s: {"images": n, "total_s": s, "evaluator_s": s, "train_s": s, "evaluate_s": s}  # noqa: E731
+    linear = perf.linear_growth([point(n, 2.0 + 1e-3 * n) for n in sizes], "images")
+    quadratic = perf.linear_growth([point(n, 1e-7 * n * n) for n in sizes], "images")
+    assert linear["linear"] and linear["per_unit_vs_smallest"]["total_s"][0] == 1.0
+    assert not quadratic["linear"] and quadratic["per_unit_vs_smallest"]["total_s"] == pytest.approx([1, 4, 12])
+    hidden = [{**point(n, 100.0 + 1e-3 * n), "evaluate_s": 1e-7 * n * n} for n in sizes]  # a quadratic part
+    assert not perf.linear_growth(hidden, "images")["linear"]
+
+
+def test_scaled_mnist_grows_mnist5k_without_repeating_it():
+    data = perf.scaled_mnist(12_000)
+    assert (len(data.train_x), len(data.test_x)) == (9_600, 2_400) and data.train_x.dtype == torch.uint8
+    base = load_dataset("mnist5k")
+    assert torch.equal(data.train_x[:4000], base.train_x) and torch.equal(data.train_y[4000:8000], base.train_y)
+    assert not torch.equal(data.train_x[4000:8000], base.train_x)  # a shifted copy, not the same images
+
+
+def test_suite_cost_times_each_part_of_a_suite(digits):
+    cost = perf.suite_cost(digits, 2, "cpu", epochs=1)
+    assert cost["runs"] == 2 and cost["images"] == len(digits.train_x) + len(digits.test_x)
+    assert not cost["stacked"]  # as the runner's --stack auto on the CPU
+    assert cost["total_s"] == pytest.approx(cost["evaluator_s"] + cost["train_s"] + cost["evaluate_s"])
+    assert min(cost["evaluator_s"], cost["train_s"], cost["evaluate_s"]) > 0
