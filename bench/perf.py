@@ -548,12 +548,13 @@ def profile(device: str, steps: int = 20) -> str:
 
 
 def evaluation_share(device: str, dataset: str = "mnist5k", epochs: int = 20, repeats: int = 3) -> dict:
-    """What scoring one run costs beside training it: the default VAE trained `epochs` epochs
-    on `dataset` (as the ablations suite trains it on mnist5k), then `evaluate()` with the data set's
-    evaluator network, every metric group, best of `repeats`; and the seconds of each group
-    in `GROUPS` order (best of `repeats` too), where a tensor several groups share (the test posterior, the prior
-    samples) counts for the first group that reads it. The evaluator keeps the test images'
-    features after the first round, as it does for every run of a suite after the first."""
+    """What scoring one run costs beside training it: the default VAE trained `epochs` epochs on
+    `dataset` (as the ablations suite trains it on mnist5k), then `evaluate()` with the data
+    set's evaluator network, every metric group, best of `repeats`; and the seconds of each
+    group in `GROUPS` order (best of `repeats` too), where a tensor several groups share (the
+    test posterior, the prior samples) counts for the first group that reads it. The evaluator
+    keeps the test images' features after the first round, as it does for every run of a suite
+    after the first."""
     from vae_core.evaluator import train_evaluator
     from vae_core.metrics import GROUPS, IWAE_K, NEEDS, Scoring, evaluate
 
@@ -646,8 +647,8 @@ def suite_cost(data: Dataset, n_runs: int, device: str, epochs: int) -> dict:
     synchronize(device)
     evaluate_s = time.perf_counter() - start
     return {"images": len(data.train_x) + len(data.test_x), "runs": n_runs, "stacked": stacked,
-            "evaluator_s": evaluator_s,
-            "train_s": train_s, "evaluate_s": evaluate_s, "total_s": evaluator_s + train_s + evaluate_s}
+            "evaluator_s": evaluator_s, "train_s": train_s, "evaluate_s": evaluate_s,
+            "total_s": evaluator_s + train_s + evaluate_s}
 
 
 def linear_growth(points: list[dict], unit: str) -> dict:
