@@ -37,7 +37,7 @@ import torch
 from optuna.trial import TrialState
 from tqdm.auto import tqdm
 
-from bench.interrupts import redeliver_interrupts
+from bench.interrupts import InterruptGate, redeliver_interrupts
 from bench.options import TuneOptions
 from bench.runner import run_cached
 from bench.search_space import OBJECTIVES, SEARCH_SPACE
@@ -220,16 +220,20 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def make_objective(opts: TuneOptions, store: Store, position: int = 0) -> Callable[[optuna.Trial], float | list[float]]:
+def make_objective(opts: TuneOptions, store: Store, position: int = 0,
+                   gate: InterruptGate | None = None) -> Callable[[optuna.Trial], float | list[float]]:
     """The study's objective: train (or reuse) the trial's config and return its objective
     values. In a terminal, a bar at line `position` (one per worker process) shows the trial's
-    epochs, its parameters, its objective so far (one objective) and the evaluation that ends it."""
+    epochs, its parameters, its objective so far (one objective) and the evaluation that ends it.
+    Ctrl-C reaches it through `gate` (an interrupt held since the last trial is raised here)."""
     objectives = [OBJECTIVES[o] for o in opts.objectives]
     single = len(objectives) == 1
+    gate = gate or InterruptGate()
 
     def objective(trial: optuna.Trial) -> float | list[float]:
         try:
-            return attempt(trial)
+            with gate.open():
+                return attempt(trial)
         except (ConfigError, KeyboardInterrupt, *STORAGE_ERRORS) as exc:
             # ends the study: the command prints it in one line; Optuna would log it with a traceback
             optuna.logging.set_verbosity(optuna.logging.ERROR)
@@ -325,9 +329,10 @@ def best_lines(study: optuna.Study, opts: TuneOptions, most: int = 5) -> list[st
 
 
 def run_worker(opts: TuneOptions, threads: int | None = None, study: optuna.Study | None = None,
-               position: int = 0) -> None:
+               position: int = 0, gate: InterruptGate | None = None) -> None:
     """One worker: trials until the study holds `opts.trials` finished ones (or the timeout);
-    its trial's progress bar on line `position`."""
+    its trial's progress bar on line `position`. Ctrl-C ends it through `gate`, installed here
+    for the study unless the caller installed it, so every trial it began is recorded as ended."""
     quiet_optuna()
     if threads:
         torch.set_num_threads(threads)
@@ -337,21 +342,25 @@ def run_worker(opts: TuneOptions, threads: int | None = None, study: optuna.Stud
     store = Store(opts.results, "tune")  # its runs go to the shared runs/; "tune/" holds older versions' runs
     store.remove_partial(older_than_s=STALE_S)  # leftovers of killed workers; live writes take seconds
     failed_before = len(study.get_trials(deepcopy=False, states=(TrialState.FAIL,)))
-    with storage_errors_as_one_line(opts.storage_url):
-        study.optimize(make_objective(opts, store, position), timeout=opts.timeout,
+    own_gate = gate is None
+    gate = gate or InterruptGate()
+    with storage_errors_as_one_line(opts.storage_url), gate.installed() if own_gate else contextlib.nullcontext():
+        study.optimize(make_objective(opts, store, position, gate), timeout=opts.timeout,
                        callbacks=[_progress(opts, failed_before)])
+    gate.raise_held()
 
 
 def _worker_process(opts: TuneOptions, threads: int, errors: multiprocessing.SimpleQueue, position: int) -> None:
     """A worker process of `--workers N`: its one-line error goes to the parent, which prints
     it once; an interrupt ends it quietly (the parent says what happened). It starts with
-    Ctrl-C ignored, so that one arriving while it imports is no traceback; from here on it counts."""
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    Ctrl-C ignored, so that one arriving while it imports is no traceback; from here on the gate
+    takes it, and absorbs any that follow (the parent's, passed on) while the worker exits."""
+    gate = InterruptGate()
+    gate.install()
     redeliver_interrupts()
     try:
-        run_worker(opts, threads, position=position)
+        run_worker(opts, threads, position=position, gate=gate)
     except KeyboardInterrupt:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second one (the parent's) would interrupt the exit
         sys.exit(130)
     except ConfigError as exc:
         errors.put(str(exc))
@@ -421,6 +430,9 @@ def _run_study(opts: TuneOptions) -> optuna.Study:
                     p.join(timeout=30)
                 if p.is_alive():
                     p.terminate()
+                    p.join(timeout=10)
+            with contextlib.suppress(ConfigError, *STORAGE_ERRORS):  # a worker ended mid-trial: its trial ends too
+                fail_dead_local_trials(study)
             raise
         messages = []
         while not errors.empty():

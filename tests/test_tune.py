@@ -16,9 +16,10 @@ import pytest
 from helpers import exit_code
 from optuna.trial import TrialState
 
+from bench.interrupts import InterruptGate
 from bench.options import TuneOptions
 from bench.store import Store
-from bench.tune import create_or_load, fail_reason, make_objective, open_storage
+from bench.tune import create_or_load, fail_reason, make_objective, open_storage, run_worker
 
 TINY = ["--dataset", "digits", "--epochs", "3"]
 
@@ -112,6 +113,49 @@ def test_a_trial_killed_mid_run_is_marked_failed_and_the_study_resumes(tmp_path)
     assert len(failed) == 1 and fail_reason(failed[0]) == "worker died"
     assert not study.get_trials(states=(TrialState.RUNNING,))
     assert study.get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED))
+
+
+def test_ctrl_c_while_optuna_creates_a_trial_fails_that_trial_instead_of_leaving_it_running(tmp_path, monkeypatch):
+    """Optuna records a trial RUNNING before the objective runs; a KeyboardInterrupt raised
+    there escapes its handling and left the trial RUNNING for good (CI saw one after a Ctrl-C).
+    The gate holds it until the objective starts, which Optuna does record."""
+    opts = TuneOptions(study="g", trials=3, objectives=("test_recon",), dataset="digits", epochs=1,
+                       results=tmp_path, device="cpu")
+    study = create_or_load(opts)
+    ask, asked = study.ask, []
+
+    def ask_then_ctrl_c(*args, **kwargs):
+        trial = ask(*args, **kwargs)
+        asked.append(trial.number)
+        if len(asked) == 2:  # the second trial exists in the storage, its objective has not begun
+            os.kill(os.getpid(), signal.SIGINT)
+        return trial
+
+    monkeypatch.setattr(study, "ask", ask_then_ctrl_c)
+    handler = signal.getsignal(signal.SIGINT)
+    with pytest.raises(KeyboardInterrupt):
+        run_worker(opts, study=study)
+    assert signal.getsignal(signal.SIGINT) is handler  # the gate is this command's, not the process's
+    trials = study.get_trials()
+    assert [t.state for t in trials] == [TrialState.COMPLETE, TrialState.FAIL]
+    assert fail_reason(trials[1]) == "interrupted"
+
+
+def test_the_gate_holds_an_interrupt_outside_a_block_and_absorbs_the_ones_after_it():
+    gate = InterruptGate()
+    with gate.installed():
+        os.kill(os.getpid(), signal.SIGINT)
+        os.kill(os.getpid(), signal.SIGINT)  # a second, while the first is held: nothing is raised
+        assert gate.held
+        with pytest.raises(KeyboardInterrupt), gate.open():
+            pytest.fail("a held interrupt is raised as the block opens")
+        with pytest.raises(KeyboardInterrupt):
+            gate.raise_held()
+    fresh = InterruptGate()
+    with fresh.installed(), pytest.raises(KeyboardInterrupt), fresh.open():
+        os.kill(os.getpid(), signal.SIGINT)  # inside a block: at once
+        time.sleep(5)
+        pytest.fail("the interrupt did not arrive inside the block")
 
 
 class Bar:
