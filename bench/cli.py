@@ -137,8 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "ray (Ray tasks; pip install -e '.[ray]')")
     run.add_argument("--jobs", type=bounded(int, 1, 1024), help="processes for --executor process (default: cores)")
     run.add_argument("--stack", choices=list(STACK), default="auto",
-                     help="train runs that differ only in seed, beta and KL warm-up together (torch.func.vmap); "
-                          "auto = on a GPU, where it wins (inline executor only)")
+                     help="train runs that differ only in seed, beta, KL warm-up and reconstruction loss together "
+                          "(torch.func.vmap); auto = on a GPU, where it wins (inline executor only)")
     run.add_argument("--address", help="Ray cluster address for --executor ray (default: start a local Ray)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("--no-weights", action="store_true", help="do not store the trained weights (model.pt, "

@@ -61,6 +61,20 @@ def test_kl_warm_up_is_per_model_and_each_trains_as_alone(digits_data):
                                                                           rel=1e-5)
 
 
+def test_models_with_different_reconstruction_losses_stack_and_each_trains_as_alone(digits_data):
+    cfgs = [RunConfig(dataset="digits", epochs=2, device="cpu", recon_loss=loss, seed=seed)
+            for loss, seed in (("bce", 0), ("mse", 1), ("gaussian", 2), ("mse", 3))]
+    assert len({stack_key(c) for c in cfgs}) == 1
+    for config, stacked in zip(cfgs, fit_stacked(cfgs, digits_data), strict=True):
+        alone = fit(config, digits_data)
+        for field in ("loss", "recon", "kl"):  # bce, mse and the Gaussian NLL differ in scale many times over
+            assert [row[field] for row in stacked.history] == \
+                pytest.approx([row[field] for row in alone.history], rel=1e-5), (config.recon_loss, field)
+        ma, mb = (evaluate(r.model, digits_data, config.recon_loss).metrics for r in (alone, stacked))
+        for name in ("test_recon_mse", "test_recon_bce", "test_neg_elbo"):
+            assert mb[name] == pytest.approx(ma[name], rel=1e-4), (config.recon_loss, name)
+
+
 def test_a_diverging_stack_marks_its_models_diverged(digits_data):
     poisoned = dataclasses.replace(digits_data, train_x=digits_data.train_x.clone())
     poisoned.train_x[0, 0, 0, 0] = float("nan")
@@ -68,11 +82,11 @@ def test_a_diverging_stack_marks_its_models_diverged(digits_data):
     assert [(r.status, r.diverged_epoch, len(r.history)) for r in results] == [("diverged", 1, 1)] * 2
 
 
-def test_only_seed_beta_and_warm_up_may_differ_within_a_stack():
+def test_only_seed_beta_warm_up_and_loss_may_differ_within_a_stack():
     a = RunConfig()
-    assert stack_key(a) == stack_key(a.replace(seed=5, beta=2.0, kl_warmup_epochs=3))
+    assert stack_key(a) == stack_key(a.replace(seed=5, beta=2.0, kl_warmup_epochs=3, recon_loss="mse"))
     assert stack_key(a) != stack_key(a.replace(latent_dim=8))
-    with pytest.raises(ValueError, match="differ only in seed, beta, kl_warmup_epochs"):
+    with pytest.raises(ValueError, match="differ only in seed, beta, kl_warmup_epochs, recon_loss"):
         fit_stacked([a, a.replace(lr=0.01)])
 
 

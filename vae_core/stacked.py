@@ -1,13 +1,14 @@
 """Train several same-shaped models at once: `fit_stacked(configs) -> [TrainResult]`.
 
-The runs of a suite that differ only in seed, beta and KL warm-up share an architecture, across
-ablation axes, so their weights can be stacked and every step run for all of them together with `torch.func.vmap` over
-`functional_call` (see the PyTorch tutorial "Model ensembling"). Each model keeps what makes
-`fit()` reproducible: its own initialisation (`torch.manual_seed(seed)`), its own batch order and
-its own reparameterisation noise, drawn from generators in the same state `fit()` would use. The
-losses are summed, so each model's gradient is its own, and Adam is elementwise, so each model
-trains as `fit()` would train it alone, up to the rounding of batched matrix products
-(`tests/test_stacked.py` checks the metrics agree).
+The runs of a suite that differ only in seed, beta, KL warm-up and reconstruction loss share an
+architecture, across ablation axes, so their weights can be stacked and every step run for all
+of them together with `torch.func.vmap` over `functional_call` (see the PyTorch tutorial "Model
+ensembling"). Each model keeps what makes `fit()` reproducible: its own initialisation
+(`torch.manual_seed(seed)`), its own batch order and its own reparameterisation noise, drawn
+from generators in the same state `fit()` would use, and its own reconstruction loss (each loss
+of the stack weighed 1 or 0 per model). The losses are summed, so each model's gradient is its
+own, and Adam is elementwise, so each model trains as `fit()` would train it alone, up to the
+rounding of batched matrix products (`tests/test_stacked.py` checks the metrics agree).
 
 Why: a step of this small MLP is launch-bound on a GPU (a few microseconds of arithmetic per
 kernel), so M models cost little more than one. On a CPU the step is arithmetic-bound and
@@ -32,7 +33,7 @@ from vae_core.models import ARCHITECTURES, build_model
 from vae_core.train import TrainResult, kl_weight, make_optimizer, ready_to_score, terms_of
 
 #: Config fields that may differ within a stack; everything else must be equal.
-FREE_FIELDS = ("seed", "beta", "kl_warmup_epochs")  # each epoch's KL weight is per model
+FREE_FIELDS = ("seed", "beta", "kl_warmup_epochs", "recon_loss")  # each epoch's KL weight, each loss per model
 
 
 def stack_key(config: RunConfig) -> tuple:
@@ -76,9 +77,14 @@ def fit_stacked(
     base = copy.deepcopy(models[0]).to("meta")
     optimizer = make_optimizer(params.values(), first)
 
-    def one_model(p: dict, x: torch.Tensor, eps: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
+    losses = sorted({c.recon_loss for c in configs})  # one: the loss alone, as fit() computes it
+    mix = torch.tensor([[float(c.recon_loss == name) for name in losses] for c in configs], device=device)
+
+    def one_model(p: dict, x: torch.Tensor, eps: torch.Tensor, beta: torch.Tensor,
+                  weights: torch.Tensor) -> torch.Tensor:
         logits, posterior = functional_call(base, p, (x, eps))
-        terms = terms_of(logits, posterior, x, first, beta)
+        recon_mix = dict(zip(losses, weights, strict=True)) if len(losses) > 1 else None
+        terms = terms_of(logits, posterior, x, first, beta, recon_mix=recon_mix)
         return torch.stack([terms["loss"], terms["recon"], terms["kl"], terms["posterior_var"]])
 
     step_terms = vmap(one_model)
@@ -97,7 +103,7 @@ def fit_stacked(
             x = unit_float(data.train_x[perms[:, s : s + first.batch_size]], device)  # (M, b, C, H, W)
             eps = torch.stack([torch.randn((x.shape[1], first.latent_dim), generator=g, device=device)
                                for g in noise_gens])
-            terms = step_terms(params, x, eps, betas)  # (M, 4)
+            terms = step_terms(params, x, eps, betas, mix)  # (M, 4)
             optimizer.zero_grad(set_to_none=True)
             terms[:, 0].sum().backward()
             optimizer.step()

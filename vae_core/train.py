@@ -58,12 +58,18 @@ def loss_terms(
 def terms_of(
     logits: torch.Tensor, posterior: Posterior, x: torch.Tensor, config: RunConfig,
     beta: float | torch.Tensor | None = None, adversary: Adversary | None = None,
+    recon_mix: dict[str, torch.Tensor] | None = None,
 ) -> dict[str, torch.Tensor]:
     """Batch means of the loss and its parts from a forward pass already made (also used under
     `vmap`): loss = recon_weight * recon + beta * regulariser (+ adv_weight * adversarial).
     The regulariser is the closed-form KL (chapter eq. 1.19, beta as in Higgins et al. 2017) or
-    the moment penalties of eq. 1.4/1.5; an AE has none. `kl` is always the closed-form KL."""
-    recon = RECON_LOSSES[config.recon_loss](logits, x).mean()
+    the moment penalties of eq. 1.4/1.5; an AE has none. `kl` is always the closed-form KL.
+    `recon_mix` (a stack of models with different reconstruction losses) weighs each loss by
+    1 or 0 instead of reading `config.recon_loss`: 1 * a + 0 * b is a, and so is its gradient."""
+    if recon_mix is None:
+        recon = RECON_LOSSES[config.recon_loss](logits, x).mean()
+    else:
+        recon = sum(weight * RECON_LOSSES[name](logits, x).mean() for name, weight in recon_mix.items())
     loss = config.recon_weight * recon
     if adversary is not None:
         loss = loss + config.adv_weight * adversary.generator_loss(torch.sigmoid(logits))
