@@ -6,13 +6,15 @@ from helpers import TINY, exit_code, stored_results
 
 @pytest.fixture(scope="module")
 def inline(tiny_suite_run):
-    return stored_results(tiny_suite_run[0] / "r" / "ablations")
+    runs = stored_results(tiny_suite_run[0] / "r" / "runs")  # every run's folder, under the one cache
+    assert len(runs) >= 16, sorted(runs)
+    return runs
 
 
 def test_process_pool_gives_the_in_process_results(inline, tmp_path):
     assert exit_code(["run", "--suite", "ablations", *TINY, "--executor", "process", "--jobs", "2",
                       "--results", tmp_path, "--reports", tmp_path / "p"]) == 0
-    assert stored_results(tmp_path / "ablations") == inline
+    assert stored_results(tmp_path / "runs") == inline
 
 
 def test_ray_tasks_on_a_local_instance_give_the_in_process_results(inline, tmp_path):
@@ -23,4 +25,4 @@ def test_ray_tasks_on_a_local_instance_give_the_in_process_results(inline, tmp_p
                           "--reports", tmp_path / "p"]) == 0
     finally:
         ray.shutdown()
-    assert stored_results(tmp_path / "ablations") == inline
+    assert stored_results(tmp_path / "runs") == inline
