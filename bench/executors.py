@@ -34,8 +34,8 @@ def _train(key: str, config: RunConfig, evaluator: Evaluator | None, threads: in
 def run_inline(jobs: list[Job], progress: Callable[[str], None] | None = None, stack: bool = False
                ) -> Iterator[Outcome]:
     """Runs in this process, `progress` told each epoch. With `stack`, runs that differ only in
-    seed, beta, KL warm-up and reconstruction loss (`FREE_FIELDS`) train together (`vae_core.stacked.fit_stacked`),
-    each then evaluated alone."""
+    seed, beta, KL warm-up and reconstruction loss (`FREE_FIELDS`) train together
+    (`vae_core.stacked.fit_stacked`), each then evaluated alone."""
 
     def tell(text: str, epochs: int) -> Callable | None:
         """An epoch callback that shows `text` and the epoch (a history row or an epoch number)."""

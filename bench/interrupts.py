@@ -58,7 +58,8 @@ class InterruptGate:
 
     @contextmanager
     def installed(self) -> Iterator[InterruptGate]:
-        """The gate as SIGINT handler for a block; the previous handler after it."""
+        """The gate as SIGINT handler for a block; the previous handler after it (the gate
+        itself where it was the handler already)."""
         previous = self.install()
         try:
             yield self
@@ -68,8 +69,7 @@ class InterruptGate:
     @contextmanager
     def open(self) -> Iterator[None]:
         """A block that Ctrl-C may interrupt at once; a held interrupt is raised on entry."""
-        if self.held:
-            raise KeyboardInterrupt
+        self.raise_held()
         self._open = True
         try:
             yield

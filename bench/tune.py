@@ -331,8 +331,9 @@ def best_lines(study: optuna.Study, opts: TuneOptions, most: int = 5) -> list[st
 def run_worker(opts: TuneOptions, threads: int | None = None, study: optuna.Study | None = None,
                position: int = 0, gate: InterruptGate | None = None) -> None:
     """One worker: trials until the study holds `opts.trials` finished ones (or the timeout);
-    its trial's progress bar on line `position`. Ctrl-C ends it through `gate`, installed here
-    for the study unless the caller installed it, so every trial it began is recorded as ended."""
+    its trial's progress bar on line `position`. Ctrl-C ends it through `gate`, the SIGINT handler
+    for the study (and after it, where the caller made it the process's), so every trial it began
+    is recorded as ended."""
     quiet_optuna()
     if threads:
         torch.set_num_threads(threads)
@@ -342,9 +343,8 @@ def run_worker(opts: TuneOptions, threads: int | None = None, study: optuna.Stud
     store = Store(opts.results, "tune")  # its runs go to the shared runs/; "tune/" holds older versions' runs
     store.remove_partial(older_than_s=STALE_S)  # leftovers of killed workers; live writes take seconds
     failed_before = len(study.get_trials(deepcopy=False, states=(TrialState.FAIL,)))
-    own_gate = gate is None
     gate = gate or InterruptGate()
-    with storage_errors_as_one_line(opts.storage_url), gate.installed() if own_gate else contextlib.nullcontext():
+    with storage_errors_as_one_line(opts.storage_url), gate.installed():  # a worker's, installed already, stays
         study.optimize(make_objective(opts, store, position, gate), timeout=opts.timeout,
                        callbacks=[_progress(opts, failed_before)])
     gate.raise_held()
