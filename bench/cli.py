@@ -139,6 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--stack", choices=list(STACK), default="auto",
                      help="train runs that differ only in seed, beta, KL warm-up and reconstruction loss together "
                           "(torch.func.vmap); auto = on a GPU, where it wins (inline executor only)")
+    run.add_argument("--compile", action="store_true",
+                     help="compile the stacked training step with torch.compile, once per batch shape (CUDA "
+                          "graphs on a GPU); the compile time is reported apart from the training time")
     run.add_argument("--address", help="Ray cluster address for --executor ray (default: start a local Ray)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("--no-weights", action="store_true", help="do not store the trained weights (model.pt, "
@@ -281,6 +284,7 @@ def run(args: argparse.Namespace) -> int:
                            dataset=args.dataset, data_dir=args.data_dir, image_size=args.image_size, device=args.device,
                            settings=tuple(args.set))
     how = ExecOptions(executor=args.executor, jobs=args.jobs, address=args.address, stack=STACK[args.stack],
+                      compile=args.compile,
                       progress=not args.no_progress, keep_weights=not args.no_weights)
     from bench import commands
 

@@ -31,11 +31,12 @@ def _train(key: str, config: RunConfig, evaluator: Evaluator | None, threads: in
     return train_and_evaluate(config, key, None, evaluator)
 
 
-def run_inline(jobs: list[Job], progress: Callable[[str], None] | None = None, stack: bool = False
-               ) -> Iterator[Outcome]:
+def run_inline(jobs: list[Job], progress: Callable[[str], None] | None = None, stack: bool = False,
+               compile_step: bool = False) -> Iterator[Outcome]:
     """Runs in this process, `progress` told each epoch. With `stack`, runs that differ only in
     seed, beta, KL warm-up and reconstruction loss (`FREE_FIELDS`) train together
-    (`vae_core.stacked.fit_stacked`), each then evaluated alone."""
+    (`vae_core.stacked.fit_stacked`, its step compiled with `compile_step`), each then evaluated
+    alone."""
 
     def tell(text: str, epochs: int) -> Callable | None:
         """An epoch callback that shows `text` and the epoch (a history row or an epoch number)."""
@@ -59,7 +60,7 @@ def run_inline(jobs: list[Job], progress: Callable[[str], None] | None = None, s
         configs = [config for _, config, _ in group]
         data = dataset_for(configs[0]).to(resolve_device(configs[0].device))  # one copy for training and scoring
         told = tell(f"{len(group)} runs stacked ({configs[0].label}, ...)", configs[0].epochs)
-        results = _attempt(fit_stacked, configs, data, told)
+        results = _attempt(fit_stacked, configs, data, told, compile_step)
         for i, (key, config, evaluator) in enumerate(group):
             failed = isinstance(results, Exception)
             yield key, results if failed else _attempt(evaluate_result, config, key, results[i], data, evaluator)
@@ -119,7 +120,8 @@ Executor = Callable[[list[Job], ExecOptions, Callable[[str], None]], Iterator[Ou
 #: Where runs train, by the name `--executor` takes; each gets the jobs, the options and a
 #: progress callback (told each epoch where the executor can).
 EXECUTORS: dict[str, Executor] = {
-    "inline": lambda jobs, opts, progress: run_inline(jobs, progress, stack=bool(opts.stack)),
+    "inline": lambda jobs, opts, progress: run_inline(jobs, progress, stack=bool(opts.stack),
+                                                      compile_step=opts.compile),
     "process": lambda jobs, opts, progress: run_process_pool(jobs, opts.jobs or os.cpu_count() or 1),
     "ray": lambda jobs, opts, progress: run_ray(jobs, opts.address),
 }

@@ -23,7 +23,7 @@ def records_frame(records: list[RunRecord], labels: dict[str, str] | None = None
     for r in records:
         row = {"key": r.key, "label": labels.get(r.key, r.config.label), **config_dict(r.config), "status": r.status,
                "device_used": r.info.get("device"), "diverged_epoch": r.info.get("diverged_epoch"),
-               "stacked_with": r.info.get("stacked_with", 1),
+               "stacked_with": r.info.get("stacked_with", 1), "compile_seconds": r.info.get("compile_seconds", 0.0),
                "evaluator_accuracy": r.info.get("evaluator", {}).get("test_accuracy"),
                "eval_seconds": r.info.get("eval_seconds"),
                "error": r.info.get("error")}

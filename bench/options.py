@@ -49,12 +49,14 @@ class SuiteOptions:
 class ExecOptions:
     """How a suite's runs are executed: where (`executor`: inline, process or ray), with how
     many processes (`jobs`, process pool) or which cluster (`address`, Ray), whether same-shaped
-    runs train stacked (`stack`: None = where it wins, on a GPU), and whether a bar shows progress."""
+    runs train stacked (`stack`: None = where it wins, on a GPU) and with a compiled step
+    (`compile`: `vae_core.stacked.fit_stacked(compile_step=True)`), and whether a bar shows progress."""
 
     executor: str = "inline"
     jobs: int | None = None
     address: str | None = None
     stack: bool | None = None
+    compile: bool = False
     progress: bool = True
     keep_weights: bool = True  # store each run's trained weights (model.pt); False: run --no-weights
 

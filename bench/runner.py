@@ -23,7 +23,7 @@ from bench.options import ExecOptions, SuiteOptions
 from bench.store import Manifest, ManifestEntry, RunRecord, Store, StoredRunError, code_version, run_key
 from bench.suites import Suite, SuiteRun
 from bench.work import evaluator_for, train_and_evaluate
-from vae_core.config import RunConfig
+from vae_core.config import ConfigError, RunConfig
 from vae_core.device import resolve_device
 from vae_core.train import EpochCallback
 
@@ -57,6 +57,11 @@ def run_suite(suite: Suite, runs: list[SuiteRun], options: SuiteOptions, results
     without duplicates, and the manifest written beside them. With `how.stack` None, same-shaped
     runs train stacked (`vae_core.stacked`) where it wins: inline, on a GPU."""
     how = how or ExecOptions()
+    if how.compile and (how.executor != "inline" or how.stack is False
+                        or how.stack is None and bool(runs) and resolve_device(runs[0].config.device) != "cuda"):
+        raise ConfigError("--compile compiles the stacked training step, and these runs would train one at a time "
+                          "(stacking needs --executor inline; --stack auto stacks on a GPU only): add --stack on, "
+                          "or drop --compile")
     store = Store(results_root, suite.name, keep_weights=how.keep_weights)
     started = time.perf_counter()
     started_at = datetime.now(UTC).isoformat(timespec="seconds")

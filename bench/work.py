@@ -70,6 +70,7 @@ def evaluate_result(config: RunConfig, key: str, result: TrainResult, data: Data
     """The stored record of a trained model: its metrics (every group, unless it diverged) and
     what made it."""
     info = {"device": result.device, "diverged_epoch": result.diverged_epoch, "stacked_with": result.stacked_with,
+            "compile_seconds": result.compile_seconds,
             "torch": torch.__version__, "vae_bench": vae_core.__version__, "code_version": code_version(),
             "finished_at": datetime.now(UTC).isoformat(timespec="seconds")}
     if evaluator is not None:

@@ -169,12 +169,15 @@ def test_dry_run_prints_the_runs_and_writes_nothing(tmp_path, capsys):
     assert not list(tmp_path.iterdir())
 
 
-def test_a_sweep_from_the_command_line_trains_and_reports_each_point(tmp_path, capsys):
+def test_a_sweep_from_the_command_line_trains_and_reports_each_point(tmp_path, capsys, monkeypatch):
+    # its two points differ only in beta: they train stacked, with the compiled step (aot_eager: 2 s, not 30)
+    monkeypatch.setattr("vae_core.stacked.COMPILE_BACKEND", "aot_eager")
     args = ["run", "--set", "beta=0.5,2", "--dataset", "digits", "--epochs", "1", "--seed-list", "4", "--no-progress",
-            "--results", tmp_path / "r", "--reports", tmp_path / "p"]
+            "--stack", "on", "--compile", "--results", tmp_path / "r", "--reports", tmp_path / "p"]
     assert exit_code(args) == 0
     html = (tmp_path / "p" / "sweep.html").read_text()
     assert "beta=0.5" in html and "beta=2" in html
+    assert re.search(r"2 models stacked, step compiled in \d+\.\d s \(not in train s\)", html)
     stored = [json.loads(p.read_text()) for p in (tmp_path / "r" / "runs").glob("*/config.json")]
     assert sorted((c["beta"], c["seed"]) for c in stored) == [(0.5, 4), (2.0, 4)]
 

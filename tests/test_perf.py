@@ -173,3 +173,11 @@ def test_suite_cost_times_each_part_of_a_suite(digits):
     assert not cost["stacked"]  # as the runner's --stack auto on the CPU
     assert cost["total_s"] == pytest.approx(cost["evaluator_s"] + cost["train_s"] + cost["evaluate_s"])
     assert min(cost["evaluator_s"], cost["train_s"], cost["evaluate_s"]) > 0
+
+
+def test_the_stacked_figure_times_the_compiled_step_apart_where_asked(digits, monkeypatch):
+    monkeypatch.setattr("vae_core.stacked.COMPILE_BACKEND", "aot_eager")  # the graph inductor compiles, in 2 s
+    figure = perf.stacked_vs_sequential("cpu", digits, n_models=2, epochs=1, compiled=True)
+    assert figure["compiled_images_per_s"] > 0 and figure["compile_seconds"] > 0 and figure["compiled_vs_eager"] > 0
+    assert "compiled" not in str(perf.stacked_vs_sequential("cpu", digits, n_models=2, epochs=1))  # the CPU: not
+    assert "step compiled (run --compile)" in perf.stacked_lines(figure)[1]

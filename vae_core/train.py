@@ -34,6 +34,7 @@ class TrainResult:
     train_images_per_s: float
     history: list[dict] = field(default_factory=list)  # one row per epoch
     stacked_with: int = 1  # models trained together with this one (vae_core.stacked); timings are the stack's
+    compile_seconds: float = 0.0  # compiling the stacked step (`fit_stacked(compile_step=True)`), not in train_seconds
 
 
 def kl_weight(config: RunConfig, epoch: int) -> float:

@@ -39,8 +39,10 @@ def throughput_table(df: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
     out = []
     for (label, dataset), g in df[df.status == "ok"].groupby(["label", "dataset"], sort=False):
         stack = int(g.stacked_with.max()) if "stacked_with" in g and g.stacked_with.notna().any() else 1
+        compiled = float(g.compile_seconds.max()) if "compile_seconds" in g and g.compile_seconds.notna().any() else 0
+        how = "alone" if stack == 1 else f"{stack} models stacked"
         out.append([label, dataset, ", ".join(sorted(set(g.device_used.dropna()))), str(g.batch_size.iloc[0]),
-                    "alone" if stack == 1 else f"{stack} models stacked",
+                    how + (f", step compiled in {compiled:.1f} s (not in train s)" if compiled else ""),
                     str(stat(g, "train_images_per_s")), str(stat(g, "infer_images_per_s")),
                     str(stat(g, "train_seconds"))])
     return header, out

@@ -89,6 +89,9 @@ CASES = {
     "address without ray": [*RUN, "--address", "127.0.0.1:6379"],
     "jobs without a process pool": [*RUN, "--jobs", "2"],
     "stacking on a process pool": [*RUN, "--executor", "process", "--stack", "on"],
+    "compile without stacking": [*RUN, "--compile", "--stack", "off"],
+    "compile on a process pool": [*RUN, "--compile", "--executor", "process"],
+    "compile where runs train one at a time (the CPU)": [*RUN, "--compile", "--device", "cpu"],
     # run: config files and suite files
     "config missing": ["run", "--config", "{d}/nope.json"],
     "config not json": ["run", "--config", "{d}/bad.json"],

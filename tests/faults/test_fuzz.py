@@ -37,7 +37,7 @@ WORDS = ["--suite", "ablations", "claims", "nope", "--suite-file",
          "--trial", "--from-study", "--storage", "sqlite:///o.db", "postgresql://u:pw@h/db", "--trials", "--workers",
          "--objectives", "test_recon_mse", "rate", "--compare", "--json", "--stack", "on", "off", "--executor",
          "process", "--jobs", "--no-progress", "--max-regression", "0", "1", "-1", "3", "1e9", "nan", "", " ",
-         "\x00", "é", "/dev/zero", "a" * 300]
+         "--compile", "\x00", "é", "/dev/zero", "a" * 300]
 KEYS = ["name", "description", "seeds", "defaults", "runs", "label", "axis", "seed", "beta", "latent_dim",
         "hidden_dim", "epochs", "dataset", "device", "model", "arch", "recon_loss", "lr", "batch_size", "data_dir",
         "train_images", "iwae_k", "regularizer", "moment_ratio", "bogus", ""]
