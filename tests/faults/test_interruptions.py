@@ -45,7 +45,7 @@ def test_kill_9_at_a_random_point_then_rerun_gives_the_uninterrupted_results(tmp
 def test_a_second_run_on_the_same_results_folder_is_refused_and_corrupts_nothing(tmp_path, capsys, survived):
     results = tmp_path / "r"
     args = ["run", "--suite", "ablations", *TINY, "--results", results, "--reports", tmp_path / "p"]
-    first = bench_process([*args[:-4], "--epochs", "30", "--seeds", "1", *args[-4:]])  # one seed: long enough
+    first = bench_process([*args[:-4], "--epochs", "6", "--seeds", "1", *args[-4:]])  # one seed, 16 runs: ~10 s
     deadline = time.time() + 120
     while not stored_results(results / "runs") and time.time() < deadline:
         time.sleep(0.05)
