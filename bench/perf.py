@@ -644,7 +644,9 @@ def scaled_mnist(n_images: int, seed: int = 0) -> Dataset:
 def suite_cost(data: Dataset, n_runs: int, device: str, epochs: int) -> dict:
     """Seconds a suite of `n_runs` default VAEs (seeds 0, 1, ...) costs on `data`: its evaluator
     network trained once, the runs trained as the runner's `--stack auto` trains them (one stack
-    on a GPU, one after another elsewhere) and each scored with every metric group."""
+    on a GPU, one after another elsewhere) and each scored with every metric group; and the
+    suite-level throughput, training images (runs x epochs x training set) per second of the
+    whole suite, evaluator and scoring included (`images_per_s`, higher is better)."""
     from vae_core.evaluator import train_evaluator
     from vae_core.metrics import evaluate
     from vae_core.stacked import fit_stacked
@@ -664,9 +666,10 @@ def suite_cost(data: Dataset, n_runs: int, device: str, epochs: int) -> dict:
         evaluate(result.model, data, evaluator=evaluator)
     synchronize(device)
     evaluate_s = time.perf_counter() - start
+    total_s = evaluator_s + train_s + evaluate_s
     return {"images": len(data.train_x) + len(data.test_x), "runs": n_runs, "stacked": stacked,
-            "evaluator_s": evaluator_s, "train_s": train_s, "evaluate_s": evaluate_s,
-            "total_s": evaluator_s + train_s + evaluate_s}
+            "evaluator_s": evaluator_s, "train_s": train_s, "evaluate_s": evaluate_s, "total_s": total_s,
+            "images_per_s": n_runs * epochs * len(data.train_x) / total_s}
 
 
 def linear_growth(points: list[dict], unit: str) -> dict:
@@ -704,7 +707,8 @@ def scaling(device: str, sizes: tuple[int, ...] = SCALING_SIZES, runs: tuple[int
 def scaling_line(point: dict) -> str:
     runs = f"{point['runs']:>3} run(s)" + (" stacked" if point["stacked"] else "")
     return (f"{point['images']:>7,} images, {runs}: {point['total_s']:7.1f} s (evaluator "
-            f"{point['evaluator_s']:.1f} s, training {point['train_s']:.1f} s, scoring {point['evaluate_s']:.1f} s)")
+            f"{point['evaluator_s']:.1f} s, training {point['train_s']:.1f} s, scoring {point['evaluate_s']:.1f} s), "
+            f"{point['images_per_s']:,.0f} training images/s over the suite")
 
 
 def scaling_table(result: dict) -> str:

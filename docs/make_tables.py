@@ -327,15 +327,16 @@ def table_scaling() -> str:
             rows.append([f"{point['images']:,}", f"{point['runs']}{' stacked' if point['stacked'] else ''}",
                          f"{point['evaluator_s']:.1f}",
                          f"{point['train_s']:.1f}", f"{point['evaluate_s']:.1f}", f"{point['total_s']:.1f}",
-                         f"{ratio:.2f}x per {axis[:-1]}"])
+                         f"{point['images_per_s']:,.0f}", f"{ratio:.2f}x per {axis[:-1]}"])
     verdict = lambda g: "at most linearly" if g["linear"] else "faster than linearly"  # noqa: E731
     stacked = any(p["stacked"] for p in r["by_runs"])
     return markdown(["images", "runs", "evaluator network, s", "training, s", "scoring, s", "suite, s",
-                     "cost per unit against the smallest point"], rows) + (
+                     "suite, training images/s", "cost per unit against the smallest point"], rows) + (
         f"\n\nA suite of default VAEs ({r['epochs']} epochs each; "
         f"{'trained as one stack' if stacked else 'trained one after another, as --stack auto does off a GPU'}) on "
         "mnist5k's images repeated to the size, each copy shifted by up to 2 pixels; the evaluator network is "
-        "trained once per data set, every run is scored with every metric group. Against data size the cost "
+        "trained once per data set, every run is scored with every metric group; the suite's training images/s "
+        "are runs x epochs x training images over the suite's seconds. Against data size the cost "
         f"grows {verdict(r['size_growth'])}, against the number of runs {verdict(r['runs_growth'])} (linear: no "
         f"part of a point dearer per unit than {r['tolerance']:.2f}x the smallest point's). On {r['device']} "
         f"({r['machine']}), torch {r['torch']}; no GPU was lent to this measurement. Measured by "

@@ -1,8 +1,18 @@
+import signal
+
 import pytest
 import torch
 from helpers import TINY, exit_code
 
 from vae_core.data import load_dataset
+
+
+def pytest_configure(config):
+    """A shell starts a background job (`cmd &`, nohup) with Ctrl-C ignored, and every process
+    the tests start would inherit that: the Ctrl-C tests would send interrupts that nothing
+    receives. The tests run as from a terminal, with Python's own handler, whatever started them."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")

@@ -173,6 +173,7 @@ def test_suite_cost_times_each_part_of_a_suite(digits):
     assert not cost["stacked"]  # as the runner's --stack auto on the CPU
     assert cost["total_s"] == pytest.approx(cost["evaluator_s"] + cost["train_s"] + cost["evaluate_s"])
     assert min(cost["evaluator_s"], cost["train_s"], cost["evaluate_s"]) > 0
+    assert cost["images_per_s"] == pytest.approx(2 * 1 * len(digits.train_x) / cost["total_s"])
 
 
 def test_the_stacked_figure_times_the_compiled_step_apart_where_asked(digits, monkeypatch):
