@@ -67,8 +67,11 @@ def latent_path_rows(runs: Sequence[tuple[str, RunRecord]], n: int) -> list[tupl
 
 
 def to_data_uri(fig: Figure) -> str:
+    """The figure as a PNG data URI. A figure with a layout engine (constrained) already fits its
+    canvas; one without (the image mosaics, whose row labels lie left of the axes) is cropped to
+    what it draws, which costs a second drawing."""
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight" if fig.get_layout_engine() is None else None)
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
