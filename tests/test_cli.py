@@ -26,11 +26,13 @@ def run_cli(args, capsys):
 
 
 @pytest.fixture(scope="module")
-def tiny_suite(tmp_path_factory):
+def tiny_suite(tiny_suite_run, tmp_path_factory):
+    """A copy of the session's tiny suite, its results and its report, that this module's tests
+    may change (the session's is trained once and only read)."""
     root = tmp_path_factory.mktemp("suite")
-    args = ["run", "--suite", "ablations", *TINY, "--results", root / "results", "--reports", root / "reports"]
-    assert exit_code(args) == 0
-    return root, args
+    shutil.copytree(tiny_suite_run[0] / "r", root / "results")
+    shutil.copytree(tiny_suite_run[0] / "p", root / "reports")
+    return root, ["run", "--suite", "ablations", *TINY, "--results", root / "results", "--reports", root / "reports"]
 
 
 def stored_metrics(results: Path) -> dict[str, dict]:
