@@ -36,14 +36,17 @@ def snapshot(path: Path) -> dict[str, bytes]:
     return {str(p.relative_to(path)): (p.read_bytes() if p.is_file() else b"<dir>") for p in sorted(path.rglob("*"))}
 
 
-def stored_results(runs_dir: Path) -> dict[str, tuple[str, dict]]:
-    """key -> (status, metrics without timing) of every complete run folder.
+def stored_results(runs_dir: Path, seed: int | None = None) -> dict[str, tuple[str, dict]]:
+    """key -> (status, metrics without timing) of every complete run folder (of that seed only,
+    with `seed`: the seed-0 runs of a suite of seeds 0 and 1 are the runs of a one-seed suite).
 
     A run is written into a hidden `.tmp-*` folder and renamed into place when complete, so
     hidden folders are skipped: a live run may rename one away between the glob and the read."""
     out = {}
     for path in runs_dir.glob("*/metrics.json"):
         if path.parent.name.startswith("."):
+            continue
+        if seed is not None and json.loads((path.parent / "config.json").read_text())["seed"] != seed:
             continue
         meta = json.loads(path.read_text())
         out[path.parent.name] = (meta["status"], {k: v for k, v in meta["metrics"].items() if k not in TIMING})

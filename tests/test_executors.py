@@ -6,13 +6,14 @@ from helpers import TINY, exit_code, stored_results
 
 @pytest.fixture(scope="module")
 def inline(tiny_suite_run):
-    runs = stored_results(tiny_suite_run[0] / "r" / "runs")  # every run's folder, under the one cache
-    assert len(runs) >= 16, sorted(runs)
+    """The seed-0 runs of the session's tiny suite, trained in-process: the runs of a one-seed suite."""
+    runs = stored_results(tiny_suite_run[0] / "r" / "runs", seed=0)  # run folders, under the one cache
+    assert len(runs) == 16, sorted(runs)
     return runs
 
 
 def test_process_pool_gives_the_in_process_results(inline, tmp_path):
-    assert exit_code(["run", "--suite", "ablations", *TINY, "--executor", "process", "--jobs", "2",
+    assert exit_code(["run", "--suite", "ablations", *TINY, "--seeds", "1", "--executor", "process", "--jobs", "2",
                       "--results", tmp_path, "--reports", tmp_path / "p"]) == 0
     assert stored_results(tmp_path / "runs") == inline
 
@@ -21,8 +22,8 @@ def test_ray_tasks_on_a_local_instance_give_the_in_process_results(inline, tmp_p
     ray = pytest.importorskip("ray", reason="Ray is not installed: pip install -e '.[ray]'")
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
     try:
-        assert exit_code(["run", "--suite", "ablations", *TINY, "--executor", "ray", "--results", tmp_path,
-                          "--reports", tmp_path / "p"]) == 0
+        assert exit_code(["run", "--suite", "ablations", *TINY, "--seeds", "1", "--executor", "ray",
+                          "--results", tmp_path, "--reports", tmp_path / "p"]) == 0
     finally:
         ray.shutdown()
     assert stored_results(tmp_path / "runs") == inline

@@ -1,6 +1,5 @@
 """Kill -9 mid-suite, two runs on one results folder, a full disk: nothing is lost or corrupted."""
 
-import json
 import os
 import random
 import resource
@@ -18,10 +17,7 @@ from helpers import TINY, bench_process, exit_code, snapshot, stored_results
 def reference(tiny_suite_run):
     """The tiny suite's seed-0 runs, run once without interruption (the session's suite has seeds
     0 and 1; a one-seed suite trains the seed-0 runs, under the same keys)."""
-    runs = stored_results(tiny_suite_run[0] / "r" / "runs")
-    seed_0 = {p.parent.name for p in (tiny_suite_run[0] / "r" / "runs").glob("*/config.json")
-              if json.loads(p.read_text())["seed"] == 0}
-    return {key: value for key, value in runs.items() if key in seed_0}
+    return stored_results(tiny_suite_run[0] / "r" / "runs", seed=0)
 
 
 @pytest.mark.parametrize("attempt", range(2))
