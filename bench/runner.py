@@ -51,14 +51,20 @@ def run_cached(store: Store, config: RunConfig, on_epoch: EpochCallback | None =
     return record, False
 
 
+def stacks(how: ExecOptions, config: RunConfig) -> bool:
+    """Whether runs like `config` train stacked: as `how.stack` says, or (None) where it wins, on
+    a GPU; with the inline executor only."""
+    wanted = how.stack if how.stack is not None else resolve_device(config.device) == "cuda"
+    return wanted and how.executor == "inline"
+
+
 def run_suite(suite: Suite, runs: list[SuiteRun], options: SuiteOptions, results_root: Path,
               how: ExecOptions | None = None) -> tuple[list[RunRecord], Manifest]:
     """Run (or reuse) every run of a suite as `how` says; returns the records, in suite order
     without duplicates, and the manifest written beside them. With `how.stack` None, same-shaped
     runs train stacked (`vae_core.stacked`) where it wins: inline, on a GPU."""
     how = how or ExecOptions()
-    if how.compile and (how.executor != "inline" or how.stack is False
-                        or how.stack is None and bool(runs) and resolve_device(runs[0].config.device) != "cuda"):
+    if how.compile and runs and not stacks(how, runs[0].config):
         raise ConfigError("--compile compiles the stacked training step, and these runs would train one at a time "
                           "(stacking needs --executor inline; --stack auto stacks on a GPU only): add --stack on, "
                           "or drop --compile")
@@ -79,10 +85,7 @@ def run_suite(suite: Suite, runs: list[SuiteRun], options: SuiteOptions, results
         print(f"suite {suite.name}: {len(unique)} runs, {len(records)} cached, {len(todo)} to train",
               file=sys.stderr)
         jobs = [(key, unique[key], evaluator_for(unique[key], results_root)) for key in todo]
-        stack = how.stack
-        if stack is None:
-            stack = bool(jobs) and resolve_device(jobs[0][1].device) == "cuda"
-        how = replace(how, stack=stack and how.executor == "inline")
+        how = replace(how, stack=bool(jobs) and stacks(how, jobs[0][1]))
         with tqdm(total=len(jobs), desc=suite.name, unit="run", disable=not how.progress, file=sys.stderr) as bar:
             for key, outcome in EXECUTORS[how.executor](jobs, how, bar.set_postfix_str):
                 config = unique[key]

@@ -115,13 +115,14 @@ def test_runner_with_stacking_agrees_with_the_plain_runner(tiny_suite_run, tmp_p
 def test_a_compiled_stack_trains_as_the_eager_one_and_reports_its_compile_time_apart(digits_data, monkeypatch):
     # aot_eager captures and differentiates the same graph as inductor without generating code (2 s, not 30 s)
     monkeypatch.setattr("vae_core.stacked.COMPILE_BACKEND", "aot_eager")
-    # a suite's many stack shapes outgrow dynamo's recompile limit (8 graphs); here 1 stands for it
     torch._dynamo.reset()  # no graph cached by an earlier test
     counters.clear()
     cfgs = [RunConfig(dataset="digits", epochs=2, device="cpu", seed=s, beta=b) for s, b in ((0, 1.0), (1, 4.0))]
     eager = fit_stacked(cfgs, digits_data)
     start = time.perf_counter()
-    with torch._dynamo.config.patch(recompile_limit=1):  # (monkeypatch's undo would delete the setting)
+    # a suite's many stack shapes outgrow dynamo's recompile limit (8 graphs); here 1 stands for it
+    # (patched, not monkeypatched: monkeypatch's undo would delete the setting)
+    with torch._dynamo.config.patch(recompile_limit=1):
         compiled = fit_stacked(cfgs, digits_data, compile_step=True)
     wall_seconds = time.perf_counter() - start
     assert counters["stats"]["unique_graphs"] == 2  # the full batch and the last one, both compiled

@@ -68,13 +68,18 @@ def compiled(step: Callable, device: str) -> Callable:
     inductor's kernels elsewhere; another backend (`COMPILE_BACKEND`) takes no mode. Every stack
     of a suite (each width, latent size, model kind and number of models, at two batch shapes) is
     one more graph of the one vmapped step: past dynamo's default of 8 graphs the rest would
-    silently run eager, so the step is called under `RECOMPILE_LIMIT`."""
+    silently run eager, so the step is called under `RECOMPILE_LIMIT`. With CUDA graphs each call
+    starts a new step: the caller reads (sums) the last replay's outputs before the next one
+    overwrites them."""
+    cuda_graphs = COMPILE_BACKEND == "inductor" and device == "cuda"
     if COMPILE_BACKEND != "inductor":
         graph = torch.compile(step, backend=COMPILE_BACKEND, dynamic=False)
     else:
-        graph = torch.compile(step, mode="reduce-overhead" if device == "cuda" else "default", dynamic=False)
+        graph = torch.compile(step, mode="reduce-overhead" if cuda_graphs else "default", dynamic=False)
 
     def call(*args: torch.Tensor) -> torch.Tensor:
+        if cuda_graphs:
+            torch.compiler.cudagraph_mark_step_begin()
         with torch._dynamo.config.patch(recompile_limit=RECOMPILE_LIMIT):
             return graph(*args)
 
@@ -123,7 +128,6 @@ def fit_stacked(
         return torch.stack([terms["loss"], terms["recon"], terms["kl"], terms["posterior_var"]])
 
     step_terms = compiled(vmap(one_model), device) if compile_step else vmap(one_model)
-    graphs = compile_step and device == "cuda" and COMPILE_BACKEND == "inductor"  # CUDA graphs: mark each step
     compiled_shapes: set[tuple] = set()  # a new batch shape compiles: its first step is timed as compile time
     compile_seconds = 0.0
     n, m = data.train_x.shape[0], len(configs)
@@ -145,8 +149,6 @@ def fit_stacked(
             if first_of_shape:
                 synchronize(device)
                 compile_start = time.perf_counter()
-            if graphs:  # the outputs of the last replay are read (summed) before this one overwrites them
-                torch.compiler.cudagraph_mark_step_begin()
             terms = step_terms(params, x, eps, betas, mix)  # (M, 4)
             optimizer.zero_grad(set_to_none=True)
             terms[:, 0].sum().backward()
