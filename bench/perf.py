@@ -23,8 +23,10 @@ neighbours (at batch 128: 0.52-0.75 in CI runs of one code, which failed a 25% g
 classic pipeline is per-image Python, bound by one core's speed (harness vs classic 1.92x to
 4.32x across machines and runs); the peak fractions compare small products with a large one.
 
-Reported beside them: the conv VAE on 32x32 RGB images (`conv_rgb32`, its FLOP counted by
-`torch.utils.flop_counter`). Instead, with `--memory`, the peak memory of runs on data sets
+Reported beside them: the conv VAE on 32x32 and 64x64 RGB images (`conv_figures`, its FLOP
+counted by `torch.utils.flop_counter`): `fit()`, and its training step with channels-last
+memory, bfloat16 autocast and (on a GPU) TF32 and `torch.compile`, each alone and together,
+against the matching matmul peak. Instead, with `--memory`, the peak memory of runs on data sets
 of CIFAR-10's and CelebA's sizes stored as uint8 and as float32 (`memory`); with
 `--evaluation`, what scoring a run costs beside training it, by metric group
 (`evaluation_share`); with `--scaling`, a suite's cost against data size and number of runs
@@ -80,10 +82,11 @@ def train_flop_per_image(model: nn.Module) -> float:
     return 6.0 * weights
 
 
-def matmul_peak_gflops(device: str, n: int = 2048, repeats: int = 10) -> float:
-    """GFLOP/s of a float32 n x n matmul: the machine's practical peak for this arithmetic."""
-    a = torch.randn(n, n, device=device)
-    b = torch.randn(n, n, device=device)
+def matmul_peak_gflops(device: str, n: int = 2048, repeats: int = 10, dtype: torch.dtype = torch.float32) -> float:
+    """GFLOP/s of an n x n matmul in `dtype`: the machine's practical peak for this arithmetic
+    (float32 as PyTorch runs it by default: TF32 off on a GPU)."""
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
     a @ b
     synchronize(device)
     start = time.perf_counter()
@@ -231,23 +234,112 @@ def step_flop_per_image(config: RunConfig, image_shape: tuple[int, int, int], ba
     return counter.get_total_flops() / batch
 
 
-#: The conv VAE on 32x32 RGB images (the `shapes` set), as `perf` measures it.
-CONV_RGB32 = RunConfig(arch="conv", dataset="shapes")
+#: The conv VAE on RGB images, as `perf` measures it: on `shapes` (32x32), and on `shapes`
+#: upsampled to 64x64 (`rgb_images`), the resolution of CelebA as the harness trains it.
+CONV_RGB = RunConfig(arch="conv", dataset="shapes")
+CONV_SIZES = (32, 64)
+CONV_BATCH = 256
+#: Ways of running a training step, measured one at a time and then together (`step_images_per_s`):
+#: channels-last memory (NHWC, which oneDNN and cuDNN convolutions prefer), bfloat16 autocast
+#: (the harness's `precision="bf16"`),
+#: and on a GPU TF32 matmuls and `torch.compile` (on the CPU inductor's compile takes longer
+#: than the whole perf run; `stacked_vs_sequential(compiled=True)` measures it there).
+STEP_VARIANTS = {"fp32": (), "channels_last": ("channels_last",), "bf16": ("bf16",),
+                 "channels_last+bf16": ("channels_last", "bf16")}
+GPU_STEP_VARIANTS = {"tf32": ("tf32",), "compiled": ("compiled",),
+                     "channels_last+bf16+compiled": ("channels_last", "bf16", "compiled")}
 
 
-def conv_rgb32(device: str, peak_gflops: float, repeats: int = 2) -> dict[str, float]:
-    """Training images/s of `fit()` for the conv VAE on 32x32 RGB (`shapes`, 4,000 images) at
-    batch 128 and 256, best of `repeats` one-epoch runs, and each as a fraction of the float32
-    matmul peak (FLOP per image from `step_flop_per_image`)."""
-    data = load_dataset(CONV_RGB32.dataset).to(device)
-    flop = step_flop_per_image(CONV_RGB32, data.image_shape)
-    out: dict[str, float] = {"train_mflop_per_image": flop / 1e6}
-    for batch in (128, 256):
-        config = CONV_RGB32.replace(batch_size=batch, epochs=1, device=device)
-        ips = max(fit(config, data).train_images_per_s for _ in range(repeats))
-        out[f"images_per_s_b{batch}"] = ips
-        out[f"peak_fraction_b{batch}"] = ips * flop / 1e9 / peak_gflops
+def rgb_images(size: int, n: int) -> torch.Tensor:
+    """`n` of the `shapes` training images at `size` x `size` (bilinear), float in [0, 1]."""
+    x = unit_float(load_dataset("shapes").train_x[:n])
+    return x if size == x.shape[-1] else F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+
+
+def step_images_per_s(config: RunConfig, images: torch.Tensor, device: str, features: tuple[str, ...] = (),
+                      steps: int = 6, warmup: int = 2) -> float:
+    """Images/s of the harness's training step (`loss_terms` + Adam, as `fit()` runs it) at
+    `config.batch_size` on `images` already on `device`, with the `features` of `STEP_VARIANTS`
+    or `GPU_STEP_VARIANTS`; timed over `steps` steps after `warmup` (and any compilation)."""
+    torch.manual_seed(0)
+    batch = config.batch_size
+    x = images[: max(batch, images.shape[0] // batch * batch)].to(device)
+    model = build_model(config, tuple(x.shape[1:])).to(device)
+    if "channels_last" in features:
+        model, x = model.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
+    optimizer = make_optimizer(model.parameters(), config)
+    config = config.replace(precision="bf16" if "bf16" in features else "fp32")
+
+    def step(xb: torch.Tensor) -> torch.Tensor:
+        loss = loss_terms(model, xb, config)["loss"]
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return loss.detach()
+
+    run = torch.compile(step, mode="reduce-overhead") if "compiled" in features else step
+    batches = x.split(batch)
+    previous = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = "tf32" in features
+    try:
+        for i in range(warmup):
+            run(batches[i % len(batches)])
+        synchronize(device)
+        start = time.perf_counter()
+        for i in range(steps):
+            run(batches[i % len(batches)])
+        synchronize(device)
+        return steps * batch / (time.perf_counter() - start)
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = previous
+
+
+def peak_for(features: tuple[str, ...], peaks: dict[str, float]) -> float:
+    """The matmul peak a variant's arithmetic runs against: bf16's, TF32's, or float32's."""
+    return peaks["bf16" if "bf16" in features else "tf32" if "tf32" in features else "fp32"]
+
+
+def conv_figures(device: str, peaks: dict[str, float], repeats: int = 2, n_images: int = 1024) -> dict[str, dict]:
+    """The conv VAE at 32x32 and 64x64 RGB (`CONV_SIZES`), batch `CONV_BATCH`: `fit()`'s training
+    images/s (two epochs on `n_images`, best of `repeats`) and each step variant's (4 steps after
+    one of warm-up, best of `repeats`), each with its fraction of the matching matmul peak
+    (`peak_for`; FLOP per image from `step_flop_per_image`)."""
+    variants = STEP_VARIANTS | (GPU_STEP_VARIANTS if resolve_device(device) == "cuda" else {})
+    out: dict[str, dict] = {}
+    for size in CONV_SIZES:
+        images = rgb_images(size, n_images)
+        config = CONV_RGB.replace(batch_size=CONV_BATCH, epochs=2, device=device)
+        flop = step_flop_per_image(CONV_RGB, tuple(images.shape[1:]))
+        y = torch.zeros(len(images), dtype=torch.int64)
+        data = Dataset(f"shapes{size}", images, y, images[:CONV_BATCH], y[:CONV_BATCH]).to(device)
+        fit_ips = max(fit(config, data).train_images_per_s for _ in range(repeats))
+        figure = {"image_size": size, "train_mflop_per_image": flop / 1e6, "batch": CONV_BATCH,
+                  "fit_images_per_s": fit_ips, "fit_peak_fraction": fit_ips * flop / 1e9 / peaks["fp32"], "steps": {}}
+        device_images = images.to(device)
+        for name, features in variants.items():
+            try:
+                ips = max(step_images_per_s(config, device_images, device, features, steps=4, warmup=1)
+                          for _ in range(repeats))
+            except Exception as exc:  # report what failed instead of hiding the whole table
+                figure["steps"][name] = {"error": f"{type(exc).__name__}: {exc}"[:200]}
+                continue
+            figure["steps"][name] = {"images_per_s": ips, "peak_fraction": ips * flop / 1e9 / peak_for(features, peaks)}
+        out[f"rgb{size}"] = figure
     return out
+
+
+def matmul_peaks(device: str) -> dict[str, float]:
+    """The matmul peaks a step's fraction is taken against: float32, bfloat16 and, on a GPU,
+    TF32."""
+    peaks = {"fp32": matmul_peak_gflops(device), "bf16": matmul_peak_gflops(device, dtype=torch.bfloat16)}
+    if resolve_device(device) == "cuda":
+        previous = torch.backends.cuda.matmul.allow_tf32
+        torch.backends.cuda.matmul.allow_tf32 = True
+        try:
+            peaks["tf32"] = matmul_peak_gflops(device)
+        finally:
+            torch.backends.cuda.matmul.allow_tf32 = previous
+    return peaks
 
 
 #: Data sets of CIFAR-10's and CelebA's sizes at the resolution the harness trains them:
@@ -287,7 +379,7 @@ def memory_case(name: str, dtype: str, device: str, steps: int = 20) -> dict:
     stages = {"loaded": peaks()}
     data = data.to(device)
     stages["on device"] = peaks()
-    config = CONV_RGB32.replace(dataset=name, device=device)
+    config = CONV_RGB.replace(dataset=name, device=device)
     torch.manual_seed(0)
     model = build_model(config, data.image_shape).to(device)
     optimizer = make_optimizer(model.parameters(), config)
@@ -390,7 +482,11 @@ def measure(device: str = "auto", repeats: int = 3, epochs: int = 2, ungated: bo
     if not ungated:
         return out
     out["stacked"] = stacked_vs_sequential(device, device_data)
-    out["conv_rgb32"] = conv_rgb32(device, peak)
+    peaks = matmul_peaks(device) | {"fp32": peak}
+    out["bf16_peak_gflops"] = peaks["bf16"]
+    if "tf32" in peaks:
+        out["tf32_peak_gflops"] = peaks["tf32"]
+    out["conv"] = conv_figures(device, peaks, repeats=min(repeats, 2))
     if device == "cuda":
         out["gpu_variants"] = gpu_variants(device_data)
     return out
@@ -423,45 +519,22 @@ def stacked_vs_sequential(device: str, data: Dataset, n_models: int = 8, epochs:
     return out
 
 
-def gpu_variants(data: Dataset) -> dict[str, float]:
-    """Training-step images/s on a GPU for batch 128 and 1024: eager float32, bfloat16
-    autocast, and `torch.compile(mode="reduce-overhead")` (CUDA graphs); the step is the
-    harness's `loss_terms` + Adam, on device-resident data."""
-    out = {}
+def gpu_variants(data: Dataset) -> dict[str, float | str]:
+    """Training-step images/s on a GPU of the default MLP VAE at batch 128 and 1024, with each
+    step variant of `STEP_VARIANTS` and `GPU_STEP_VARIANTS` that applies to it (an MLP's input
+    has no memory layout to choose), over 200 steps after 10 of warm-up (and compilation)."""
+    images = unit_float(data.train_x)
+    out: dict[str, float | str] = {}
     for batch in (128, 1024):
-        for name, amp, compiled in (("fp32", False, False), ("bf16", True, False), ("compiled", False, True)):
+        for name, features in (STEP_VARIANTS | GPU_STEP_VARIANTS).items():
+            if "channels_last" in features:
+                continue
             try:
-                out[f"{name}_b{batch}"] = _step_images_per_s(data, batch, amp, compiled)
+                out[f"{name}_b{batch}"] = step_images_per_s(RunConfig(batch_size=batch), images, "cuda", features,
+                                                            steps=200, warmup=10)
             except Exception as exc:  # report what failed instead of hiding the whole table
                 out[f"{name}_b{batch}_error"] = f"{type(exc).__name__}: {exc}"[:200]
     return out
-
-
-def _step_images_per_s(data: Dataset, batch: int, amp: bool, compiled: bool, steps: int = 200) -> float:
-    config = RunConfig(batch_size=batch)
-    torch.manual_seed(0)
-    model = build_model(config, data.image_shape).to("cuda")
-    optimizer = make_optimizer(model.parameters(), config)
-
-    def step(x: torch.Tensor) -> torch.Tensor:
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
-            loss = loss_terms(model, x, config)["loss"]
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        return loss.detach()
-
-    run = torch.compile(step, mode="reduce-overhead") if compiled else step
-    n = data.train_x.shape[0] // batch * batch
-    batches = unit_float(data.train_x[:n]).view(-1, batch, *data.image_shape)
-    for i in range(10):  # warm-up (and compilation)
-        run(batches[i % len(batches)])
-    synchronize("cuda")
-    start = time.perf_counter()
-    for i in range(steps):
-        run(batches[i % len(batches)])
-    synchronize("cuda")
-    return steps * batch / (time.perf_counter() - start)
 
 
 def best_of(first: dict, second: dict) -> dict:
@@ -505,18 +578,30 @@ def table(result: dict) -> str:
         blank = f"{'':>11} {'':>9} {'':>11}"
         lines.append(f"{'GPU step ' + name:<38} " + (f"{value:>12,.0f} {blank} {value * flop / 1e9 / peak:>9.0%}"
                                                      if isinstance(value, float) else str(value)))
-    if "conv_rgb32" in result:
-        conv = result["conv_rgb32"]
-        for batch in (128, 256):
-            lines.append(f"{f'conv VAE, 32x32 RGB, fit(), batch {batch}':<38} {conv[f'images_per_s_b{batch}']:>12,.0f} "
-                         f"{'':>11} {'':>9} {'':>11} {conv[f'peak_fraction_b{batch}']:>9.0%}")
-        lines.append(f"  (conv VAE: {conv['train_mflop_per_image']:.1f} MFLOP per training image, counted by "
-                     "torch.utils.flop_counter)")
+    for figure in result.get("conv", {}).values():
+        lines += conv_lines(figure, result)
     if "stacked" in result:
         lines += stacked_lines(result["stacked"])
     lines.append("gated ratios: " + ", ".join(f"{k} {ratios[k]:.3f}" for k in GATED) + "; reported: "
                  + ", ".join(f"{k} {ratios[k]:.3f}" for k in REPORTED))
     return "\n".join(lines)
+
+
+def conv_lines(figure: dict, result: dict) -> list[str]:
+    """The table's lines of one image size of `conv_figures`."""
+    size, batch = figure["image_size"], figure["batch"]
+    what = f"conv VAE, {size}x{size} RGB, batch {batch}"
+    lines = [f"{what + ', fit()':<38} {figure['fit_images_per_s']:>12,.0f} {'':>11} {'':>9} {'':>11} "
+             f"{figure['fit_peak_fraction']:>9.0%}"]
+    for name, step in figure["steps"].items():
+        label = f"  step, {name}"
+        lines.append(f"{label:<38} " + (f"{step['images_per_s']:>12,.0f} {'':>11} {'':>9} {'':>11} "
+                                        f"{step['peak_fraction']:>9.0%}" if "error" not in step else step["error"]))
+    peaks = ", ".join(f"{k} {result[f'{k}_peak_gflops']:,.0f}" for k in ("bf16", "tf32")
+                      if f"{k}_peak_gflops" in result)
+    lines.append(f"  ({figure['train_mflop_per_image']:.1f} MFLOP per training image, counted by "
+                 f"torch.utils.flop_counter; a bf16 step's % is of the bf16 matmul peak, GFLOP/s: {peaks})")
+    return lines
 
 
 def stacked_lines(st: dict) -> list[str]:

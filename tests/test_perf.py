@@ -22,7 +22,7 @@ def test_flop_counter_agrees_with_the_hand_count_on_the_mlp_and_counts_convoluti
     input gradient (2 FLOP per weight), which is never computed; the conv VAE counts more."""
     hand = 6 * (784 * 400 + 400 * 40 + 20 * 400 + 400 * 784)
     assert perf.step_flop_per_image(RunConfig(), (1, 28, 28)) == hand - 2 * 784 * 400
-    assert perf.step_flop_per_image(perf.CONV_RGB32, (3, 32, 32)) > 5 * hand
+    assert perf.step_flop_per_image(perf.CONV_RGB, (3, 32, 32)) > 5 * hand
 
 
 def test_memory_case_counts_the_data_as_stored(monkeypatch):
@@ -91,8 +91,12 @@ def test_a_remeasurement_keeps_the_better_of_two_rounds():
 
 @pytest.fixture(scope="module")
 def measured(tmp_path_factory):
+    """One `bench perf` run; its conv figures at 16x16 and 32x32 (the CI's gate run measures the
+    real 32x32 and 64x64, a quarter of a minute more)."""
     path = tmp_path_factory.mktemp("perf") / "now.json"
-    assert main(["perf", "--repeats", "1", "--device", "cpu", "--json", str(path)]) == 0
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(perf, "CONV_SIZES", (16, 32))
+        assert main(["perf", "--repeats", "1", "--device", "cpu", "--json", str(path)]) == 0
     return json.loads(path.read_text())
 
 
@@ -103,6 +107,24 @@ def test_perf_measures_every_figure(measured):
     assert 0 < measured["ratios"]["gemm_fraction_b128"] < 1.5  # fit() does the step's products and more
     assert 0.5 < measured["ratios"]["harness_vs_plain_b128"] < 1.5  # the same step, with bookkeeping
     assert measured["machine"] == perf.machine_id("cpu")
+    conv = measured["conv"]  # 32x32 has 4x the pixels of 16x16, so 4x the arithmetic per image
+    assert [f["image_size"] for f in conv.values()] == [16, 32] and perf.CONV_SIZES == (32, 64)
+    assert conv["rgb32"]["train_mflop_per_image"] == pytest.approx(4 * conv["rgb16"]["train_mflop_per_image"], 0.01)
+    for figure in conv.values():
+        assert set(figure["steps"]) == set(perf.STEP_VARIANTS)  # the GPU's variants only on a GPU
+        assert all(0 < f < 1.5 for f in [figure["fit_peak_fraction"]] + [s["peak_fraction"]
+                                                                         for s in figure["steps"].values()])
+    text = perf.table(measured)
+    assert "conv VAE, 32x32 RGB, batch 256, fit()" in text and "step, channels_last+bf16" in text
+
+
+def test_a_step_is_measured_against_the_peak_of_its_own_arithmetic():
+    peaks = {"fp32": 100.0, "bf16": 400.0, "tf32": 200.0}
+    variants = [(), ("channels_last",), ("channels_last", "bf16"), ("tf32",), ("bf16", "compiled")]
+    assert [perf.peak_for(features, peaks) for features in variants] == [100.0, 100.0, 400.0, 200.0, 400.0]
+    images = perf.rgb_images(64, 5)
+    assert images.shape == (5, 3, 64, 64) and 0 <= images.min() and images.max() <= 1
+    assert torch.equal(perf.rgb_images(32, 5), load_dataset("shapes").train_x[:5])  # the set as it is
 
 
 def test_perf_compare_exits_1_on_a_regression_and_0_without(measured, tmp_path, capsys, monkeypatch):

@@ -59,7 +59,8 @@ def test_beta_zero_vae_trains_without_kl_pressure(digits):
 
 
 @pytest.mark.parametrize("field,value", [("model", "gan"), ("recon_loss", "l1"), ("epochs", 0), ("lr", -1.0),
-                                         ("beta", float("nan")), ("latent_dim", 2.5), ("seed", True)])
+                                         ("beta", float("nan")), ("latent_dim", 2.5), ("seed", True),
+                                         ("precision", "fp16")])
 def test_bad_config_values_are_refused_with_the_fix(field, value):
     with pytest.raises(ConfigError, match=field):
         RunConfig(**{field: value})
@@ -83,3 +84,25 @@ def test_a_conv_vae_trains_and_is_scored_on_colour_images():
                  "interp_jump_ratio", "prior_nn_ratio", "agg_posterior_kl", "active_units", "position_path_error_px"):
         assert math.isfinite(evaluation.metrics[name]), name
     assert evaluation.images["recon"].shape[1:] == (3, 32, 32)
+
+
+def test_bf16_precision_runs_the_network_in_bfloat16_and_the_loss_in_float32(digits):
+    """Mixed precision (`precision="bf16"`): the network's products in bfloat16 move its outputs
+    in the third significant digit; the loss reads float32 tensors, the weights stay float32,
+    and the run trains about as far as in float32."""
+    from vae_core.data import unit_float
+    from vae_core.train import forward
+
+    config, bf16 = tiny(epochs=4), tiny(epochs=4, precision="bf16")
+    assert bf16.label == config.label + "-bf16"
+    model, x = build_model(config, digits.image_shape), unit_float(digits.train_x[:64])
+    noise = torch.randn(64, config.latent_dim)
+    (l32, p32), (l16, p16) = forward(model, x, config, noise), forward(model, x, bf16, noise)
+    assert l16.dtype == p16.mu.dtype == p16.logvar.dtype == torch.float32
+    assert not torch.equal(l16, l32) and torch.allclose(l16, l32, rtol=0.05, atol=0.05)
+    assert torch.allclose(p16.mu, p32.mu, rtol=0.05, atol=0.02)
+    a, b = fit(config, data=digits), fit(bf16, data=digits)
+    assert b.status == "ok" and all(p.dtype == torch.float32 for p in b.model.parameters())
+    assert b.history[-1]["loss"] != a.history[-1]["loss"]
+    assert b.history[-1]["loss"] == pytest.approx(a.history[-1]["loss"], rel=0.05)
+    assert b.history[-1]["loss"] < b.history[0]["loss"]

@@ -19,6 +19,7 @@ REGULARIZERS = ("kl", "moments")
 RECON_LOSSES = ("mse", "bce", "gaussian")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 EVAL_SPLITS = ("test", "validation")
+PRECISIONS = ("fp32", "bf16")
 #: A user's networks, `arch = "package.module:function"` (see `vae_core.models.user_networks`).
 USER_ARCH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*")
 #: A user's data as a data set: `array:FILE` (an .npy/.npz, `vae_core.data.load_array`) or `images:FOLDER` (image
@@ -69,6 +70,9 @@ class RunConfig:
     train_images: int = 0  # train on a stratified subset of this many training images; 0 = all (claim C2)
     eval_split: str = "test"  # "validation": train on 80% of the training split, score on the rest (tuning)
     iwae_k: int = 100  # importance samples of the IWAE bound; every power of 10 up to it is reported
+    # "fp32", or "bf16": the network's forward pass in training under bfloat16 autocast (mixed precision:
+    # the loss, the weights, Adam and the evaluation stay float32; `vae_core.train.forward`)
+    precision: str = "fp32"
     device: str = "auto"
 
     def __post_init__(self) -> None:
@@ -76,6 +80,7 @@ class RunConfig:
         _check_choice("recon_loss", self.recon_loss, RECON_LOSSES)
         _check_choice("device", self.device, DEVICES)
         _check_choice("eval_split", self.eval_split, EVAL_SPLITS)
+        _check_choice("precision", self.precision, PRECISIONS)
         if not USER_ARCH.fullmatch(self.arch):
             _check_choice("arch", self.arch, ARCHS + ("module:function",))
         _check_choice("regularizer", self.regularizer, REGULARIZERS)
@@ -122,6 +127,7 @@ class RunConfig:
             value = getattr(self, name)
             if value != defaults[name].default:
                 label += f"-{short}{value:g}"
+        label += "-bf16" if self.precision == "bf16" else ""
         return label + ("-val" if self.eval_split == "validation" else "")
 
     @property

@@ -39,7 +39,7 @@ from vae_core.config import RunConfig
 from vae_core.data import Dataset, dataset_for, unit_float
 from vae_core.device import resolve_device, synchronize
 from vae_core.models import ARCHITECTURES, build_model
-from vae_core.train import TrainResult, kl_weight, make_optimizer, ready_to_score, terms_of
+from vae_core.train import TrainResult, forward, kl_weight, make_optimizer, ready_to_score, terms_of
 
 #: The `torch.compile` backend of `compile_step`; tests set "aot_eager" (the same graph capture and
 #: autograd, no code generation: seconds to compile instead of half a minute on 2 CPU cores).
@@ -122,7 +122,7 @@ def fit_stacked(
 
     def one_model(p: dict, x: torch.Tensor, eps: torch.Tensor, beta: torch.Tensor,
                   weights: torch.Tensor) -> torch.Tensor:
-        logits, posterior = functional_call(base, p, (x, eps))
+        logits, posterior = forward(lambda *args: functional_call(base, p, args), x, first, eps)
         recon_mix = dict(zip(losses, weights, strict=True)) if len(losses) > 1 else None
         terms = terms_of(logits, posterior, x, first, beta, recon_mix=recon_mix)
         return torch.stack([terms["loss"], terms["recon"], terms["kl"], terms["posterior_var"]])

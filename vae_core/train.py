@@ -46,13 +46,27 @@ def kl_weight(config: RunConfig, epoch: int) -> float:
     return config.beta * min(1.0, epoch / config.kl_warmup_epochs)
 
 
+def forward(model: Callable[..., tuple[torch.Tensor, Posterior]], x: torch.Tensor, config: RunConfig,
+            *args: torch.Tensor, **kwargs: torch.Tensor | None) -> tuple[torch.Tensor, Posterior]:
+    """The training forward pass `model(x, *args, **kwargs)` in `config.precision`: "bf16" runs
+    the network under bfloat16 autocast (Micikevicius et al. 2018, "Mixed Precision Training":
+    the products in half precision, the master weights in float32) and hands the loss float32
+    logits and posterior, so the sums over pixels and latent dimensions keep float32's precision."""
+    if config.precision == "fp32":
+        return model(x, *args, **kwargs)
+    with torch.autocast(x.device.type, dtype=torch.bfloat16):
+        logits, posterior = model(x, *args, **kwargs)
+    logvar = None if posterior.logvar is None else posterior.logvar.float()
+    return logits.float(), Posterior(posterior.mu.float(), logvar)
+
+
 def loss_terms(
     model: torch.nn.Module, x: torch.Tensor, config: RunConfig, beta: float | None = None,
     y: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
     """Batch means of the loss and its parts (see `terms_of`); `beta` overrides the config's
     (warm-up), `y` are the labels a conditional model reads."""
-    logits, posterior = model(x, y=y)
+    logits, posterior = forward(model, x, config, y=y)
     return terms_of(logits, posterior, x, config, beta)
 
 
@@ -147,7 +161,7 @@ def fit(
         beta = kl_weight(config, epoch)
         for x, y in iterate_batches((data.train_x, data.train_y), config.batch_size, order):
             x, y = unit_float(x, device), y.to(device, non_blocking=True)
-            logits, posterior = model(x, y=y)
+            logits, posterior = forward(model, x, config, y=y)
             terms = terms_of(logits, posterior, x, config, beta, adversary)
             optimizer.zero_grad(set_to_none=True)
             terms["loss"].backward()
