@@ -263,7 +263,9 @@ def step_images_per_s(config: RunConfig, images: torch.Tensor, device: str, feat
     or `GPU_STEP_VARIANTS`; timed over `steps` steps after `warmup` (and any compilation)."""
     torch.manual_seed(0)
     batch = config.batch_size
-    x = images[: max(batch, images.shape[0] // batch * batch)].to(device)
+    if images.shape[0] < batch:
+        raise ValueError(f"a step at batch {batch} needs at least {batch} images, not {images.shape[0]}")
+    x = images[: images.shape[0] // batch * batch].to(device)
     model = build_model(config, tuple(x.shape[1:])).to(device)
     if "channels_last" in features:
         model, x = model.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
@@ -328,10 +330,10 @@ def conv_figures(device: str, peaks: dict[str, float], repeats: int = 2, n_image
     return out
 
 
-def matmul_peaks(device: str) -> dict[str, float]:
-    """The matmul peaks a step's fraction is taken against: float32, bfloat16 and, on a GPU,
-    TF32."""
-    peaks = {"fp32": matmul_peak_gflops(device), "bf16": matmul_peak_gflops(device, dtype=torch.bfloat16)}
+def matmul_peaks(device: str, fp32: float | None = None) -> dict[str, float]:
+    """The matmul peaks a step's fraction is taken against: float32 (`fp32` where already
+    measured), bfloat16 and, on a GPU, TF32."""
+    peaks = {"fp32": fp32 or matmul_peak_gflops(device), "bf16": matmul_peak_gflops(device, dtype=torch.bfloat16)}
     if resolve_device(device) == "cuda":
         previous = torch.backends.cuda.matmul.allow_tf32
         torch.backends.cuda.matmul.allow_tf32 = True
@@ -482,7 +484,7 @@ def measure(device: str = "auto", repeats: int = 3, epochs: int = 2, ungated: bo
     if not ungated:
         return out
     out["stacked"] = stacked_vs_sequential(device, device_data)
-    peaks = matmul_peaks(device) | {"fp32": peak}
+    peaks = matmul_peaks(device, fp32=peak)
     out["bf16_peak_gflops"] = peaks["bf16"]
     if "tf32" in peaks:
         out["tf32_peak_gflops"] = peaks["tf32"]
@@ -574,10 +576,15 @@ def table(result: dict) -> str:
                      f"{format(ratios[vs_plain], '.3f') if vs_plain else '':>9} "
                      f"{format(ratios[fraction], '.0%') if fraction else '':>11} {value * flop / 1e9 / peak:>9.0%}")
     lines.append(f"{'inference (encode+decode), batch 1024':<38} {ips['inference_b1024']:>12,.0f}")
+    peaks = {"fp32": peak} | {k: result[f"{k}_peak_gflops"] for k in ("bf16", "tf32") if f"{k}_peak_gflops" in result}
+    # a GPU step's % is of its own arithmetic's peak (`peak_for`), as the conv lines' are
+    variants = STEP_VARIANTS | GPU_STEP_VARIANTS
     for name, value in result.get("gpu_variants", {}).items():
         blank = f"{'':>11} {'':>9} {'':>11}"
-        lines.append(f"{'GPU step ' + name:<38} " + (f"{value:>12,.0f} {blank} {value * flop / 1e9 / peak:>9.0%}"
-                                                     if isinstance(value, float) else str(value)))
+        features = variants.get(name.rsplit("_b", 1)[0], ())
+        lines.append(f"{'GPU step ' + name:<38} " + (
+            f"{value:>12,.0f} {blank} {value * flop / 1e9 / peak_for(features, peaks):>9.0%}"
+            if isinstance(value, float) else str(value)))
     for figure in result.get("conv", {}).values():
         lines += conv_lines(figure, result)
     if "stacked" in result:

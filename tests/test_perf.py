@@ -118,6 +118,15 @@ def test_perf_measures_every_figure(measured):
     assert "conv VAE, 32x32 RGB, batch 256, fit()" in text and "step, channels_last+bf16" in text
 
 
+def test_a_gpu_steps_fraction_is_of_its_own_arithmetics_peak(measured):
+    flop, peak = measured["train_mflop_per_image"] * 1e6, measured["peak_gflops"]
+    ips = 0.3 * peak * 1e9 / flop  # 30% of the float32 peak
+    text = perf.table({**measured, "bf16_peak_gflops": 2 * peak, "tf32_peak_gflops": 3 * peak,
+                       "gpu_variants": {"fp32_b128": ips, "bf16_b128": ips, "tf32_b128": ips}})
+    line = lambda name: next(t for t in text.splitlines() if t.startswith(f"GPU step {name} "))  # noqa: E731
+    assert [line(n).split()[-1] for n in ("fp32_b128", "bf16_b128", "tf32_b128")] == ["30%", "15%", "10%"]
+
+
 def test_a_step_is_measured_against_the_peak_of_its_own_arithmetic():
     peaks = {"fp32": 100.0, "bf16": 400.0, "tf32": 200.0}
     variants = [(), ("channels_last",), ("channels_last", "bf16"), ("tf32",), ("bf16", "compiled")]
