@@ -53,6 +53,7 @@ from vae_core.data import Dataset, load_dataset, unit_float
 from vae_core.device import resolve_device, synchronize
 from vae_core.metrics.throughput import inference_images_per_s
 from vae_core.models import build_model
+from vae_core.stacked import compiled
 from vae_core.train import fit, loss_terms, make_optimizer
 
 GATED = ("harness_vs_plain_b128", "harness_vs_plain_b512")
@@ -242,8 +243,9 @@ CONV_BATCH = 256
 #: Ways of running a training step, measured one at a time and then together (`step_images_per_s`):
 #: channels-last memory (NHWC, which oneDNN and cuDNN convolutions prefer), bfloat16 autocast
 #: (the harness's `precision="bf16"`),
-#: and on a GPU TF32 matmuls and `torch.compile` (on the CPU inductor's compile takes longer
-#: than the whole perf run; `stacked_vs_sequential(compiled=True)` measures it there).
+#: and on a GPU TF32 matmuls and `torch.compile` as `run --compile` compiles (CUDA graphs,
+#: `vae_core.stacked.compiled`; on the CPU inductor's compile takes longer than the whole perf
+#: run, and `stacked_vs_sequential(compiled=True)` measures it there).
 STEP_VARIANTS = {"fp32": (), "channels_last": ("channels_last",), "bf16": ("bf16",),
                  "channels_last+bf16": ("channels_last", "bf16")}
 GPU_STEP_VARIANTS = {"tf32": ("tf32",), "compiled": ("compiled",),
@@ -279,7 +281,7 @@ def step_images_per_s(config: RunConfig, images: torch.Tensor, device: str, feat
         optimizer.step()
         return loss.detach()
 
-    run = torch.compile(step, mode="reduce-overhead") if "compiled" in features else step
+    run = compiled(step, resolve_device(device)) if "compiled" in features else step
     batches = x.split(batch)
     previous = torch.backends.cuda.matmul.allow_tf32
     torch.backends.cuda.matmul.allow_tf32 = "tf32" in features

@@ -118,6 +118,21 @@ def test_perf_measures_every_figure(measured):
     assert "conv VAE, 32x32 RGB, batch 256, fit()" in text and "step, channels_last+bf16" in text
 
 
+def test_every_step_variant_runs_here_as_far_as_the_cpu_allows(digits, monkeypatch):
+    """The GPU's variants (TF32, compiled) run on the CPU too, TF32 as a no-op and the compile
+    with aot_eager (the graph inductor would compile, in seconds), and TF32 is switched back."""
+    from vae_core.data import unit_float
+
+    monkeypatch.setattr("vae_core.stacked.COMPILE_BACKEND", "aot_eager")
+    config, images = perf.CONV_RGB.replace(batch_size=64), unit_float(digits.train_x[:128])  # 8x8 grey
+    before = torch.backends.cuda.matmul.allow_tf32
+    for name, features in (perf.STEP_VARIANTS | perf.GPU_STEP_VARIANTS).items():
+        assert perf.step_images_per_s(config, images, "cpu", features, steps=2, warmup=1) > 0, name
+    assert torch.backends.cuda.matmul.allow_tf32 == before
+    with pytest.raises(ValueError, match="at least 64 images"):
+        perf.step_images_per_s(config, images[:10], "cpu")
+
+
 def test_a_gpu_steps_fraction_is_of_its_own_arithmetics_peak(measured):
     flop, peak = measured["train_mflop_per_image"] * 1e6, measured["peak_gflops"]
     ips = 0.3 * peak * 1e9 / flop  # 30% of the float32 peak
