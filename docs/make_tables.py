@@ -198,6 +198,7 @@ ROBUSTNESS = (
     ("bad input: options, config and suite files, folders, a user's networks",
      "one line naming the problem and the fix, exit 2, no traceback, nothing on disk changed",
      ["test_bad_input_is_one_line_exit_2_and_changes_nothing", "test_cuda_asked_for_on_a_machine_without_one",
+      "test_bf16_asked_for_where_the_device_has_no_bfloat16_autocast",
       "test_a_run_too_large_for_the_memory_is_refused_before_anything_is_written",
       "test_data_too_large_for_the_memory_is_refused_naming_the_fix",
       "test_a_toml_file_with_a_capital_suffix_is_read_as_toml", "test_bad_tuning_input_is_one_line_exit_2",

@@ -106,3 +106,10 @@ def test_bf16_precision_runs_the_network_in_bfloat16_and_the_loss_in_float32(dig
     assert b.history[-1]["loss"] != a.history[-1]["loss"]
     assert b.history[-1]["loss"] == pytest.approx(a.history[-1]["loss"], rel=0.05)
     assert b.history[-1]["loss"] < b.history[0]["loss"]
+
+
+def test_bf16_is_refused_where_the_device_has_no_bfloat16_autocast(digits, monkeypatch):
+    monkeypatch.setattr(torch, "is_autocast_enabled", lambda *args: False)  # autocast turned itself off
+    with pytest.raises(ConfigError, match="use precision=fp32"):
+        fit(tiny(precision="bf16"), data=digits)
+    assert fit(tiny(epochs=1), data=digits).status == "ok"  # float32 asks nothing of autocast

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 
 from vae_core.config import ConfigError
@@ -27,6 +29,22 @@ def resolve_device(requested: str = "auto") -> str:
             "use --device auto or one of those"
         )
     return requested
+
+
+def check_precision(precision: str, device: str) -> None:
+    """Refuse `precision="bf16"` where this PyTorch has no bfloat16 autocast for `device` (an
+    older Apple GPU, say): autocast would warn, turn itself off, and the run would train in
+    float32 under a bf16 label."""
+    if precision != "bf16":
+        return
+    kind = torch.device(device).type
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with torch.autocast(kind, dtype=torch.bfloat16):
+            enabled = torch.is_autocast_enabled(kind)
+    if not enabled:
+        raise ConfigError(f"precision=bf16 needs bfloat16 autocast, which torch {torch.__version__} does not give on "
+                          f"{device}; use precision=fp32 there")
 
 
 def device_of(module: torch.nn.Module, default: torch.device) -> torch.device:

@@ -58,6 +58,7 @@ CASES = {
     "study not stored": ["run", "--from-study", "missing", "--trial", "1", "--results", "{d}/results"],
     "negative trial": ["run", "--from-study", "x", "--trial", "-1"],
     "quick with config": ["run", "--config", "{d}/range.json", "--quick"],
+    "unknown precision": ["run", "--set", "precision=fp16"],
     # run: numbers
     "epochs zero": [*RUN, "--epochs", "0"],
     "epochs negative": [*RUN, "--epochs", "-3"],
@@ -262,6 +263,18 @@ def test_cuda_asked_for_on_a_machine_without_one(workspace, capsys, survived):
     assert exit_code([*RUN, "--device", "cuda"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "use --device auto" in err[0]
+    survived("bad input")
+
+
+def test_bf16_asked_for_where_the_device_has_no_bfloat16_autocast(workspace, capsys, monkeypatch, survived):
+    """As on an Apple GPU without bfloat16: PyTorch's autocast would warn, turn itself off and the
+    run train in float32 under a bf16 label; instead one line, before anything is written."""
+    monkeypatch.setattr(torch, "is_autocast_enabled", lambda *args: False)
+    before = snapshot(workspace)
+    assert exit_code(["run", "--dataset", "digits", "--set", "precision=bf16"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "use precision=fp32" in err[0], err
+    assert snapshot(workspace) == before
     survived("bad input")
 
 
