@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from bench.argtypes import bounded, dataset_text, file_path, name_text, seed_list, setting
 from bench.options import ExecOptions, PerfOptions, SuiteOptions, TuneOptions, default_storage_url
-from vae_core.config import DEVICES, USER_DATA, ConfigError, RunConfig
+from vae_core.config import DEVICES, PRECISIONS, USER_DATA, ConfigError, RunConfig
 
 if TYPE_CHECKING:
     from bench.suites import Suite
@@ -103,6 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="images:FOLDER only: resize (shorter side) and centre-crop every image to PX x PX")
         p.add_argument("--device", choices=list(DEVICES), metavar="DEV",
                        help="auto (cuda > mps > cpu; the default), cpu, cuda or mps")
+        p.add_argument("--precision", choices=list(PRECISIONS), metavar="P",
+                       help="fp32 (the default) or bf16: train every run in bfloat16 mixed precision (the network "
+                            "under autocast; the loss, weights and metrics in float32)")
 
     def storage(p: argparse.ArgumentParser) -> None:
         p.add_argument("--storage", help="Optuna storage URL (default: sqlite:///RESULTS/optuna.db); "
@@ -282,7 +285,7 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(message)
     options = SuiteOptions(quick=args.quick, seeds=args.seeds, seed_list=args.seed_list, epochs=args.epochs,
                            dataset=args.dataset, data_dir=args.data_dir, image_size=args.image_size, device=args.device,
-                           settings=tuple(args.set))
+                           precision=args.precision, settings=tuple(args.set))
     how = ExecOptions(executor=args.executor, jobs=args.jobs, address=args.address, stack=STACK[args.stack],
                       compile=args.compile,
                       progress=not args.no_progress, keep_weights=not args.no_weights)
@@ -306,7 +309,7 @@ def tune(args: argparse.Namespace) -> int:
     opts = TuneOptions(study=args.study, trials=args.trials, objectives=parse_objectives(args.objectives),
                        storage=args.storage, workers=args.workers, timeout=args.timeout,
                        dataset=args.dataset or "mnist5k", data_dir=args.data_dir, image_size=args.image_size or 0,
-                       device=args.device or "auto",
+                       device=args.device or "auto", precision=args.precision or "fp32",
                        epochs=args.epochs or (3 if args.quick else 10), results=args.results)
     return commands.tune(opts, args.reports)
 

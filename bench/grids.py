@@ -32,11 +32,12 @@ class Grid:
 
 def grid_for(opts: SuiteOptions) -> Grid:
     """The grid of a built-in suite: 3 seeds and 20 epochs, or with --quick 2 seeds, 5 epochs
-    and fewer sweep points; --seeds (or --seed-list), --epochs, --dataset and --device override."""
+    and fewer sweep points; --seeds (or --seed-list), --epochs, --dataset, --device and --precision
+    override."""
     quick = opts.quick
     epochs = opts.epochs or (5 if quick else 20)
     base = RunConfig(epochs=epochs, dataset=opts.dataset or "mnist5k", data_dir=opts.data_dir,
-                     image_size=opts.image_size or 0, device=opts.device or "auto")
+                     image_size=opts.image_size or 0, device=opts.device or "auto", precision=opts.precision or "fp32")
     return Grid(seeds=opts.seed_values(2 if quick else 3), betas=QUICK_BETAS if quick else BETAS,
                 latent_dims=QUICK_LATENT_DIMS if quick else LATENT_DIMS,
                 moment_ratios=QUICK_MOMENT_RATIOS if quick else MOMENT_RATIOS, base=base)

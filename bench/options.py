@@ -22,6 +22,7 @@ class SuiteOptions:
     data_dir: str | None = None
     image_size: int | None = None
     device: str | None = None
+    precision: str | None = None
     settings: tuple[tuple[str, tuple], ...] = ()  # --set FIELD=V1[,V2...]: (field, values); several values sweep
 
     def seed_values(self, default: int) -> tuple[int, ...]:
@@ -30,8 +31,8 @@ class SuiteOptions:
 
     def overrides(self) -> dict:
         """The RunConfig fields these options set, for suites whose runs carry their own values:
-        the data set, epochs and device, and every --set with one value."""
-        fields = ("dataset", "data_dir", "image_size", "device", "epochs")
+        the data set, epochs, device and precision, and every --set with one value."""
+        fields = ("dataset", "data_dir", "image_size", "device", "precision", "epochs")
         out = {k: v for k in fields if (v := getattr(self, k)) is not None}
         return out | {name: values[0] for name, values in self.settings if len(values) == 1}
 
@@ -78,6 +79,7 @@ class TuneOptions:
     data_dir: str | None = None
     image_size: int = 0
     device: str = "auto"
+    precision: str = "fp32"
     epochs: int = 10
     results: Path = field(default_factory=lambda: Path("results"))
 
@@ -87,7 +89,7 @@ class TuneOptions:
 
     def base_config(self) -> RunConfig:
         return RunConfig(dataset=self.dataset, data_dir=self.data_dir, image_size=self.image_size, device=self.device,
-                         epochs=self.epochs, eval_split="validation")
+                         precision=self.precision, epochs=self.epochs, eval_split="validation")
 
 
 @dataclass(frozen=True)

@@ -264,6 +264,20 @@ def test_the_suite_has_runs_for_every_claim_and_trains_the_baseline_once():
     assert len(set(baseline)) == 1 and len(baseline) >= 8  # one run serves C1, C3, C4, C6-C12
 
 
+def test_a_claims_suite_in_bf16_is_selected_by_each_claim_as_in_fp32():
+    """--precision is the suite's setting, as --device is: every run takes it, and each claim's
+    groups hold as many runs as in float32 (none left out for not being the float32 baseline)."""
+    from vae_core.config import config_dict
+
+    sizes = {}
+    for precision in ("fp32", "bf16"):
+        runs = SUITES["claims"].build(SuiteOptions(quick=True, precision=precision))
+        assert {r.config.precision for r in runs} == {precision}
+        df = pd.DataFrame([config_dict(r.config) for r in runs]).drop_duplicates()
+        sizes[precision] = {c.id: {name: len(rows) for name, rows in c.select(df).items()} for c in CLAIMS.values()}
+    assert sizes["bf16"] == sizes["fp32"] and sum(n for groups in sizes["bf16"].values() for n in groups.values()) > 100
+
+
 def test_claims_suite_end_to_end_writes_a_ledger_of_thirteen_verdicts(tiny_claims_run, tmp_path):
     root = tiny_claims_run
     html = (root / "p" / "claims.html").read_text()

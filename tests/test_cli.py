@@ -171,6 +171,13 @@ def test_dry_run_prints_the_runs_and_writes_nothing(tmp_path, capsys):
     assert not list(tmp_path.iterdir())
 
 
+def test_precision_applies_to_every_run_of_a_built_in_suite(tmp_path, capsys):
+    assert exit_code(["run", "--suite", "ablations", "--quick", "--dataset", "digits", "--precision", "bf16",
+                      "--dry-run", "--results", tmp_path / "r"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()[1:]
+    assert len(lines) == 21 and all("-bf16 " in line and "precision=bf16" in line for line in lines)
+
+
 def test_a_sweep_from_the_command_line_trains_and_reports_each_point(tmp_path, capsys, monkeypatch):
     # its two points differ only in beta: they train stacked, with the compiled step (aot_eager: 2 s, not 30)
     monkeypatch.setattr("vae_core.stacked.COMPILE_BACKEND", "aot_eager")

@@ -286,3 +286,12 @@ def test_every_objective_measured_after_an_epoch_is_finite_and_the_final_quantit
         now = objective.measure(model, data, config.recon_loss, evaluator if objective.needs_evaluator else None)
         assert math.isfinite(now), name  # sample_fid measured without the evaluator was NaN at every epoch
         assert now == pytest.approx(objective.value(final[objective.metric])), name
+
+
+def test_a_study_trains_its_trials_in_the_precision_asked_for():
+    from bench.cli import build_parser
+    from bench.options import TuneOptions
+
+    args = build_parser().parse_args(["tune", "--study", "s", "--trials", "1", "--precision", "bf16"])
+    assert args.precision == "bf16" and TuneOptions("s", 1, precision="bf16").base_config().precision == "bf16"
+    assert TuneOptions("s", 1).base_config().precision == "fp32"

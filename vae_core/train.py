@@ -50,8 +50,9 @@ def forward(model: Callable[..., tuple[torch.Tensor, Posterior]], x: torch.Tenso
             *args: torch.Tensor, **kwargs: torch.Tensor | None) -> tuple[torch.Tensor, Posterior]:
     """The training forward pass `model(x, *args, **kwargs)` in `config.precision`: "bf16" runs
     the network under bfloat16 autocast (Micikevicius et al. 2018, "Mixed Precision Training":
-    the products in half precision, the master weights in float32) and hands the loss float32
-    logits and posterior, so the sums over pixels and latent dimensions keep float32's precision."""
+    the products in half precision, the master weights in float32; bfloat16 keeps float32's
+    exponent range, so no loss scaling) and hands the loss float32 logits and posterior, so the
+    sums over pixels and latent dimensions keep float32's precision."""
     if config.precision == "fp32":
         return model(x, *args, **kwargs)
     with torch.autocast(x.device.type, dtype=torch.bfloat16):

@@ -163,12 +163,12 @@ def off_real(df: pd.DataFrame) -> pd.DataFrame:
 
 
 #: What a suite sets for all its runs (or a claim varies on purpose within a sweep); `like_baseline` leaves these free.
-SUITE_FIELDS = ("seed", "dataset", "data_dir", "epochs", "device", "iwae_k")
+SUITE_FIELDS = ("seed", "dataset", "data_dir", "epochs", "device", "precision", "iwae_k")
 
 
 def like_baseline(df: pd.DataFrame, vary: tuple[str, ...] = (), **changes: object) -> pd.DataFrame:
     """The rows whose config is the baseline VAE's (the classic example's, `RunConfig()`) but for
-    `changes`, with the suite's fields (data set, epochs, device, seed, IWAE samples) and the
+    `changes`, with the suite's fields (data set, epochs, device, precision, seed, IWAE samples) and the
     swept fields `vary` free. Every claim selects its groups this way, so a group never pools runs
     that another claim added to the suite (a conv VAE, a latent sweep, a moment penalty)."""
     wanted = config_dict(RunConfig().replace(**changes))
