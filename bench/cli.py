@@ -147,6 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "graphs on a GPU); the compile time is reported apart from the training time")
     run.add_argument("--address", help="Ray cluster address for --executor ray (default: start a local Ray)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument("--no-report", action="store_true", help="train and store the runs but write no report "
+                     "(python -m bench report --suite NAME renders it later from the stored runs)")
     run.add_argument("--no-weights", action="store_true", help="do not store the trained weights (model.pt, "
                      "about 2.6 MB per run of the default MLP); python -m bench sample needs them")
     folders(run)
@@ -291,7 +293,8 @@ def run(args: argparse.Namespace) -> int:
                       progress=not args.no_progress, keep_weights=not args.no_weights)
     from bench import commands
 
-    return commands.run(_suite(args, options), options, how, args.results, args.reports, dry_run=args.dry_run)
+    return commands.run(_suite(args, options), options, how, args.results, None if args.no_report else args.reports,
+                        dry_run=args.dry_run)
 
 
 def report(args: argparse.Namespace) -> int:

@@ -32,11 +32,12 @@ def check_data(config: RunConfig) -> Dataset:
     return load_dataset(config.dataset, config.data_dir, config.image_size)
 
 
-def run(suite: Suite, options: SuiteOptions, how: ExecOptions, results: Path, reports: Path,
+def run(suite: Suite, options: SuiteOptions, how: ExecOptions, results: Path, reports: Path | None,
         dry_run: bool = False) -> int:
-    """Train what is not cached of `suite`, store it, write its report; every data set and
-    device the runs need, and whether each run fits in memory, is checked before a folder is
-    made. With `dry_run`, print the runs and whether each is cached, and stop there."""
+    """Train what is not cached of `suite`, store it, write its report into `reports` (None: no
+    report; `report_suite` renders it later from the stored runs); every data set and device the
+    runs need, and whether each run fits in memory, is checked before a folder is made. With
+    `dry_run`, print the runs and whether each is cached, and stop there."""
     runs = suite.build(options)
     for config in dict.fromkeys(r.config.replace(seed=0) for r in runs):
         check_data(config)
@@ -48,13 +49,16 @@ def run(suite: Suite, options: SuiteOptions, how: ExecOptions, results: Path, re
     if dry_run:
         return print_runs(suite, runs, results)
     check_folder(results, "results", "--results")  # both checked before either is made
-    check_folder(reports, "reports", "--reports")
+    if reports is not None:
+        check_folder(reports, "reports", "--reports")
     records, manifest = run_suite(suite, runs, options, prepare_folder(results, "results", "--results"), how)
-    path = write_report(records, manifest, prepare_folder(reports, "reports", "--reports"))
+    path = None if reports is None else write_report(records, manifest, prepare_folder(reports, "reports", "--reports"))
     bad = sum(r.status != "ok" for r in records)
     print(f"{len(records)} runs ({manifest.trained} trained, {manifest.cached} cached, {bad} not ok) "
           f"in {manifest.wall_seconds:.1f} s")
-    print(f"report: {path}")
+    print(f"report: {path}" if path is not None else
+          f"report: not written (--no-report); python -m bench report --suite {manifest.suite} --results {results} "
+          "renders it")
     if failed := sum(r.status == "failed" for r in records):  # a diverged run is a result; a failed one is not
         print(f"error: {failed} of {len(records)} runs failed with an error (the report lists them); the others "
               "are stored, and the same command retries the failed ones", file=sys.stderr)

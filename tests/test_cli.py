@@ -73,9 +73,20 @@ def test_rerun_after_a_lost_run_trains_only_that_run(tiny_suite, capsys):
     killed = root / "results" / "runs" / f".tmp-{victim.name}-killed"
     killed.mkdir()  # what a kill leaves
     os.utime(killed, (time.time() - STALE_S, time.time() - STALE_S))  # other suites may write here: old ones go
-    code, _, err = run_cli(args, capsys)
+    code, _, err = run_cli([*args, "--no-report"], capsys)
     assert code == 0 and "31 cached, 1 to train" in err
     assert victim.is_dir() and not list((root / "results" / "runs").glob(".tmp-*"))
+
+
+def test_no_report_stores_the_runs_and_the_report_command_renders_them_later(tmp_path, capsys):
+    args = ["run", "--set", "epochs=1", "--dataset", "digits", "--seed-list", "0", "--no-progress", "--no-report",
+            "--results", tmp_path / "r", "--reports", tmp_path / "p"]
+    code, out, _ = run_cli(args, capsys)
+    assert code == 0 and "report: not written (--no-report)" in out and "bench report --suite sweep" in out
+    assert len(list((tmp_path / "r" / "runs").glob("*/metrics.json"))) == 1 and not (tmp_path / "p").exists()
+    code, out, _ = run_cli(["report", "--suite", "sweep", "--results", tmp_path / "r", "--reports", tmp_path / "p"],
+                           capsys)
+    assert code == 0 and "vae-bce-b1-z20" in (tmp_path / "p" / "sweep.html").read_text()
 
 
 def test_report_rerenders_from_stored_results(tiny_suite, capsys):

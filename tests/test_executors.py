@@ -14,7 +14,7 @@ def inline(tiny_suite_run):
 
 def test_process_pool_gives_the_in_process_results(inline, tmp_path):
     assert exit_code(["run", "--suite", "ablations", *TINY, "--seeds", "1", "--executor", "process", "--jobs", "2",
-                      "--results", tmp_path, "--reports", tmp_path / "p"]) == 0
+                      "--no-report", "--results", tmp_path]) == 0
     assert stored_results(tmp_path / "runs") == inline
 
 
@@ -23,7 +23,7 @@ def test_ray_tasks_on_a_local_instance_give_the_in_process_results(inline, tmp_p
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
     try:
         assert exit_code(["run", "--suite", "ablations", *TINY, "--seeds", "1", "--executor", "ray",
-                          "--results", tmp_path, "--reports", tmp_path / "p"]) == 0
+                          "--no-report", "--results", tmp_path]) == 0
     finally:
         ray.shutdown()
     assert stored_results(tmp_path / "runs") == inline

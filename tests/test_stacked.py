@@ -113,8 +113,8 @@ def test_runner_with_stacking_agrees_with_the_plain_runner(tiny_suite_run, tmp_p
     for name, stack in (("plain", "off"), ("stacked", "on")):
         if name not in runs:
             runs[name] = tmp_path / name
-            assert exit_code(["run", "--suite", "ablations", *TINY, "--stack", stack, "--results", runs[name],
-                              "--reports", tmp_path / f"{name}-p"]) == 0
+            assert exit_code(["run", "--suite", "ablations", *TINY, "--stack", stack, "--no-report", "--results",
+                              runs[name]]) == 0
     plain, stacked = (stored_results(runs[n] / "runs") for n in ("plain", "stacked"))  # the one cache of runs
     assert len(plain) >= 16 and plain.keys() == stacked.keys(), (sorted(plain), sorted(stacked))
     for key, (status, metrics) in plain.items():

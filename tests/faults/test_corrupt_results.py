@@ -15,10 +15,11 @@ from bench.store import UnsafeFileError, read_npz
 
 @pytest.fixture
 def fresh(tiny_suite_run, tmp_path):
-    """A private copy of the stored suite to damage."""
+    """A private copy of the stored suite to damage, and the command that reruns it (no report:
+    these tests read the stored runs)."""
     root, _ = tiny_suite_run
     shutil.copytree(root / "r", tmp_path / "r")
-    return tmp_path, ["run", "--suite", "ablations", *TINY, "--results", tmp_path / "r", "--reports", tmp_path / "p"]
+    return tmp_path, ["run", "--suite", "ablations", *TINY, "--no-report", "--results", tmp_path / "r"]
 
 
 class Payload:

@@ -19,8 +19,8 @@ def test_same_suite_same_seeds_gives_identical_metrics_on_cpu(tiny_suite_run, tm
     runs = [stored_results(tiny_suite_run[0] / "r" / "runs", seed=0)] if not torch.cuda.is_available() else []
     device = [] if runs else ["--device", "cpu"]
     for name in ("first", "second")[len(runs):]:
-        assert exit_code(["run", "--suite", "ablations", *TINY, "--seeds", "1", *device, "--results",
-                          tmp_path / name, "--reports", tmp_path / f"{name}-reports"]) == 0
+        assert exit_code(["run", "--suite", "ablations", *TINY, "--seeds", "1", *device, "--no-report", "--results",
+                          tmp_path / name]) == 0
         runs.append(stored_results(tmp_path / name / "runs"))
     assert len(runs[0]) == 16 and runs[0] == runs[1]
 
