@@ -242,7 +242,8 @@ def storage_url(args: argparse.Namespace) -> str:
 RUN_CONFLICTS = (  # (applies when, message)
     (lambda a: a.seeds is not None and a.seed_list is not None, "--seeds and --seed-list both set seeds; give one"),
     (lambda a: a.suite is not None and a.set, "--set changes the runs of --config, --suite-file, --from-study or "
-     "the default config; a built-in suite sweeps a fixed grid (change it with --epochs, --dataset, --seeds)"),
+     "the default config; a built-in suite sweeps a fixed grid (change it with --epochs, --dataset, --seeds, "
+     "--precision)"),
     (lambda a: a.suite_file is not None and any(len(v) > 1 for _, v in a.set),
      "--set with several values sweeps one config; in a suite file, list the runs (one value per --set here)"),
     (lambda a: len({n for n, _ in a.set}) < len(a.set), "--set gives one field twice; give each field once"),

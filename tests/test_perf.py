@@ -91,8 +91,8 @@ def test_a_remeasurement_keeps_the_better_of_two_rounds():
 
 @pytest.fixture(scope="module")
 def measured(tmp_path_factory):
-    """One `bench perf` run; its conv figures at 16x16 and 32x32 (the CI's gate run measures the
-    real 32x32 and 64x64, a quarter of a minute more)."""
+    """One `bench perf` run; its conv figures at 16x16 and 32x32 (the CI gate run measures the
+    real 32x32 and 64x64)."""
     path = tmp_path_factory.mktemp("perf") / "now.json"
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(perf, "CONV_SIZES", (16, 32))
