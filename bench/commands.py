@@ -20,7 +20,7 @@ from bench.store import RUN_KEY, RUNS, Store, check_folder, prepare_folder, read
 from bench.suites import SUITES, Suite, SuiteRun
 from vae_core.config import ConfigError, RunConfig, config_dict
 from vae_core.data import FILE_DATASETS, Dataset, dataset_for, load_dataset
-from vae_core.device import check_precision, resolve_device
+from vae_core.device import resolve_device, training_device
 
 
 def check_data(config: RunConfig) -> Dataset:
@@ -28,7 +28,7 @@ def check_data(config: RunConfig) -> Dataset:
     device or its precision cannot be had."""
     if config.data_dir is not None and config.dataset not in FILE_DATASETS:
         raise ConfigError(f"--data-dir applies to {', '.join(FILE_DATASETS)}, not {config.dataset}; drop it")
-    check_precision(config.precision, resolve_device(config.device))
+    training_device(config)
     return load_dataset(config.dataset, config.data_dir, config.image_size)
 
 

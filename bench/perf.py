@@ -41,6 +41,8 @@ import statistics
 import struct
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -48,12 +50,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+import vae_core.stacked as stacking
 from vae_core.config import RunConfig
 from vae_core.data import Dataset, load_dataset, unit_float
 from vae_core.device import resolve_device, synchronize
 from vae_core.metrics.throughput import inference_images_per_s
 from vae_core.models import build_model
-from vae_core.stacked import compiled
 from vae_core.train import fit, loss_terms, make_optimizer
 
 GATED = ("harness_vs_plain_b128", "harness_vs_plain_b512")
@@ -281,11 +283,9 @@ def step_images_per_s(config: RunConfig, images: torch.Tensor, device: str, feat
         optimizer.step()
         return loss.detach()
 
-    run = compiled(step, resolve_device(device)) if "compiled" in features else step
+    run = stacking.compiled(step, resolve_device(device)) if "compiled" in features else step
     batches = x.split(batch)
-    previous = torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = "tf32" in features
-    try:
+    with tf32_matmuls("tf32" in features):
         for i in range(warmup):
             run(batches[i % len(batches)])
         synchronize(device)
@@ -294,6 +294,16 @@ def step_images_per_s(config: RunConfig, images: torch.Tensor, device: str, feat
             run(batches[i % len(batches)])
         synchronize(device)
         return steps * batch / (time.perf_counter() - start)
+
+
+@contextmanager
+def tf32_matmuls(enabled: bool) -> Iterator[None]:
+    """CUDA float32 matmuls in TF32 (`enabled`) or not, inside the block; the setting before it
+    restored after (a no-op off a GPU)."""
+    previous = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = enabled
+    try:
+        yield
     finally:
         torch.backends.cuda.matmul.allow_tf32 = previous
 
@@ -319,10 +329,9 @@ def conv_figures(device: str, peaks: dict[str, float], repeats: int = 2, n_image
         fit_ips = max(fit(config, data).train_images_per_s for _ in range(repeats))
         figure = {"image_size": size, "train_mflop_per_image": flop / 1e6, "batch": CONV_BATCH,
                   "fit_images_per_s": fit_ips, "fit_peak_fraction": fit_ips * flop / 1e9 / peaks["fp32"], "steps": {}}
-        device_images = images.to(device)
         for name, features in variants.items():
-            try:
-                ips = max(step_images_per_s(config, device_images, device, features, steps=4, warmup=1)
+            try:  # the images `data` already holds on the device
+                ips = max(step_images_per_s(config, data.train_x, device, features, steps=4, warmup=1)
                           for _ in range(repeats))
             except Exception as exc:  # report what failed instead of hiding the whole table
                 figure["steps"][name] = {"error": f"{type(exc).__name__}: {exc}"[:200]}
@@ -337,12 +346,8 @@ def matmul_peaks(device: str, fp32: float | None = None) -> dict[str, float]:
     measured), bfloat16 and, on a GPU, TF32."""
     peaks = {"fp32": fp32 or matmul_peak_gflops(device), "bf16": matmul_peak_gflops(device, dtype=torch.bfloat16)}
     if resolve_device(device) == "cuda":
-        previous = torch.backends.cuda.matmul.allow_tf32
-        torch.backends.cuda.matmul.allow_tf32 = True
-        try:
+        with tf32_matmuls(True):
             peaks["tf32"] = matmul_peak_gflops(device)
-        finally:
-            torch.backends.cuda.matmul.allow_tf32 = previous
     return peaks
 
 

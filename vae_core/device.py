@@ -6,7 +6,7 @@ import warnings
 
 import torch
 
-from vae_core.config import ConfigError
+from vae_core.config import ConfigError, RunConfig
 
 
 def available_devices() -> list[str]:
@@ -45,6 +45,15 @@ def check_precision(precision: str, device: str) -> None:
     if not enabled:
         raise ConfigError(f"precision=bf16 needs bfloat16 autocast, which torch {torch.__version__} does not give on "
                           f"{device}; use precision=fp32 there")
+
+
+def training_device(config: RunConfig) -> str:
+    """The device `config` trains on (`resolve_device`), refused in one line where it cannot
+    train in the config's precision (`check_precision`): the one check `fit`, `fit_stacked` and
+    the runner's up-front checks make."""
+    device = resolve_device(config.device)
+    check_precision(config.precision, device)
+    return device
 
 
 def device_of(module: torch.nn.Module, default: torch.device) -> torch.device:

@@ -37,7 +37,7 @@ from torch.func import functional_call, stack_module_state, vmap
 
 from vae_core.config import RunConfig
 from vae_core.data import Dataset, dataset_for, unit_float
-from vae_core.device import check_precision, resolve_device, synchronize
+from vae_core.device import synchronize, training_device
 from vae_core.models import ARCHITECTURES, build_model
 from vae_core.train import TrainResult, forward, kl_weight, make_optimizer, ready_to_score, terms_of
 
@@ -99,8 +99,7 @@ def fit_stacked(
     if not all(map(stackable, configs)):
         raise ValueError("fit_stacked cannot train conditional or adversarial models; use fit()")
     first = configs[0]
-    device = resolve_device(first.device)
-    check_precision(first.precision, device)
+    device = training_device(first)
     data = (data or dataset_for(first)).to(device)
     models, noise_gens, order_gens = [], [], []
     for config in configs:  # the same draws as fit(): init, then noise, from torch.manual_seed(seed)

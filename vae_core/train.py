@@ -17,7 +17,7 @@ import torch
 from vae_core.adversarial import Adversary
 from vae_core.config import RunConfig
 from vae_core.data import Dataset, dataset_for, iterate_batches, unit_float
-from vae_core.device import check_precision, device_of, resolve_device, synchronize
+from vae_core.device import device_of, synchronize, training_device
 from vae_core.losses import RECON_LOSSES, clip_log_sigma, kl_divergence, moment_penalty
 from vae_core.models import Posterior, build_model
 
@@ -142,8 +142,7 @@ def fit(
     config: RunConfig, data: Dataset | None = None, on_epoch: EpochCallback | None = None
 ) -> TrainResult:
     """Train one model as `config` says; `data` defaults to `dataset_for(config)`."""
-    device = resolve_device(config.device)
-    check_precision(config.precision, device)
+    device = training_device(config)
     data = (data or dataset_for(config)).to(device)
     torch.manual_seed(config.seed)
     order = torch.Generator().manual_seed(config.seed)
