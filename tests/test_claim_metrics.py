@@ -12,7 +12,7 @@ from vae_core.config import RunConfig
 from vae_core.data import LINES_SIZE, load_dataset, render_lines
 from vae_core.evaluator import train_evaluator
 from vae_core.metrics.angles import angle_difference, angle_path_error_deg, line_angle
-from vae_core.metrics.feature_space import frechet_distance, precision_recall
+from vae_core.metrics.feature_space import frechet_distance, kth_neighbour_radius, precision, precision_recall
 from vae_core.metrics.latent import knn_accuracy, prior_coverage, silhouette
 from vae_core.metrics.rate import kl_closed_vs_monte_carlo
 from vae_core.metrics.reconstruction import mean_image_mse
@@ -44,6 +44,18 @@ def test_precision_and_recall_of_identical_disjoint_and_collapsed_sets(rng):
     assert far == {"precision": 0.0, "recall": 0.0}
     collapsed = precision_recall(real, real[:1].repeat(500, 1) + 1e-3 * torch.randn(500, 4, generator=rng))
     assert collapsed["precision"] == 1.0 and collapsed["recall"] < 0.05  # realistic but no diversity
+
+
+def test_precision_and_recall_on_a_line_count_the_points_inside_the_other_sets_balls():
+    """Reals at 0, 1, 2, 3 on a line: each one's 1-NN radius is 1. Fakes at 0.5 and 10: each
+    one's 1-NN radius is 9.5, their distance. Precision 1/2 (only 0.5 lies in a real ball), recall
+    4/4 (every real lies within 9.5 of 0.5). The radii passed in, and precision alone, agree."""
+    real, fake = torch.tensor([[0.0], [1.0], [2.0], [3.0]]), torch.tensor([[0.5], [10.0]])
+    assert kth_neighbour_radius(real, 1).tolist() == [1.0, 1.0, 1.0, 1.0]
+    assert precision_recall(real, fake, 1) == {"precision": 0.5, "recall": 1.0}
+    assert precision_recall(fake, real, 1) == {"precision": 1.0, "recall": 0.5}  # the roles swap
+    assert precision(real, fake, 1, real_radius=torch.tensor([1.0, 1.0, 1.0, 1.0]).double()) == 0.5
+    assert precision(real, fake, 1, real_radius=torch.zeros(4).double()) == 0.0  # the radii are used
 
 
 def test_knn_accuracy_and_silhouette_of_separated_and_of_random_classes(rng):

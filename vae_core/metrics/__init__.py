@@ -26,7 +26,7 @@ from vae_core.evaluator import Evaluator
 from vae_core.metrics.angles import angle_path_error_deg
 from vae_core.metrics.blur import sharpness_ratios
 from vae_core.metrics.exact_likelihood import MAX_LATENT_DIM, exact_nll
-from vae_core.metrics.feature_space import frechet_distance, precision_recall
+from vae_core.metrics.feature_space import frechet_distance, kth_neighbour_radius, precision, precision_recall
 from vae_core.metrics.holes import confidence_ratio, mean_confidence
 from vae_core.metrics.latent import CV_FOLDS, knn_accuracy, prior_coverage, silhouette
 from vae_core.metrics.likelihood import decoder_log_likelihood, iwae_nll_by_k
@@ -299,6 +299,11 @@ class Scoring:
         """Evaluator features of the reference test images (the evaluator keeps the whole split's)."""
         return self.evaluator.real_features(self.data.test_x)[self.reference]
 
+    @cached_property
+    def real_radius(self) -> torch.Tensor:
+        """The k-NN radii of the real features, which both precision figures compare with."""
+        return kth_neighbour_radius(self.real_features)
+
 
 def _reconstruction(s: Scoring) -> dict:
     test = s.test_errors
@@ -366,7 +371,7 @@ def _feature_paths(s: Scoring) -> dict:
     midpoint_features = s.evaluator.features(s.midpoints)
     return {"perceptual_path_length": perceptual_path_length(speeds),
             "path_length_excess": path_length_excess(speeds, ends),
-            "midpoint_precision": precision_recall(s.real_features, midpoint_features)["precision"],
+            "midpoint_precision": precision(s.real_features, midpoint_features, real_radius=s.real_radius),
             "midpoint_fid": frechet_distance(s.real_features, midpoint_features)}
 
 
@@ -395,7 +400,7 @@ def _sharpness(s: Scoring) -> dict:
 
 def _features(s: Scoring) -> dict:
     prior_f = s.evaluator.features(s.all_samples)
-    pr = precision_recall(s.real_features, prior_f)
+    pr = precision_recall(s.real_features, prior_f, real_radius=s.real_radius)
     recon_f = s.evaluator.features(s.recons[s.reference])
     prior_p, recon_p = s.evaluator.probabilities(prior_f), s.evaluator.probabilities(recon_f)
     return {"recon_fid": frechet_distance(s.real_features, recon_f),

@@ -35,19 +35,28 @@ def frechet_distance(a: torch.Tensor, b: torch.Tensor) -> float:
     return float(max(0.0, ((m1 - m2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * trace_covmean))
 
 
-def _kth_neighbour_radius(x: torch.Tensor, k: int) -> torch.Tensor:
-    d = torch.cdist(x, x)
+def kth_neighbour_radius(x: torch.Tensor, k: int = PR_NEIGHBOURS) -> torch.Tensor:
+    """Each point's distance to its k-th nearest other point: the radius of its k-NN ball."""
+    d = torch.cdist(x.double(), x.double())
     return d.kthvalue(k + 1, dim=1).values  # k+1: the point itself is at distance 0
 
 
-def _inside_manifold(points: torch.Tensor, support: torch.Tensor, k: int) -> torch.Tensor:
-    """For each point, whether it lies within the k-NN radius of some support point."""
-    radius = _kth_neighbour_radius(support, k)
-    return (torch.cdist(points, support) <= radius.view(1, -1)).any(1)
+def precision(real: torch.Tensor, fake: torch.Tensor, k: int = PR_NEIGHBOURS,
+              real_radius: torch.Tensor | None = None) -> float:
+    """Improved precision alone: the share of `fake` inside the real k-NN manifold (fraction).
+    `real_radius` is `kth_neighbour_radius(real, k)` where the caller keeps it for several
+    generated sets."""
+    return precision_recall(real, fake, k, real_radius, recall=False)["precision"]
 
 
-def precision_recall(real: torch.Tensor, fake: torch.Tensor, k: int = PR_NEIGHBOURS) -> dict[str, float]:
-    """Improved precision and recall of generated features `fake` against `real` (fractions)."""
+def precision_recall(real: torch.Tensor, fake: torch.Tensor, k: int = PR_NEIGHBOURS,
+                     real_radius: torch.Tensor | None = None, recall: bool = True) -> dict[str, float]:
+    """Improved precision and recall of generated features `fake` against `real` (fractions);
+    one fake-to-real distance matrix serves both directions. `real_radius` as in `precision`."""
     real, fake = real.double(), fake.double()
-    return {"precision": _inside_manifold(fake, real, k).double().mean().item(),
-            "recall": _inside_manifold(real, fake, k).double().mean().item()}
+    d = torch.cdist(fake, real)  # (fakes, reals)
+    real_radius = kth_neighbour_radius(real, k) if real_radius is None else real_radius
+    out = {"precision": (d <= real_radius.view(1, -1)).any(1).double().mean().item()}  # fakes inside real balls
+    if recall:
+        out["recall"] = (d <= kth_neighbour_radius(fake, k).view(-1, 1)).any(0).double().mean().item()
+    return out
