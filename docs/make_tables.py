@@ -251,7 +251,8 @@ ROBUSTNESS_META = {"test_there_are_at_least_40_cases",
 
 
 #: Every test id of the suite, where the caller already has them: the test suite sets it from its
-#: own collection, which saves a second collection in a subprocess (10 s on 2 cores).
+#: own collection, which saves a second one in a subprocess (its check took 3.0 s so, against
+#: 11.8-16.4 s collecting again, on 2 cores by `pytest --durations`).
 COLLECTED: list[str] | None = None
 
 
