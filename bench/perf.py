@@ -492,9 +492,7 @@ def measure(device: str = "auto", repeats: int = 3, epochs: int = 2, ungated: bo
         return out
     out["stacked"] = stacked_vs_sequential(device, device_data)
     peaks = matmul_peaks(device, fp32=peak)
-    out["bf16_peak_gflops"] = peaks["bf16"]
-    if "tf32" in peaks:
-        out["tf32_peak_gflops"] = peaks["tf32"]
+    out |= {f"{k}_peak_gflops": v for k, v in peaks.items() if k != "fp32"}  # fp32's is "peak_gflops"
     out["conv"] = conv_figures(device, peaks, repeats=min(repeats, 2))
     if device == "cuda":
         out["gpu_variants"] = gpu_variants(device_data)
@@ -583,7 +581,7 @@ def table(result: dict) -> str:
                      f"{format(ratios[vs_plain], '.3f') if vs_plain else '':>9} "
                      f"{format(ratios[fraction], '.0%') if fraction else '':>11} {value * flop / 1e9 / peak:>9.0%}")
     lines.append(f"{'inference (encode+decode), batch 1024':<38} {ips['inference_b1024']:>12,.0f}")
-    peaks = {"fp32": peak} | {k: result[f"{k}_peak_gflops"] for k in ("bf16", "tf32") if f"{k}_peak_gflops" in result}
+    peaks = stored_peaks(result)
     # a GPU step's % is of its own arithmetic's peak (`peak_for`), as the conv lines' are
     variants = STEP_VARIANTS | GPU_STEP_VARIANTS
     for name, value in result.get("gpu_variants", {}).items():
@@ -593,7 +591,7 @@ def table(result: dict) -> str:
             f"{value:>12,.0f} {blank} {value * flop / 1e9 / peak_for(features, peaks):>9.0%}"
             if isinstance(value, float) else str(value)))
     for figure in result.get("conv", {}).values():
-        lines += conv_lines(figure, result)
+        lines += conv_lines(figure, peaks)
     if "stacked" in result:
         lines += stacked_lines(result["stacked"])
     lines.append("gated ratios: " + ", ".join(f"{k} {ratios[k]:.3f}" for k in GATED) + "; reported: "
@@ -601,7 +599,14 @@ def table(result: dict) -> str:
     return "\n".join(lines)
 
 
-def conv_lines(figure: dict, result: dict) -> list[str]:
+def stored_peaks(result: dict) -> dict[str, float]:
+    """The matmul peaks of `matmul_peaks` as `measure` stores them: float32's as "peak_gflops",
+    the others as "bf16_peak_gflops" and (on a GPU) "tf32_peak_gflops"."""
+    return {"fp32": result["peak_gflops"]} | {k: result[f"{k}_peak_gflops"] for k in ("bf16", "tf32")
+                                               if f"{k}_peak_gflops" in result}
+
+
+def conv_lines(figure: dict, peaks: dict[str, float]) -> list[str]:
     """The table's lines of one image size of `conv_figures`."""
     size, batch = figure["image_size"], figure["batch"]
     what = f"conv VAE, {size}x{size} RGB, batch {batch}"
@@ -611,10 +616,9 @@ def conv_lines(figure: dict, result: dict) -> list[str]:
         label = f"  step, {name}"
         lines.append(f"{label:<38} " + (f"{step['images_per_s']:>12,.0f} {'':>11} {'':>9} {'':>11} "
                                         f"{step['peak_fraction']:>9.0%}" if "error" not in step else step["error"]))
-    peaks = ", ".join(f"{k} {result[f'{k}_peak_gflops']:,.0f}" for k in ("bf16", "tf32")
-                      if f"{k}_peak_gflops" in result)
+    others = ", ".join(f"{k} {v:,.0f}" for k, v in peaks.items() if k != "fp32")
     lines.append(f"  ({figure['train_mflop_per_image']:.1f} MFLOP per training image, counted by "
-                 f"torch.utils.flop_counter; a bf16 step's % is of the bf16 matmul peak, GFLOP/s: {peaks})")
+                 f"torch.utils.flop_counter; a bf16 step's % is of the bf16 matmul peak, GFLOP/s: {others})")
     return lines
 
 

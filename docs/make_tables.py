@@ -262,8 +262,9 @@ def collected_tests() -> dict[str, list[str]]:
     the test suite without running it (or from `COLLECTED`)."""
     ids = COLLECTED
     if ids is None:
-        ids = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
-                              "-m", "", "tests"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+        out = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
+                              "-m", "", "tests"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+        ids = out.splitlines()  # one id per line; a parametrized id may hold a space ("[no hook]")
     tests: dict[str, list[str]] = {}
     for line in ids:
         if "::" in line:
