@@ -1,3 +1,4 @@
+import os
 import signal
 
 import pytest
@@ -6,13 +7,30 @@ from helpers import TINY, exit_code
 
 from vae_core.data import load_dataset
 
+#: Most pytest-xdist workers `-n auto` starts (pyproject's addopts): one per core up to this, as each
+#: holds PyTorch and its data sets (about 1.5 GB) and starts `bench` processes of its own.
+MAX_WORKERS = 4
+
 
 def pytest_configure(config):
     """A shell starts a background job (`cmd &`, nohup) with Ctrl-C ignored, and every process
     the tests start would inherit that: the Ctrl-C tests would send interrupts that nothing
-    receives. The tests run as from a terminal, with Python's own handler, whatever started them."""
+    receives. The tests run as from a terminal, with Python's own handler, whatever started them.
+
+    A pytest-xdist worker computes with its share of the cores (one each for two workers on two
+    cores), and so do the `bench` processes it starts (OMP_NUM_THREADS): with every worker on every
+    core the threads would oversubscribe them and all would slow down many times over."""
     if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
         signal.signal(signal.SIGINT, signal.default_int_handler)
+    if workers := int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", 0)):
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        torch.set_num_threads(threads)
+        os.environ["OMP_NUM_THREADS"] = str(threads)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config):
+    return max(1, min(os.cpu_count() or 1, MAX_WORKERS))
 
 
 @pytest.fixture(scope="session")
@@ -67,6 +85,18 @@ def survived():
     def count(kind: str) -> None:
         FAULT_COUNTS[kind] = FAULT_COUNTS.get(kind, 0) + 1
     return count
+
+
+def pytest_sessionfinish(session):
+    """A pytest-xdist worker hands its counts to the controller, which prints the summary."""
+    if hasattr(session.config, "workeroutput"):
+        session.config.workeroutput["fault_counts"] = dict(FAULT_COUNTS)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    for kind, n in node.workeroutput.get("fault_counts", {}).items():
+        FAULT_COUNTS[kind] = FAULT_COUNTS.get(kind, 0) + n
 
 
 def pytest_terminal_summary(terminalreporter):
