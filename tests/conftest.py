@@ -8,7 +8,7 @@ from helpers import TINY, exit_code
 from vae_core.data import load_dataset
 
 #: Most pytest-xdist workers `-n auto` starts (pyproject's addopts): one per core up to this, as each
-#: holds PyTorch and its data sets (about 1.5 GB) and starts `bench` processes of its own.
+#: holds PyTorch and its data sets in memory and starts `bench` processes of its own.
 MAX_WORKERS = 4
 
 
@@ -18,8 +18,8 @@ def pytest_configure(config):
     receives. The tests run as from a terminal, with Python's own handler, whatever started them.
 
     A pytest-xdist worker computes with its share of the cores (one each for two workers on two
-    cores), and so do the `bench` processes it starts (OMP_NUM_THREADS): with every worker on every
-    core the threads would oversubscribe them and all would slow down many times over."""
+    cores), and so do the `bench` processes it starts (OMP_NUM_THREADS): with every worker's threads
+    on every core they would oversubscribe the cores."""
     if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
         signal.signal(signal.SIGINT, signal.default_int_handler)
     if workers := int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", 0)):
