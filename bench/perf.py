@@ -601,9 +601,9 @@ def table(result: dict) -> str:
 
 def stored_peaks(result: dict) -> dict[str, float]:
     """The matmul peaks of `matmul_peaks` as `measure` stores them: float32's as "peak_gflops",
-    the others as "bf16_peak_gflops" and (on a GPU) "tf32_peak_gflops"."""
-    return {"fp32": result["peak_gflops"]} | {k: result[f"{k}_peak_gflops"] for k in ("bf16", "tf32")
-                                               if f"{k}_peak_gflops" in result}
+    each other one as "{name}_peak_gflops" (bf16, and on a GPU tf32)."""
+    others = {k.removesuffix("_peak_gflops"): v for k, v in result.items() if k.endswith("_peak_gflops")}
+    return {"fp32": result["peak_gflops"]} | others
 
 
 def conv_lines(figure: dict, peaks: dict[str, float]) -> list[str]:
