@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from vae_core import RunConfig, fit, load_dataset
+from vae_core.data import unit_float
 from vae_core.losses import recon_bce
 from vae_core.metrics.likelihood import (
     importance_weighted_bound,
@@ -118,6 +119,40 @@ def test_each_k_of_the_curve_draws_its_own_samples():
     assert curve[10] == pytest.approx(-mean_bound(draws[1], 10))  # k = 10: the next 10, not the same ones
     assert curve[100] == pytest.approx(-mean_bound(draws[2], 100))  # k = 100: 100 more
     assert curve[10] != pytest.approx(-mean_bound(draws[0], 10))
+
+
+def test_decoding_the_draws_in_passes_of_any_size_gives_the_same_weights(monkeypatch):
+    """The CPU decodes whole draws up to `CPU_DECODE_ROWS` rows at once (for the cache), not a
+    whole chunk: the log weights do not depend on the pass size, nor do a conditional model's."""
+    from vae_core.metrics import likelihood
+
+    data = load_dataset("digits")
+    model = fit(RunConfig(dataset="digits", epochs=1, device="cpu"), data).model.eval()
+    x = unit_float(data.test_x[:16])
+    log_lik = lambda lo, xb: -recon_bce(lo, xb)  # noqa: E731
+    weights = {}
+    for rows in (1, 16 * 3, 16 * 64):  # one draw a pass, three, a whole chunk
+        monkeypatch.setattr(likelihood, "CPU_DECODE_ROWS", rows)
+        weights[rows] = log_importance_weights(model.encode, model.decode, log_lik, x, 100,
+                                               torch.Generator().manual_seed(0))
+    assert weights[1].shape == (100, 16)
+    assert torch.allclose(weights[1], weights[48], atol=1e-4) and torch.allclose(weights[1], weights[1024], atol=1e-4)
+
+
+def test_mmd_is_the_unbiased_estimate_written_out_pair_by_pair():
+    """Gretton et al. 2012, eq. 3, summed over every pair by hand, with the median pooled pairwise
+    squared distance as the bandwidth, on a set small enough to write out."""
+    z = torch.tensor([[0.0, 0.0], [1.0, 0.5], [-0.5, 2.0], [0.3, -1.0], [2.0, 1.0]], dtype=torch.float64)
+    prior = torch.randn(z.shape, generator=torch.Generator().manual_seed(7), dtype=torch.float64)
+    pooled = torch.cat([z, prior])
+    n = len(z)
+    d2 = {(i, j): (pooled[i] - pooled[j]).pow(2).sum().item() for i in range(2 * n) for j in range(2 * n)}
+    bandwidth2 = torch.tensor([v for (i, j), v in d2.items() if i < j], dtype=torch.float64).median().item()
+    k = lambda i, j: math.exp(-d2[i, j] / bandwidth2)  # noqa: E731
+    xx = sum(k(i, j) for i in range(n) for j in range(n) if i != j) / (n * (n - 1))
+    yy = sum(k(i, j) for i in range(n, 2 * n) for j in range(n, 2 * n) if i != j) / (n * (n - 1))
+    xy = sum(k(i, j) for i in range(n) for j in range(n, 2 * n)) / n**2
+    assert mmd_to_standard_normal(z, torch.Generator().manual_seed(7)) == pytest.approx(xx + yy - 2 * xy, rel=1e-12)
 
 
 def test_mmd_to_prior_is_zero_for_prior_samples_and_grows_with_the_mismatch():

@@ -2,6 +2,7 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from vae_core.losses import (
     MIN_LOG_SIGMA,
@@ -14,6 +15,7 @@ from vae_core.losses import (
     recon_bce,
     recon_gaussian,
     recon_mse,
+    softplus,
 )
 from vae_core.models import Posterior
 
@@ -52,6 +54,34 @@ def test_recon_bce_of_a_confident_correct_decoder_is_near_zero_and_of_a_coin_is_
     sharp = (x * 2 - 1) * 30
     assert recon_bce(sharp, x).item() < 1e-6
     assert math.isclose(recon_bce(torch.zeros_like(x), x).item(), 4 * math.log(2), rel_tol=1e-6)
+
+
+def test_softplus_without_log1p_is_torchs_to_float_rounding_over_the_whole_range():
+    logits = torch.cat([torch.linspace(-120, 120, 100_001), torch.tensor([0.0, -0.0, 1e-8, -1e-8, 88.0, -88.0])])
+    exact = F.softplus(logits.double())
+    with torch.no_grad():  # scoring: the log1p-free form
+        assert (softplus(logits).double() - exact).abs().max().item() < 6e-8 * exact.abs().clamp_min(1).max().item()
+        assert softplus(torch.tensor([0.0])).item() == pytest.approx(math.log(2), rel=1e-7)
+        assert softplus(torch.tensor([-200.0, 200.0])).tolist() == [0.0, 200.0]
+    logits = torch.tensor([-3.0, 0.0, 2.0], requires_grad=True)  # under autograd: differentiable
+    softplus(logits).sum().backward()
+    assert torch.allclose(logits.grad, torch.sigmoid(logits.detach()))
+
+
+def test_recon_bce_scores_as_it_trains_and_keeps_the_fused_gradient(rng):
+    """Without autograd (scoring) the loss is computed by `softplus`; with it, by torch's fused
+    kernel: the same values to float rounding, and the gradient sigmoid(l) - x per pixel."""
+    x = torch.rand(64, 1, 28, 28, generator=rng)
+    logits = torch.randn(64, 1, 28, 28, generator=rng) * 6
+    logits.view(-1)[:3] = torch.tensor([0.0, 90.0, -90.0])
+    reference = F.binary_cross_entropy_with_logits(logits.double(), x.double(), reduction="none").flatten(1).sum(1)
+    with torch.no_grad():
+        scored = recon_bce(logits, x)
+    trained = recon_bce(logits.requires_grad_(), x)
+    assert torch.allclose(scored.double(), reference, rtol=1e-6, atol=1e-4)
+    assert torch.allclose(trained.double(), reference, rtol=1e-6, atol=1e-4)
+    trained.sum().backward()
+    assert torch.allclose(logits.grad, torch.sigmoid(logits.detach()) - x, atol=1e-6)
 
 
 def test_gaussian_nll_is_the_normal_density_and_mse_is_it_at_variance_one_half(rng):

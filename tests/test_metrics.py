@@ -1,5 +1,6 @@
 """Each metric on a case whose answer is known without the code under test."""
 
+import dataclasses
 import math
 
 import pytest
@@ -104,6 +105,14 @@ def test_nearest_distance_is_zero_for_training_images_and_ratio_grows_with_noise
     assert nn_distance_ratio(noisy, test, train) > 1.2
     shared = nearest_distance(test, train)  # as an evaluation passes them, computed once
     assert nn_distance_ratio(noisy, test, train, shared) == nn_distance_ratio(noisy, test, train)
+
+
+def test_nearest_distance_is_the_brute_force_minimum_over_every_reference_image(digits, rng):
+    images = torch.rand(37, *digits.image_shape, generator=rng)
+    reference = unit_float(digits.train_x[:300])
+    brute = torch.stack([(reference - image).flatten(1).norm(dim=1).min() for image in images])
+    assert torch.allclose(nearest_distance(images, digits.train_x[:300], chunk=10, reference_chunk=64), brute,
+                          atol=1e-4)
 
 
 def test_active_units_counts_dimensions_whose_mean_varies(rng):
@@ -222,6 +231,28 @@ def test_mean_image_mse_known_answer_in_batches_and_for_uint8():
     assert mean_image_mse(train, test, batch_size=3) == pytest.approx(1.0)
     as_bytes = (train * 255).to(torch.uint8), (test * 255).to(torch.uint8)
     assert mean_image_mse(*as_bytes, batch_size=4) == pytest.approx(1.0)
+
+
+def test_real_image_figures_are_kept_for_one_data_set_and_equal_a_fresh_computation(digits):
+    """The reference images' nearest-training distances and sharpness are computed once per data
+    set, for every model scored on it: a second model's figures equal those of a fresh scoring,
+    and another data set (other tensors) gets its own."""
+    from vae_core import RunConfig, fit
+    from vae_core import metrics as m
+
+    names = ["recon_nn_ratio", "prior_nn_ratio", "recon_laplacian_ratio", "prior_hf_ratio"]
+    models = [fit(RunConfig(dataset="digits", epochs=1, device="cpu", seed=seed), data=digits).model
+              for seed in (0, 1)]
+    kept = [evaluate(model, digits, only=names).metrics for model in models]  # the second reads the kept ones
+    assert m._REAL_KEPT["figures"].keys() == {"nn_distances", "sharpness"}
+    for model, metrics in zip(models, kept, strict=True):
+        m._REAL_KEPT.update(tensors=(), figures={})
+        assert evaluate(model, digits, only=names).metrics == metrics
+    shifted = dataclasses.replace(digits, test_x=digits.test_x.flip(-1), train_x=digits.train_x.flip(-1))
+    evaluate(models[0], shifted, only=names)
+    x = unit_float(shifted.test_x)
+    assert torch.equal(m._REAL_KEPT["figures"]["nn_distances"], nearest_distance(x, shifted.train_x))
+    assert m._REAL_KEPT["tensors"][0]() is shifted.test_x
 
 
 def test_set_figures_read_a_fixed_sample_of_a_large_test_split_and_all_of_a_small_one(digits, monkeypatch):

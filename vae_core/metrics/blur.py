@@ -36,11 +36,17 @@ def high_freq_energy_fraction(images: torch.Tensor, cutoff: float = 0.25) -> tor
     return (high / power.flatten(1).sum(1).clamp_min(1e-12)).float()
 
 
-def sharpness_ratios(images: torch.Tensor, real: torch.Tensor) -> dict[str, float]:
-    """Both sharpness figures of `images` as ratios to those of `real` (1.0 = as sharp)."""
-    return {
-        "laplacian_ratio": (laplacian_variance(images).mean() / laplacian_variance(real).mean()).item(),
-        "hf_energy_ratio": (
-            high_freq_energy_fraction(images).mean() / high_freq_energy_fraction(real).mean()
-        ).item(),
-    }
+def sharpness(images: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Both figures of (N, C, H, W) images, each averaged over the images (0-d tensors)."""
+    return {"laplacian_variance": laplacian_variance(images).mean(),
+            "hf_energy_fraction": high_freq_energy_fraction(images).mean()}
+
+
+def sharpness_ratios(images: torch.Tensor, real: torch.Tensor, real_sharpness: dict[str, torch.Tensor] | None = None
+                     ) -> dict[str, float]:
+    """Both sharpness figures of `images` as ratios to those of `real` (1.0 = as sharp);
+    `real_sharpness` is `sharpness(real)` where already computed (an evaluation keeps it for
+    every model of a suite)."""
+    mine, theirs = sharpness(images), real_sharpness or sharpness(real)
+    return {"laplacian_ratio": (mine["laplacian_variance"] / theirs["laplacian_variance"]).item(),
+            "hf_energy_ratio": (mine["hf_energy_fraction"] / theirs["hf_energy_fraction"]).item()}

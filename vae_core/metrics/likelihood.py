@@ -23,6 +23,10 @@ import torch
 from vae_core.losses import MSE_LOG_SIGMA, gaussian_nll, recon_bce
 from vae_core.models import Posterior
 
+# latent draws one decoder pass reads on the CPU: IWAE_100 of 256 mnist5k images took 134 ms in
+# passes of 1,024 rows against 289 ms in passes of a whole chunk (16,384 rows, whose 51 MB of
+# logits leave the cache between the likelihood's element-wise steps), the same values to the bit
+CPU_DECODE_ROWS = 1024
 LogLikelihood = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (decoder output, x) -> (N,)
 
 
@@ -61,14 +65,16 @@ def log_importance_weights(
     mu, logvar = posterior.mu, posterior.logvar
     if logvar is None:
         raise ValueError("a deterministic code has no importance-weighted bound")
+    # draws decoded at once: on the CPU whole draws up to CPU_DECODE_ROWS rows, elsewhere a chunk
+    per_pass = max(1, CPU_DECODE_ROWS // x.shape[0]) if mu.device.type == "cpu" else chunk
     log_w = []
     for start in range(0, k, chunk):
         n = min(chunk, k - start)
         eps = torch.randn((n, *mu.shape), generator=generator, dtype=mu.dtype).to(mu.device)
         z = mu + eps * torch.exp(0.5 * logvar)  # (n, N, D)
-        out = decode(z.reshape(-1, z.shape[-1]))
-        x_rep = x.unsqueeze(0).expand(n, *x.shape).reshape(-1, *x.shape[1:])
-        log_px_z = log_likelihood(out, x_rep).view(n, -1)
+        log_px_z = torch.cat([
+            log_likelihood(decode(z_pass.reshape(-1, z.shape[-1])), x.repeat(len(z_pass), *[1] * (x.dim() - 1)))
+            .view(len(z_pass), -1) for z_pass in z.split(per_pass)])
         log_pz = gaussian_log_density(z, torch.zeros_like(z), torch.zeros_like(z))
         log_qz = gaussian_log_density(z, mu, logvar)
         log_w.append(log_px_z + log_pz - log_qz)
