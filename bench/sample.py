@@ -75,8 +75,8 @@ def sample_images(config: RunConfig, model: AutoEncoder, n: int = 64, seed: int 
     (`vae_core.metrics.rate.prior_samples`). A conditional model gets the classes in turn."""
     data = load_dataset(config.dataset, config.data_dir, config.image_size)
     classes = torch.arange(n) % data.n_classes if model.n_classes else None
-    train_mu = codes(model, data.train_x, data.train_y if model.n_classes else None)
-    z = prior_samples(model, train_mu, n, torch.Generator().manual_seed(seed))
+    z = prior_samples(model, n, torch.Generator().manual_seed(seed),
+                      lambda: codes(model, data.train_x, data.train_y if model.n_classes else None))
     return torch.sigmoid(model.decode(z, classes))
 
 

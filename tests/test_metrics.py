@@ -276,3 +276,24 @@ def test_set_figures_read_a_fixed_sample_of_a_large_test_split_and_all_of_a_smal
     assert sampled["recon_nn_ratio"] == pytest.approx(nn_distance_ratio(recons[reference], x[reference], train))
     assert sampled["recon_nn_ratio"] != pytest.approx(whole)
     assert sampled["test_recon_mse"] == pytest.approx(recon_errors(vae, x)["mse"])  # per-image figures: every image
+
+
+def test_prior_samples_are_the_prior_for_a_vae_and_the_fitted_gaussian_for_an_ae(digits):
+    """A VAE decodes N(0, I) draws and never encodes its training images for them; an AE, which has
+    no prior, decodes draws of the diagonal Gaussian of its training codes."""
+    from vae_core import RunConfig
+    from vae_core.metrics.rate import prior_samples
+    from vae_core.models import build_model
+
+    vae = build_model(RunConfig(dataset="digits", latent_dim=3), digits.image_shape)
+    ae = build_model(RunConfig(dataset="digits", model="ae", latent_dim=3), digits.image_shape)
+    eps = torch.randn((20_000, 3), generator=torch.Generator().manual_seed(4))
+
+    def never() -> torch.Tensor:
+        raise AssertionError("a VAE's prior read the training codes")
+
+    assert torch.equal(prior_samples(vae, 20_000, torch.Generator().manual_seed(4), never), eps)
+    codes = torch.tensor([[1.0, -2.0, 0.0], [3.0, 2.0, 0.5], [2.0, 0.0, 0.25]])
+    z = prior_samples(ae, 20_000, torch.Generator().manual_seed(4), lambda: codes)
+    assert torch.allclose(z, codes.mean(0) + eps * codes.std(0))
+    assert torch.allclose(z.mean(0), torch.tensor([2.0, 0.0, 0.25]), atol=0.05)

@@ -299,8 +299,8 @@ class Scoring:
 
     @cached_property
     def all_samples(self) -> torch.Tensor:
-        train_mu = codes(self.model, self.data.train_x, self.train_y)
-        z = prior_samples(self.model, train_mu, N_FEATURE_SAMPLES, self.gen["prior"])
+        z = prior_samples(self.model, N_FEATURE_SAMPLES, self.gen["prior"],
+                          lambda: codes(self.model, self.data.train_x, self.train_y))
         return torch.sigmoid(self.model.decode(z, self.prior_y))
 
     @property

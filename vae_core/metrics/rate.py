@@ -9,6 +9,8 @@ chapter's first limitation (fig 1.14): q(z) = E_x q(z|x) never equals p(z) = N(0
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 from vae_core.data import unit_float
@@ -79,15 +81,18 @@ def codes(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor | None = None
 
 
 def prior_samples(
-    model: torch.nn.Module, train_mu: torch.Tensor, n: int, generator: torch.Generator
+    model: torch.nn.Module, n: int, generator: torch.Generator, train_codes: Callable[[], torch.Tensor]
 ) -> torch.Tensor:
     """Latent samples to decode: N(0, I) for a VAE (its prior); for an AE, which has no prior,
-    the diagonal Gaussian fitted to its training codes (the most charitable simple choice)."""
-    eps = torch.randn((n, train_mu.shape[1]), generator=generator).to(train_mu.device)
+    the diagonal Gaussian fitted to its training codes (the most charitable simple choice).
+    `train_codes` gives those codes (`codes` of the training split) and is called for an AE
+    only: a VAE's prior needs no pass over the training images."""
+    device = device_of(model, torch.device("cpu"))
+    eps = torch.randn((n, model.latent_dim), generator=generator).to(device)
     if getattr(model, "stochastic", False):
         return eps
+    train_mu = train_codes()
     return train_mu.mean(0) + eps * train_mu.std(0)
-
 
 
 def mmd_to_standard_normal(z: torch.Tensor, generator: torch.Generator, max_n: int = 1000) -> float:
