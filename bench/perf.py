@@ -673,9 +673,9 @@ def evaluation_share(device: str, dataset: str = "mnist5k", epochs: int = 20, re
     `dataset` (as the ablations suite trains it on mnist5k), then `evaluate()` with the data
     set's evaluator network, every metric group, best of `repeats`; and the seconds of each
     group in `GROUPS` order (best of `repeats` too), where a tensor several groups share (the
-    test posterior, the prior samples) counts for the first group that reads it. The evaluator
-    keeps the test images' features after the first round, as it does for every run of a suite
-    after the first."""
+    test posterior, the prior samples) counts for the first group that reads it. After the first
+    round the evaluator keeps the test images' features, and `vae_core.metrics` their nearest
+    training distances and sharpness, as they do for every run of a suite after the first."""
     from vae_core.evaluator import train_evaluator
     from vae_core.metrics import GROUPS, IWAE_K, NEEDS, Scoring, evaluate
 
