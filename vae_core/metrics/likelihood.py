@@ -67,13 +67,14 @@ def log_importance_weights(
         raise ValueError("a deterministic code has no importance-weighted bound")
     # draws decoded at once: on the CPU whole draws up to CPU_DECODE_ROWS rows, elsewhere a chunk
     per_pass = max(1, CPU_DECODE_ROWS // x.shape[0]) if mu.device.type == "cpu" else chunk
+    x_pass = x.repeat(per_pass, *[1] * (x.dim() - 1))  # the images once per draw of a pass, copied once
     log_w = []
     for start in range(0, k, chunk):
         n = min(chunk, k - start)
         eps = torch.randn((n, *mu.shape), generator=generator, dtype=mu.dtype).to(mu.device)
         z = mu + eps * torch.exp(0.5 * logvar)  # (n, N, D)
         log_px_z = torch.cat([
-            log_likelihood(decode(z_pass.reshape(-1, z.shape[-1])), x.repeat(len(z_pass), *[1] * (x.dim() - 1)))
+            log_likelihood(decode(z_pass.reshape(-1, z.shape[-1])), x_pass[: len(z_pass) * x.shape[0]])
             .view(len(z_pass), -1) for z_pass in z.split(per_pass)])
         log_pz = gaussian_log_density(z, torch.zeros_like(z), torch.zeros_like(z))
         log_qz = gaussian_log_density(z, mu, logvar)

@@ -19,20 +19,20 @@ from vae_core.data import unit_float
 def nearest_distance(images: torch.Tensor, reference: torch.Tensor, chunk: int = 1024,
                      reference_chunk: int = 8192) -> torch.Tensor:
     """Pixel L2 distance from each image to its nearest reference image, shape (N,); the
-    reference (uint8, or float in [0, 1]) is read a chunk at a time. The squared distances
-    |x|^2 + |r|^2 - 2 x.r come from one matrix product (as `torch.cdist` computes them), and the
-    square root is taken of each image's minimum only: 1,256 images against mnist5k's 4,000
-    training images in 49 ms against 66 ms by `cdist(...).min(1)`, the same distances to 2e-6."""
-    out = []
-    for start in range(0, images.shape[0], chunk):
-        x = unit_float(images[start : start + chunk]).flatten(1)
-        nearest = None
-        for r in range(0, reference.shape[0], reference_chunk):
-            ref = unit_float(reference[r : r + reference_chunk], x.device).flatten(1)
-            squared = torch.addmm(ref.pow(2).sum(1), x, ref.T, alpha=-2).min(1).values  # without |x|^2
-            nearest = squared if nearest is None else torch.minimum(nearest, squared)
-        out.append((nearest + x.pow(2).sum(1)).clamp_min(0).sqrt())
-    return torch.cat(out)
+    reference (uint8, or float in [0, 1]) is read a chunk at a time, once whatever the number of
+    image chunks. The squared distances |x|^2 + |r|^2 - 2 x.r come from one matrix product (as
+    `torch.cdist` computes them), and the square root is taken of each image's minimum only:
+    1,256 images against mnist5k's 4,000 training images in 49 ms against 66 ms by
+    `cdist(...).min(1)`, the same distances to 2e-6."""
+    xs = [unit_float(images[start : start + chunk]).flatten(1) for start in range(0, images.shape[0], chunk)]
+    nearest: list[torch.Tensor | None] = [None] * len(xs)  # per image chunk: min |r|^2 - 2 x.r so far
+    for r in range(0, reference.shape[0], reference_chunk):
+        ref = unit_float(reference[r : r + reference_chunk], images.device).flatten(1)
+        ref_squared = ref.pow(2).sum(1)
+        for i, x in enumerate(xs):
+            squared = torch.addmm(ref_squared, x, ref.T, alpha=-2).min(1).values
+            nearest[i] = squared if nearest[i] is None else torch.minimum(nearest[i], squared)
+    return torch.cat([(n + x.pow(2).sum(1)).clamp_min(0).sqrt() for n, x in zip(nearest, xs, strict=True)])
 
 
 def nn_distance_ratio(
