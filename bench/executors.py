@@ -14,7 +14,7 @@ import torch
 
 from bench.options import ExecOptions
 from bench.store import RunRecord
-from bench.work import evaluate_result, train_and_evaluate
+from bench.work import evaluate_result, evaluate_stack, train_and_evaluate
 from vae_core.config import ConfigError, RunConfig
 from vae_core.data import dataset_for
 from vae_core.device import resolve_device
@@ -35,8 +35,8 @@ def run_inline(jobs: list[Job], progress: Callable[[str], None] | None = None, s
                compile_step: bool = False) -> Iterator[Outcome]:
     """Runs in this process, `progress` told each epoch. With `stack`, runs that differ only in
     seed, beta, KL warm-up and reconstruction loss (`FREE_FIELDS`) train together
-    (`vae_core.stacked.fit_stacked`, its step compiled with `compile_step`), each then evaluated
-    alone."""
+    (`vae_core.stacked.fit_stacked`, its step compiled with `compile_step`) and are evaluated
+    together (`bench.work.evaluate_stack`); should that fail, each is evaluated alone."""
 
     def tell(text: str, epochs: int) -> Callable | None:
         """An epoch callback that shows `text` and the epoch (a history row or an epoch number)."""
@@ -61,9 +61,15 @@ def run_inline(jobs: list[Job], progress: Callable[[str], None] | None = None, s
         data = dataset_for(configs[0]).to(resolve_device(configs[0].device))  # one copy for training and scoring
         told = tell(f"{len(group)} runs stacked ({configs[0].label}, ...)", configs[0].epochs)
         results = _attempt(fit_stacked, configs, data, told, compile_step)
-        for i, (key, config, evaluator) in enumerate(group):
-            failed = isinstance(results, Exception)
-            yield key, results if failed else _attempt(evaluate_result, config, key, results[i], data, evaluator)
+        if isinstance(results, Exception):
+            yield from ((key, results) for key, _, _ in group)
+            continue
+        keys, evaluator = [key for key, _, _ in group], group[0][2]  # one data set, one evaluator
+        records = _attempt(evaluate_stack, configs, keys, results, data, evaluator)
+        if isinstance(records, Exception):  # each alone, so that what failed is one model's own record
+            records = [_attempt(evaluate_result, config, key, result, data, evaluator)
+                       for (key, config, _), result in zip(group, results, strict=True)]
+        yield from zip(keys, records, strict=True)
 
 
 def _attempt(work: Callable, *args: object) -> object:

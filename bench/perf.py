@@ -44,6 +44,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -57,6 +58,9 @@ from vae_core.device import resolve_device, synchronize
 from vae_core.metrics.throughput import inference_images_per_s
 from vae_core.models import build_model
 from vae_core.train import fit, loss_terms, make_optimizer
+
+if TYPE_CHECKING:
+    from vae_core.evaluator import Evaluator
 
 GATED = ("harness_vs_plain_b128", "harness_vs_plain_b512")
 REPORTED = ("gemm_fraction_b128", "gemm_fraction_b512", "harness_vs_classic_b128", "peak_fraction_b128",
@@ -668,14 +672,16 @@ def profile(device: str, steps: int = 20) -> str:
             f"\n== one evaluate() on mnist5k ==\n{eval_prof.key_averages().table(sort_by=sort, row_limit=12)}")
 
 
-def evaluation_share(device: str, dataset: str = "mnist5k", epochs: int = 20, repeats: int = 3) -> dict:
+def evaluation_share(device: str, dataset: str = "mnist5k", epochs: int = 20, repeats: int = 3,
+                     n_stacked: int = 8) -> dict:
     """What scoring one run costs beside training it: the default VAE trained `epochs` epochs on
     `dataset` (as the ablations suite trains it on mnist5k), then `evaluate()` with the data
     set's evaluator network, every metric group, best of `repeats`; and the seconds of each
     group in `GROUPS` order (best of `repeats` too), where a tensor several groups share (the
     test posterior, the prior samples) counts for the first group that reads it. After the first
     round the evaluator keeps the test images' features, and `vae_core.metrics` their nearest
-    training distances and sharpness, as they do for every run of a suite after the first."""
+    training distances and sharpness, as they do for every run of a suite after the first.
+    Then `stacked_evaluation` for `n_stacked` models (none for 0)."""
     from vae_core.evaluator import train_evaluator
     from vae_core.metrics import GROUPS, IWAE_K, NEEDS, Scoring, evaluate
 
@@ -702,9 +708,38 @@ def evaluation_share(device: str, dataset: str = "mnist5k", epochs: int = 20, re
                     synchronize(device)
                     seconds = time.perf_counter() - start
                     groups[group.name] = min(seconds, groups.get(group.name, seconds))
-    return {"device": device, "machine": machine_id(device), "torch": torch.__version__, "dataset": dataset,
-            "epochs": epochs, "repeats": repeats, "train_s": train_s, "evaluate_s": min(evaluate_s),
-            "groups_s": groups}
+    out = {"device": device, "machine": machine_id(device), "torch": torch.__version__, "dataset": dataset,
+           "epochs": epochs, "repeats": repeats, "train_s": train_s, "evaluate_s": min(evaluate_s),
+           "groups_s": groups}
+    if n_stacked:
+        out["stacked"] = stacked_evaluation(device, data, evaluator, n_stacked, repeats=repeats)
+    return out
+
+
+def stacked_evaluation(device: str, data: Dataset, evaluator: Evaluator | None, n_models: int = 8, epochs: int = 2,
+                       repeats: int = 3) -> dict:
+    """Seconds per model of scoring `n_models` default VAEs (seeds 0, 1, ..., trained together
+    `epochs` epochs) one after another with `evaluate()` against all at once with
+    `evaluate_stacked()`, every metric group, best of `repeats` each, interleaved, so that both
+    see the same machine; `speedup` is alone / stacked (higher is better)."""
+    from vae_core.metrics import evaluate, evaluate_stacked
+
+    configs = [RunConfig(dataset=data.name, device=device, epochs=epochs, seed=s) for s in range(n_models)]
+    models = [r.model for r in stacking.fit_stacked(configs, data)]
+    evaluate(models[0], data, evaluator=evaluator)  # the kept real-image figures, as for every run but a suite's first
+    alone, stacked = [], []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for model in models:
+            evaluate(model, data, evaluator=evaluator)
+        synchronize(device)
+        alone.append((time.perf_counter() - start) / n_models)
+        start = time.perf_counter()
+        evaluate_stacked(models, data, evaluator=evaluator)
+        synchronize(device)
+        stacked.append((time.perf_counter() - start) / n_models)
+    return {"models": n_models, "epochs": epochs, "alone_s_per_model": min(alone),
+            "stacked_s_per_model": min(stacked), "speedup": min(alone) / min(stacked)}
 
 
 def evaluation_share_table(share: dict) -> str:
@@ -715,6 +750,10 @@ def evaluation_share_table(share: dict) -> str:
              f"evaluation is {share['evaluate_s'] / total:.0%} of the run",
              "seconds by metric group (a shared tensor counts for the first group that reads it):"]
     lines += [f"  {name:<18} {seconds:6.3f}" for name, seconds in share["groups_s"].items()]
+    if stacked := share.get("stacked"):
+        lines.append(f"{stacked['models']} models scored one after another: {stacked['alone_s_per_model']:.2f} s "
+                     f"per model; stacked (evaluate_stacked): {stacked['stacked_s_per_model']:.2f} s per model, "
+                     f"{stacked['speedup']:.2f}x")
     return "\n".join(lines)
 
 
@@ -746,12 +785,12 @@ def scaled_mnist(n_images: int, seed: int = 0) -> Dataset:
 
 def suite_cost(data: Dataset, n_runs: int, device: str, epochs: int) -> dict:
     """Seconds a suite of `n_runs` default VAEs (seeds 0, 1, ...) costs on `data`: its evaluator
-    network trained once, the runs trained as the runner's `--stack auto` trains them (one stack
-    on a GPU, one after another elsewhere) and each scored with every metric group; and the
+    network trained once, the runs trained and scored as the runner's `--stack auto` does (one
+    stack on a GPU, one after another elsewhere), with every metric group; and the
     suite-level throughput, training images (runs x epochs x training set) per second of the
     whole suite, evaluator and scoring included (`images_per_s`, higher is better)."""
     from vae_core.evaluator import train_evaluator
-    from vae_core.metrics import evaluate
+    from vae_core.metrics import evaluate, evaluate_stacked
     from vae_core.stacked import fit_stacked
 
     data = data.to(device)
@@ -765,8 +804,11 @@ def suite_cost(data: Dataset, n_runs: int, device: str, epochs: int) -> dict:
     synchronize(device)
     train_s = time.perf_counter() - start
     start = time.perf_counter()
-    for result in results:
-        evaluate(result.model, data, evaluator=evaluator)
+    if stacked:
+        evaluate_stacked([result.model for result in results], data, evaluator=evaluator)
+    else:
+        for result in results:
+            evaluate(result.model, data, evaluator=evaluator)
     synchronize(device)
     evaluate_s = time.perf_counter() - start
     total_s = evaluator_s + train_s + evaluate_s

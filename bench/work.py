@@ -20,7 +20,7 @@ from vae_core.data import Dataset, dataset_for
 from vae_core.device import resolve_device
 from vae_core.evaluator import EPOCHS as EVALUATOR_EPOCHS
 from vae_core.evaluator import Evaluator, fingerprint, train_evaluator
-from vae_core.metrics import evaluate
+from vae_core.metrics import Evaluation, evaluate, evaluate_stacked
 from vae_core.train import EpochCallback, TrainResult, fit
 
 EVALUATOR_FOLDER = "evaluators"
@@ -69,20 +69,54 @@ def evaluate_result(config: RunConfig, key: str, result: TrainResult, data: Data
                     evaluator: Evaluator | None = None) -> RunRecord:
     """The stored record of a trained model: its metrics (every group, unless it diverged) and
     what made it."""
+    evaluation, eval_seconds = None, None
+    if result.status == "ok":
+        eval_start = time.perf_counter()
+        evaluation = evaluate(result.model, data.to(result.device), config.recon_loss,
+                              _on(evaluator, result.device), config.iwae_k)
+        eval_seconds = time.perf_counter() - eval_start
+    return _record(config, key, result, evaluator, evaluation, eval_seconds)
+
+
+def evaluate_stack(configs: list[RunConfig], keys: list[str], results: list[TrainResult], data: Dataset,
+                   evaluator: Evaluator | None = None) -> list[RunRecord]:
+    """The records of a stack trained together (`vae_core.stacked.fit_stacked`), its models
+    evaluated together too (`vae_core.metrics.evaluate_stacked`), those of each reconstruction
+    loss as one stack (the loss names their likelihood); a diverged model is evaluated no
+    further. Each run's `eval_seconds` is its share of its stack's evaluation time."""
+    evaluated: dict[int, tuple[Evaluation, float]] = {}
+    by_loss: dict[str, list[int]] = {}
+    for i, (config, result) in enumerate(zip(configs, results, strict=True)):
+        if result.status == "ok":
+            by_loss.setdefault(config.recon_loss, []).append(i)
+    for recon_loss, members in by_loss.items():
+        device = results[members[0]].device
+        eval_start = time.perf_counter()
+        evaluations = evaluate_stacked([results[i].model for i in members], data.to(device), recon_loss,
+                                       _on(evaluator, device), configs[members[0]].iwae_k)
+        share = (time.perf_counter() - eval_start) / len(members)
+        evaluated.update({i: (evaluation, share) for i, evaluation in zip(members, evaluations, strict=True)})
+    return [_record(config, key, result, evaluator, *evaluated.get(i, (None, None)))
+            for i, (config, key, result) in enumerate(zip(configs, keys, results, strict=True))]
+
+
+def _on(evaluator: Evaluator | None, device: str) -> Evaluator | None:
+    return None if evaluator is None else evaluator.to(device)
+
+
+def _record(config: RunConfig, key: str, result: TrainResult, evaluator: Evaluator | None,
+            evaluation: Evaluation | None, eval_seconds: float | None) -> RunRecord:
     info = {"device": result.device, "diverged_epoch": result.diverged_epoch, "stacked_with": result.stacked_with,
             "compile_seconds": result.compile_seconds,
             "torch": torch.__version__, "vae_bench": vae_core.__version__, "code_version": code_version(),
             "finished_at": datetime.now(UTC).isoformat(timespec="seconds")}
     if evaluator is not None:
         info["evaluator"] = {"fingerprint": evaluator.fingerprint, "test_accuracy": evaluator.test_accuracy}
-        evaluator = evaluator.to(result.device)
     metrics = {"train_images_per_s": result.train_images_per_s, "train_seconds": result.train_seconds}
     images, weights = {}, None
-    if result.status == "ok":
+    if evaluation is not None:
         weights = {k: v.detach().to("cpu", copy=True) for k, v in result.model.state_dict().items()}
-        eval_start = time.perf_counter()
-        evaluation = evaluate(result.model, data.to(result.device), config.recon_loss, evaluator, config.iwae_k)
-        info["eval_seconds"] = time.perf_counter() - eval_start
+        info["eval_seconds"] = eval_seconds
         metrics.update(evaluation.metrics)
         images = evaluation.images
     return RunRecord(key, config, result.status, metrics, info, pd.DataFrame(result.history), images, weights)

@@ -39,6 +39,14 @@ def digits():
 
 
 @pytest.fixture(scope="session")
+def digits_evaluator(digits):
+    """The evaluator network of `digits` (1.5 s to train), shared: read it, never change it."""
+    from vae_core.evaluator import train_evaluator
+
+    return train_evaluator(digits)
+
+
+@pytest.fixture(scope="session")
 def tiny_suite_run(tmp_path_factory):
     """The quick ablations suite on digits, run once per test session into `root/r` (results)
     and `root/p` (reports); returns (root, the CLI arguments). Read it; copy it to change it."""

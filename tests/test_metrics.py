@@ -148,12 +148,11 @@ def test_perfect_autoencoder_has_zero_reconstruction_error(digits):
     assert errors["bce"] == pytest.approx(0.0, abs=1e-3)
 
 
-def test_evaluate_reports_every_registered_metric(digits):
+def test_evaluate_reports_every_registered_metric(digits, digits_evaluator):
     from vae_core import METRICS, RunConfig, fit
-    from vae_core.evaluator import train_evaluator
 
     result = fit(RunConfig(dataset="digits", epochs=1, device="cpu"), data=digits)
-    evaluation = evaluate(result.model, digits, evaluator=train_evaluator(digits))
+    evaluation = evaluate(result.model, digits, evaluator=digits_evaluator)
     expected = set(METRICS) - {"train_images_per_s", "train_seconds"}
     assert expected <= set(evaluation.metrics)
     # cvae only; lines only; shapes only; the calibrated Gaussian decoder only; at most 2 latent dimensions only

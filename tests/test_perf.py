@@ -176,13 +176,17 @@ def test_evaluation_share_times_every_applicable_group_of_one_run():
     the conditional one does not (an unconditional VAE), and the total is what it says."""
     from vae_core.metrics import GROUPS
 
-    share = perf.evaluation_share("cpu", dataset="digits", epochs=1, repeats=1)
+    share = perf.evaluation_share("cpu", dataset="digits", epochs=1, repeats=1, n_stacked=2)
     assert {"features", "feature_paths", "likelihood"} <= set(share["groups_s"])
     assert "conditional" not in share["groups_s"] and set(share["groups_s"]) <= {g.name for g in GROUPS}
     assert share["train_s"] > 0 and share["evaluate_s"] > 0
     text = perf.evaluation_share_table(share)
     total = share["train_s"] + share["evaluate_s"]
     assert f"evaluation is {share['evaluate_s'] / total:.0%} of the run" in text and "feature_paths" in text
+    stacked = share["stacked"]  # the same models scored alone and as one stack
+    assert stacked["models"] == 2 and min(stacked["alone_s_per_model"], stacked["stacked_s_per_model"]) > 0
+    assert stacked["speedup"] == pytest.approx(stacked["alone_s_per_model"] / stacked["stacked_s_per_model"])
+    assert f"{stacked['speedup']:.2f}x" in text
 
 
 @pytest.mark.parametrize("extra", [["--memory", "--evaluation"], ["--evaluation", "--profile"],

@@ -69,13 +69,11 @@ def test_confidence_of_sure_and_of_undecided_classifications():
     assert confidence_ratio(torch.cat([sure, undecided]), sure) == pytest.approx(0.625)
 
 
-def test_blur_divides_out_of_the_confidence_ratio(digits):
+def test_blur_divides_out_of_the_confidence_ratio(digits, digits_evaluator):
     """The same blur on prior samples and reconstructions leaves the ratio near 1; replacing
     half the samples with overlays of two digits of different classes (images of no one class,
     what a hole between two classes decodes to) lowers it."""
-    from vae_core.evaluator import train_evaluator
-
-    evaluator = train_evaluator(digits)
+    evaluator = digits_evaluator
     x, y = digits.test_x[:400], digits.test_y[:400]
     blur = lambda images: torch.nn.functional.conv2d(images, torch.full((1, 1, 3, 3), 1 / 9), padding=1)  # noqa: E731
     probs = lambda images: evaluator.probabilities(evaluator.features(blur(images)))  # noqa: E731

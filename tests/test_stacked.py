@@ -106,6 +106,67 @@ def test_only_seed_beta_warm_up_and_loss_may_differ_within_a_stack():
         fit_stacked([a, a.replace(lr=0.01)])
 
 
+@pytest.mark.parametrize(("model", "loss"), [("vae", "bce"), ("ae", "mse"), ("vae", "gaussian")])
+def test_stacked_evaluation_scores_each_model_as_evaluating_it_alone(digits, digits_evaluator, model, loss):
+    """Every metric of every group (the evaluator's among them) and every kept image, for models of one stack; the
+    draws are the same as alone, so only the rounding of batched products differs."""
+    from vae_core.metrics import evaluate_stacked
+
+    cfgs = [RunConfig(dataset="digits", epochs=2, device="cpu", model=model, recon_loss=loss, seed=s, beta=b)
+            for s, b in ((0, 1.0), (1, 4.0))]
+    models = [r.model for r in fit_stacked(cfgs, digits)]
+    stacked = evaluate_stacked(models, digits, loss, digits_evaluator)
+    for m, together in zip(models, stacked, strict=True):
+        alone = evaluate(m, digits, loss, digits_evaluator)
+        assert alone.metrics.keys() == together.metrics.keys()
+        for name, value in alone.metrics.items():
+            if name in TIMING:
+                continue
+            if isinstance(value, float):
+                assert together.metrics[name] == pytest.approx(value, **tolerance(name, 1e-4)), name
+            elif isinstance(value, list):  # kl_per_dim, iwae_nll_by_k ([k, bound] pairs)
+                flat = lambda v: torch.tensor(v, dtype=torch.float64).flatten().tolist()  # noqa: E731
+                assert flat(together.metrics[name]) == pytest.approx(flat(value), rel=1e-4, abs=1e-6), name
+            else:  # None where a group does not apply, counts (active units)
+                assert together.metrics[name] == value, name
+        assert alone.images.keys() == together.images.keys()
+        for name, image in alone.images.items():
+            assert together.images[name] == pytest.approx(image, abs=2e-3), name  # float16's step near 1
+    only = evaluate_stacked(models, digits, loss, only=["test_recon_mse", "agg_posterior_kl"])
+    assert [e.images for e in only] == [{}, {}]
+    assert [e.metrics["test_recon_mse"] for e in only] == pytest.approx([e.metrics["test_recon_mse"] for e in stacked])
+
+
+def test_stacked_evaluation_refuses_models_it_cannot_stack(digits):
+    from vae_core.metrics import evaluate_stacked
+    from vae_core.models import build_model
+
+    base = RunConfig(dataset="digits", device="cpu")
+    build = lambda **kw: build_model(base.replace(**kw), digits.image_shape)  # noqa: E731
+    assert evaluate_stacked([], digits) == []
+    with pytest.raises(ValueError, match="one architecture"):
+        evaluate_stacked([build(), build(latent_dim=4)], digits)
+    with pytest.raises(ValueError, match="one architecture"):
+        evaluate_stacked([build(), build(model="ae")], digits)
+    with pytest.raises(ValueError, match="conditional"):
+        evaluate_stacked([build(model="cvae"), build(model="cvae")], digits)
+
+
+def test_a_stack_whose_joint_evaluation_fails_is_evaluated_one_model_at_a_time(monkeypatch):
+    """What failed is then one model's own record, not the whole stack's."""
+    from bench.executors import run_inline
+
+    def fail(*args: object) -> None:
+        raise RuntimeError("a pass that cannot be stacked")
+
+    monkeypatch.setattr("bench.executors.evaluate_stack", fail)
+    cfgs = [RunConfig(dataset="digits", epochs=1, device="cpu", seed=s) for s in (0, 1)]
+    outcomes = dict(run_inline([(f"run{c.seed}", c, None) for c in cfgs], stack=True))
+    assert sorted(outcomes) == ["run0", "run1"]
+    for record in outcomes.values():
+        assert record.status == "ok" and record.info["stacked_with"] == 2 and record.metrics["test_recon_mse"] > 0
+
+
 def test_runner_with_stacking_agrees_with_the_plain_runner(tiny_suite_run, tmp_path):
     from helpers import TINY, exit_code, stored_results
 
@@ -120,6 +181,7 @@ def test_runner_with_stacking_agrees_with_the_plain_runner(tiny_suite_run, tmp_p
     plain, stacked = runs["plain"], runs["stacked"]
     infos = [json.loads(f.read_text())["info"] for f in (tmp_path / "stacked" / "runs").glob("*/metrics.json")]
     assert max(info["stacked_with"] for info in infos) > 1  # runs of different beta or loss trained together
+    assert all(info["eval_seconds"] > 0 for info in infos)  # and were evaluated together, each given its share
     assert len(plain) >= 16 and plain.keys() == stacked.keys(), (sorted(plain), sorted(stacked))
     for key, (status, metrics) in plain.items():
         assert stacked[key][0] == status

@@ -21,6 +21,7 @@ from functools import cached_property
 
 import numpy as np
 import torch
+from torch.func import functional_call, stack_module_state, vmap
 
 from vae_core.data import Dataset, unit_float
 from vae_core.evaluator import Evaluator
@@ -30,19 +31,20 @@ from vae_core.metrics.exact_likelihood import MAX_LATENT_DIM, exact_nll
 from vae_core.metrics.feature_space import frechet_distance, kth_neighbour_radius, precision, precision_recall
 from vae_core.metrics.holes import confidence_ratio, mean_confidence
 from vae_core.metrics.latent import CV_FOLDS, knn_accuracy, prior_coverage, silhouette
-from vae_core.metrics.likelihood import decoder_log_likelihood, iwae_nll_by_k
+from vae_core.metrics.likelihood import bounds_by_k, decoder_log_likelihood, iwae_log_weights
 from vae_core.metrics.path_length import EPSILON as PATH_EPSILON
-from vae_core.metrics.path_length import path_length_excess, perceptual_path_length, squared_speeds
+from vae_core.metrics.path_length import feature_speeds, path_images, path_length_excess, perceptual_path_length
 from vae_core.metrics.positions import position_path_error_px
 from vae_core.metrics.rate import (
     codes,
+    elbo_sample,
     kl_closed_vs_monte_carlo,
     mmd_to_standard_normal,
     posterior_figures,
     prior_samples,
 )
 from vae_core.metrics.realism import nearest_distance, nn_distance_ratio
-from vae_core.metrics.reconstruction import mean_image_mse, recon_errors
+from vae_core.metrics.reconstruction import mean_errors, mean_image_mse, recon_error_sums
 from vae_core.metrics.smoothness import interpolation_paths, smoothness_figures
 from vae_core.metrics.throughput import inference_images_per_s
 from vae_core.models import Posterior
@@ -233,11 +235,23 @@ class Scoring:
         # (uint8 for 8-bit data) and is read a batch at a time
         self.test_x = unit_float(data.test_x)
 
+    # The tensors below that run the model are its passes: a group names those it reads
+    # (`MetricGroup.passes`), so that `evaluate_stacked` can run them for a stack of models at
+    # once; the figures are then computed from them one model at a time.
+
     @cached_property
-    def test_errors(self) -> dict:
-        """Reconstruction errors of the test images, z = mu (the reconstruction group and the
-        train-test gaps both read them)."""
-        return recon_errors(self.model, self.test_x, y=self.test_y)
+    def test_recon_sums(self) -> torch.Tensor:
+        """Summed reconstruction errors of the test images per batch, z = mu (the reconstruction
+        group and the train-test gaps both read them)."""
+        return recon_error_sums(self.model, self.test_x, y=self.test_y)
+
+    @property
+    def test_errors(self) -> dict[str, float]:
+        return mean_errors(self.test_recon_sums, self.test_x.shape[0])
+
+    @cached_property
+    def train_recon_sums(self) -> torch.Tensor:
+        return recon_error_sums(self.model, self.data.train_x, y=self.train_y)
 
     @cached_property
     def posterior(self) -> Posterior:
@@ -246,6 +260,20 @@ class Scoring:
     @property
     def stochastic(self) -> bool:
         return self.posterior.logvar is not None
+
+    @cached_property
+    def elbo(self) -> dict[str, torch.Tensor] | None:
+        """One draw of each test posterior and its decoder log-likelihood (None for an AE)."""
+        if not self.stochastic:
+            return None
+        log_likelihood = decoder_log_likelihood(self.recon_loss, self.model.log_sigma)
+        return elbo_sample(self.model, self.posterior, self.test_x, self.gen["elbo"], log_likelihood, self.test_y)
+
+    @cached_property
+    def iwae_log_weights(self) -> dict[int, torch.Tensor]:
+        y = None if self.test_y is None else self.test_y[:IWAE_IMAGES]
+        return iwae_log_weights(self.model, self.test_x[:IWAE_IMAGES], self.recon_loss, self.iwae_k,
+                                self.gen["iwae"], y)
 
     @cached_property
     def aggregate(self) -> torch.Tensor:
@@ -307,6 +335,17 @@ class Scoring:
     def samples(self) -> torch.Tensor:
         return self.all_samples[:N_PRIOR_SAMPLES]
 
+    @cached_property
+    def path_points(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Images decoded at stratified positions t along the paths and at t + eps (`path_images`)."""
+        mu = self.posterior.mu
+        strata = torch.arange(N_PATH_LENGTH_STEPS).view(1, -1)
+        draws = torch.rand((N_PATHS, N_PATH_LENGTH_STEPS), generator=self.gen["path_length"])
+        t = (strata + draws) / N_PATH_LENGTH_STEPS
+        t = (t * (1 - PATH_EPSILON)).to(mu.device)  # t + eps stays on the path
+        return path_images(lambda z: torch.sigmoid(self.model.decode(z)), mu[self.pairs[:, 0]],
+                           mu[self.pairs[:, 1]], t)
+
     def real(self, name: str, compute: Callable[[], object]) -> object:
         """A figure of the data set's own images, which no model changes (`_REAL_KEPT`)."""
         return _kept_real(self.data, self.reference, name, compute)
@@ -343,14 +382,13 @@ def _reconstruction(s: Scoring) -> dict:
 
 
 def _generalisation(s: Scoring) -> dict:
-    test, train = s.test_errors, recon_errors(s.model, s.data.train_x, y=s.train_y)
+    test, train = s.test_errors, mean_errors(s.train_recon_sums, s.data.train_x.shape[0])
     return dict(train_recon_mse=train["mse"], recon_mse_gap=test["mse"] - train["mse"],
                 train_recon_bce=train["bce"], recon_bce_gap=test["bce"] - train["bce"])
 
 
 def _posterior(s: Scoring) -> dict:
-    log_likelihood = decoder_log_likelihood(s.recon_loss, s.model.log_sigma)
-    post = posterior_figures(s.model, s.test_x, s.gen["elbo"], log_likelihood, s.test_y)
+    post = posterior_figures(s.posterior, s.elbo)
     return dict(test_neg_elbo=post["neg_elbo"], test_kl=post["kl"], kl_per_dim=post["kl_per_dim"],
                 posterior_var=post["posterior_var"], active_units=post["active_units"],
                 agg_posterior_kl=post["agg_posterior_kl"],
@@ -358,8 +396,7 @@ def _posterior(s: Scoring) -> dict:
 
 
 def _likelihood(s: Scoring) -> dict:
-    y = None if s.test_y is None else s.test_y[:IWAE_IMAGES]
-    by_k = iwae_nll_by_k(s.model, s.test_x[:IWAE_IMAGES], s.recon_loss, s.iwae_k, s.gen["iwae"], y)
+    by_k = bounds_by_k(s.iwae_log_weights)
     return {"iwae_nll_by_k": [[k, v] for k, v in by_k.items()], "test_iwae_nll": by_k[s.iwae_k]}
 
 
@@ -392,12 +429,8 @@ def _paths(s: Scoring) -> dict:
 
 
 def _feature_paths(s: Scoring) -> dict:
-    mu = s.posterior.mu
-    strata = torch.arange(N_PATH_LENGTH_STEPS).view(1, -1)
-    t = (strata + torch.rand((N_PATHS, N_PATH_LENGTH_STEPS), generator=s.gen["path_length"])) / N_PATH_LENGTH_STEPS
-    t = (t * (1 - PATH_EPSILON)).to(mu.device)  # t + eps stays on the path
-    speeds = squared_speeds(lambda z: torch.sigmoid(s.model.decode(z)), s.evaluator.features, mu[s.pairs[:, 0]],
-                            mu[s.pairs[:, 1]], t)
+    here, there = (s.evaluator.features(images) for images in s.path_points)  # `squared_speeds`
+    speeds = feature_speeds(here, there, torch.Size((N_PATHS, N_PATH_LENGTH_STEPS)))
     ends = (s.evaluator.features(s.paths[:, 0]), s.evaluator.features(s.paths[:, -1]))
     midpoint_features = s.evaluator.features(s.midpoints)
     return {"perceptual_path_length": perceptual_path_length(speeds),
@@ -470,38 +503,49 @@ NEEDS: dict[str, Callable[[Scoring], bool]] = {
 
 @dataclass(frozen=True)
 class MetricGroup:
-    """Metrics computed together from the same tensors, and what they need (`NEEDS`)."""
+    """Metrics computed together from the same tensors, and what they need (`NEEDS`). `passes`
+    names the `Scoring` tensors it reads that run the model (`evaluate_stacked` runs them for a
+    stack of models at once; the evaluator's features of the decoded images follow one model at a
+    time, in batches as large as one model's); a group that calls the model itself (the exact
+    likelihood, whose quadrature reads a float log_sigma; the throughput, which times one model
+    alone; the conditional figures, whose models never stack) names none."""
 
     name: str
     produces: tuple[str, ...]
     compute: Callable[[Scoring], dict]
     needs: tuple[str, ...] = ()
+    passes: tuple[str, ...] = ()
 
 
+SAMPLES = ("all_samples", "recons")
 GROUPS: tuple[MetricGroup, ...] = (
-    MetricGroup("reconstruction", ("test_recon_mse", "test_recon_bce", "mean_image_mse"), _reconstruction),
+    MetricGroup("reconstruction", ("test_recon_mse", "test_recon_bce", "mean_image_mse"), _reconstruction,
+                passes=("test_recon_sums",)),
     MetricGroup("generalisation", ("train_recon_mse", "recon_mse_gap", "train_recon_bce", "recon_bce_gap"),
-                _generalisation),
+                _generalisation, passes=("test_recon_sums", "train_recon_sums")),
     MetricGroup("posterior", ("test_neg_elbo", "test_kl", "kl_per_dim", "posterior_var", "active_units",
-                              "agg_posterior_kl", "decoder_sigma"), _posterior),
-    MetricGroup("likelihood", ("test_iwae_nll", "iwae_nll_by_k"), _likelihood, ("stochastic encoder",)),
+                              "agg_posterior_kl", "decoder_sigma"), _posterior, passes=("elbo",)),
+    MetricGroup("likelihood", ("test_iwae_nll", "iwae_nll_by_k"), _likelihood, ("stochastic encoder",),
+                ("iwae_log_weights",)),
     MetricGroup("exact_likelihood", ("test_exact_nll", "exact_nll_quadrature_error"), _exact_likelihood,
                 ("stochastic encoder", "unconditional decoder", f"at most {MAX_LATENT_DIM} latent dimensions")),
-    MetricGroup("kl_check", ("test_kl_mc", "test_kl_mc_se"), _kl_check, ("stochastic encoder",)),
-    MetricGroup("aggregate", ("agg_posterior_mmd", "prior_coverage"), _aggregate),
+    MetricGroup("kl_check", ("test_kl_mc", "test_kl_mc_se"), _kl_check, ("stochastic encoder",), ("posterior",)),
+    MetricGroup("aggregate", ("agg_posterior_mmd", "prior_coverage"), _aggregate, passes=("posterior",)),
     MetricGroup("classes", ("latent_knn_accuracy", "latent_silhouette"), _classes,
-                ("two classes or more", f"{CV_FOLDS} test images of each class")),
+                ("two classes or more", f"{CV_FOLDS} test images of each class"), ("posterior",)),
     MetricGroup("paths", ("interp_step_l2", "interp_jump_ratio", "midpoint_nn_ratio"), _paths,
-                ("unconditional decoder",)),
-    MetricGroup("angles", ("angle_path_error_deg",), _angles, ("unconditional decoder", "known angles")),
-    MetricGroup("positions", ("position_path_error_px",), _positions, ("unconditional decoder", "known positions")),
-    MetricGroup("realism", ("prior_nn_ratio", "recon_nn_ratio"), _realism),
+                ("unconditional decoder",), ("paths",)),
+    MetricGroup("angles", ("angle_path_error_deg",), _angles, ("unconditional decoder", "known angles"), ("paths",)),
+    MetricGroup("positions", ("position_path_error_px",), _positions, ("unconditional decoder", "known positions"),
+                ("paths",)),
+    MetricGroup("realism", ("prior_nn_ratio", "recon_nn_ratio"), _realism, passes=SAMPLES),
     MetricGroup("sharpness", ("recon_laplacian_ratio", "recon_hf_ratio", "prior_laplacian_ratio", "prior_hf_ratio"),
-                _sharpness),
+                _sharpness, passes=SAMPLES),
     MetricGroup("features", ("recon_fid", "prior_fid", "prior_precision", "prior_recall", "prior_confidence",
-                             "prior_confidence_ratio"), _features, ("evaluator",)),
+                             "prior_confidence_ratio"), _features, ("evaluator",), SAMPLES),
     MetricGroup("feature_paths", ("perceptual_path_length", "path_length_excess", "midpoint_precision",
-                                  "midpoint_fid"), _feature_paths, ("evaluator", "unconditional decoder")),
+                                  "midpoint_fid"), _feature_paths, ("evaluator", "unconditional decoder"),
+                ("paths", "midpoints", "path_points")),
     MetricGroup("conditional", ("cond_accuracy", "cond_swap_accuracy"), _conditional,
                 ("evaluator", "conditional decoder")),
     MetricGroup("throughput", ("infer_images_per_s",), _throughput),
@@ -528,7 +572,10 @@ def evaluate(model: torch.nn.Module, data: Dataset, recon_loss: str = "bce", eva
     `recon_loss` names the decoder likelihood for the ELBO and IWAE; `evaluator` (on the same
     device) gives the feature-space figures."""
     model.eval()
-    s = Scoring(model, data, recon_loss, evaluator, iwae_k)
+    return _score(Scoring(model, data, recon_loss, evaluator, iwae_k), only)
+
+
+def _score(s: Scoring, only: Iterable[str] | None) -> Evaluation:
     metrics: dict = {}
     for group in groups_for(only):
         if all(NEEDS[need](s) for need in group.needs):
@@ -536,6 +583,97 @@ def evaluate(model: torch.nn.Module, data: Dataset, recon_loss: str = "bce", eva
         else:
             metrics.update(dict.fromkeys(group.produces))
     return Evaluation(metrics, _images(s) if only is None else {})
+
+
+#: The tensors of a `Scoring` computed once (the passes, and what they read), which a stack's
+#: passes hand to each model's own `Scoring`.
+_CACHED = tuple(name for name, value in vars(Scoring).items() if isinstance(value, cached_property))
+
+
+class _Carrier(torch.nn.Module):
+    """Holds a model so that `functional_call` can run any code on it with other weights."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, work: Callable[[torch.nn.Module], dict]) -> dict:
+        return work(self.model)
+
+
+@torch.no_grad()
+def evaluate_stacked(models: list[torch.nn.Module], data: Dataset, recon_loss: str = "bce",
+                     evaluator: Evaluator | None = None, iwae_k: int = IWAE_K,
+                     only: Iterable[str] | None = None) -> list[Evaluation]:
+    """`[evaluate(model, data, ...) for model in models]`, but with the model passes of every
+    group (`MetricGroup.passes`: encoding and decoding the test and training images, the paths,
+    the prior samples, the IWAE draws, the evaluator's features of the decoded images) run for
+    all the models at once: their weights stacked (`torch.func.stack_module_state`) and each pass
+    vmapped over them, as `vae_core.stacked` trains them. The figures are then computed one model
+    at a time from its slice of those tensors.
+
+    Every model is scored on the same draws as alone: the evaluation generators draw once for the
+    stack (vmap's randomness="same"), as they draw for one model, and each model's figures go on
+    from the generators' states after the passes. The numbers agree with `evaluate()` up to the
+    rounding of batched matrix products (`tests/test_metrics_stacked.py`).
+
+    Why: on a GPU one model's passes are launch-bound (small products, many kernels), so M models
+    cost little more than one; on 2 CPU cores the passes are arithmetic-bound and stacking gains
+    nothing, so the harness stacks evaluation where it stacks training. The models must share one
+    architecture and `recon_loss`, and read no class labels (a conditional VAE: `evaluate()` it)."""
+    if not models:
+        return []
+    first = models[0]
+    layout = lambda m: [(k, tuple(v.shape), v.dtype) for k, v in m.state_dict().items()]  # noqa: E731
+    if any(type(m) is not type(first) or layout(m) != layout(first) for m in models):
+        raise ValueError("evaluate_stacked needs models of one architecture; evaluate() the others alone")
+    if getattr(first, "n_classes", 0) > 0:
+        raise ValueError("evaluate_stacked cannot stack a conditional model (its passes read labels); use evaluate()")
+    for model in models:
+        model.eval()
+    params, buffers = stack_module_state(models)
+    weights = {f"model.{k}": v for k, v in {**params, **buffers}.items()}
+    carrier, states = _Carrier(first), {}
+
+    def passes(model: torch.nn.Module) -> dict:
+        s = Scoring(model, data, recon_loss, evaluator, iwae_k)
+        for group in groups_for(only):
+            if all(NEEDS[need](s) for need in group.needs):
+                for name in group.passes:
+                    getattr(s, name)
+        states.update({purpose: gen.get_state() for purpose, gen in s.gen.items()})
+        return {name: _as_tree(s.__dict__[name]) for name in _CACHED if s.__dict__.get(name) is not None}
+
+    stacked = vmap(lambda w: functional_call(carrier, w, (passes,)), randomness="same")(weights)
+    evaluations = []
+    for i, model in enumerate(models):
+        s = Scoring(model, data, recon_loss, evaluator, iwae_k)
+        s.__dict__.update(_from_tree(_slice(stacked, i)))
+        for purpose, gen in s.gen.items():
+            gen.set_state(states[purpose])
+        evaluations.append(_score(s, only))
+    return evaluations
+
+
+def _as_tree(value: object) -> object:
+    """A cached tensor as vmap can return it: a `Posterior` as a dict, without an AE's `logvar`
+    (vmap returns tensors only; a missing field is None again in `_from_tree`)."""
+    if isinstance(value, Posterior):
+        return {"mu": value.mu} if value.logvar is None else {"mu": value.mu, "logvar": value.logvar}
+    return value
+
+
+def _slice(value: object, i: int) -> object:
+    """Model `i`'s part of what the stacked passes returned (tensors in dicts and tuples)."""
+    if isinstance(value, torch.Tensor):
+        return value[i]
+    if isinstance(value, dict):
+        return {k: _slice(v, i) for k, v in value.items()}
+    return tuple(_slice(v, i) for v in value) if isinstance(value, tuple) else value
+
+
+def _from_tree(kept: dict) -> dict:
+    return {name: Posterior(**value) if name == "posterior" else value for name, value in kept.items()}
 
 
 def _images(s: Scoring) -> dict[str, np.ndarray]:

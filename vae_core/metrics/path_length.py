@@ -31,16 +31,28 @@ Features = Callable[[torch.Tensor], torch.Tensor]  # images in [0, 1] -> (N, F)
 
 
 @torch.no_grad()
+def path_images(decode: Callable[[torch.Tensor], torch.Tensor], z_start: torch.Tensor, z_end: torch.Tensor,
+                t: torch.Tensor, eps: float = EPSILON) -> tuple[torch.Tensor, torch.Tensor]:
+    """The images g(z(t)) and g(z(t + eps)) on the paths z(t) = (1 - t) z_start + t z_end at the
+    positions t of shape (P, T), each (P * T, C, H, W): the model's pass of `squared_speeds`."""
+    def point(s: torch.Tensor) -> torch.Tensor:
+        z = (1 - s).unsqueeze(-1) * z_start.unsqueeze(1) + s.unsqueeze(-1) * z_end.unsqueeze(1)  # (P, T, D)
+        return decode(z.reshape(-1, z.shape[-1]))
+
+    return point(t), point(t + eps)
+
+
+def feature_speeds(here: torch.Tensor, there: torch.Tensor, shape: torch.Size, eps: float = EPSILON) -> torch.Tensor:
+    """|there - here|^2 / eps^2 per row of two feature matrices (P * T, F), in float64, as `shape` (P, T)."""
+    return ((there.double() - here.double()).pow(2).sum(1) / eps**2).view(shape)
+
+
 def squared_speeds(decode: Callable[[torch.Tensor], torch.Tensor], features: Features, z_start: torch.Tensor,
                    z_end: torch.Tensor, t: torch.Tensor, eps: float = EPSILON) -> torch.Tensor:
     """|f(g(z(t + eps))) - f(g(z(t)))|^2 / eps^2 for paths z(t) = (1 - t) z_start + t z_end, at
     the positions t of shape (P, T); returns shape (P, T). `decode` gives images in [0, 1]."""
-    def point(s: torch.Tensor) -> torch.Tensor:
-        z = (1 - s).unsqueeze(-1) * z_start.unsqueeze(1) + s.unsqueeze(-1) * z_end.unsqueeze(1)  # (P, T, D)
-        return features(decode(z.reshape(-1, z.shape[-1]))).double()
-
-    here, there = point(t), point(t + eps)
-    return ((there - here).pow(2).sum(1) / eps**2).view(t.shape)
+    here, there = path_images(decode, z_start, z_end, t, eps)
+    return feature_speeds(features(here), features(there), t.shape, eps)
 
 
 def perceptual_path_length(speeds: torch.Tensor) -> float:

@@ -43,13 +43,22 @@ def gaussian_kl_to_standard_normal(z: torch.Tensor) -> float:
 
 
 @torch.no_grad()
-def posterior_figures(model: torch.nn.Module, x: torch.Tensor, generator: torch.Generator,
-                      log_likelihood: LogLikelihood, y: torch.Tensor | None = None) -> dict:
-    """KL (nats per image and per dimension), 1-sample negative ELBO under the decoder
-    likelihood `log_likelihood` (nats per image), mean posterior variance, active units and the
-    aggregate-posterior gap. For an AE the KL figures are None and the aggregate posterior is the
-    set of codes. `y` are the labels a conditional model reads."""
-    posterior: Posterior = model.encode(x, y)
+def elbo_sample(model: torch.nn.Module, posterior: Posterior, x: torch.Tensor, generator: torch.Generator,
+                log_likelihood: LogLikelihood, y: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """The model's pass of the 1-sample ELBO: one draw z ~ q(z|x) per image of `x`, whose
+    `posterior` is given, and log p(x|z) under the decoder likelihood `log_likelihood` (nats
+    per image); `y` are the labels a conditional model reads. Kept apart from the figures
+    (`posterior_figures`) so that a stack of models can run it at once."""
+    eps = torch.randn(posterior.mu.shape, generator=generator).to(posterior.mu.device)
+    z = posterior.sample(eps)
+    return {"z": z, "log_px_z": log_likelihood(model.decode(z, y), x)}
+
+
+def posterior_figures(posterior: Posterior, elbo: dict[str, torch.Tensor] | None = None) -> dict:
+    """KL (nats per image and per dimension), 1-sample negative ELBO (nats per image, from
+    `elbo_sample`), mean posterior variance, active units and the aggregate-posterior gap. For
+    an AE (no `logvar`, no `elbo`) the KL figures are None and the aggregate posterior is the set
+    of codes."""
     mu, logvar = posterior.mu, posterior.logvar
     out: dict = {"active_units": active_units(mu)}
     if logvar is None:
@@ -57,15 +66,13 @@ def posterior_figures(model: torch.nn.Module, x: torch.Tensor, generator: torch.
         out["agg_posterior_kl"] = gaussian_kl_to_standard_normal(mu)
         return out
     kl_dims = kl_per_dim(posterior)
-    eps = torch.randn(mu.shape, generator=generator).to(mu.device)
-    z = posterior.sample(eps)
-    neg_elbo = -log_likelihood(model.decode(z, y), x) + kl_dims.sum(1)
+    neg_elbo = -elbo["log_px_z"] + kl_dims.sum(1)
     out.update(
         kl=kl_dims.sum(1).mean().item(),
         kl_per_dim=kl_dims.mean(0).tolist(),
         neg_elbo=neg_elbo.mean().item(),
         posterior_var=logvar.exp().mean().item(),
-        agg_posterior_kl=gaussian_kl_to_standard_normal(z),
+        agg_posterior_kl=gaussian_kl_to_standard_normal(elbo["z"]),
     )
     return out
 

@@ -15,20 +15,35 @@ from vae_core.losses import recon_bce, recon_mse
 
 
 @torch.no_grad()
+def recon_error_sums(model: torch.nn.Module, x: torch.Tensor, batch_size: int = 1024,
+                     y: torch.Tensor | None = None) -> torch.Tensor:
+    """Per batch of `batch_size` images, the summed squared error and the summed Bernoulli NLL
+    of their reconstructions, z = mu, shape (batches, 2): the model's pass, kept apart from the
+    figures (`recon_errors`) so that a stack of models can run it at once
+    (`vae_core.metrics.evaluate_stacked`); `y` are the labels a conditional model reads."""
+    device = device_of(model, x.device)  # `x` may be a training split kept in host memory (`Dataset.to`)
+    sums = []
+    for start in range(0, x.shape[0], batch_size):
+        xb = unit_float(x[start : start + batch_size], device)
+        yb = None if y is None else y[start : start + batch_size].to(device)
+        logits = model.decode(model.encode(xb, yb).mu, yb)
+        sums.append(torch.stack([recon_mse(logits, xb).sum(), recon_bce(logits, xb).sum()]))
+    return torch.stack(sums)
+
+
+def mean_errors(sums: torch.Tensor, n_images: int) -> dict[str, float]:
+    """The mean squared error (sum over pixels; lower is better) and the mean Bernoulli NLL
+    (nats per image; lower is better) from `recon_error_sums`, the batches added in float64."""
+    mse, bce = (sum(column) for column in zip(*sums.tolist(), strict=True))
+    return {"mse": mse / n_images, "bce": bce / n_images}
+
+
 def recon_errors(model: torch.nn.Module, x: torch.Tensor, batch_size: int = 1024,
                  y: torch.Tensor | None = None) -> dict[str, float]:
     """Mean over images of the squared error (sum over pixels; lower is better) and of the
     Bernoulli NLL (nats per image; lower is better), decoding z = mu; `y` are the labels a
     conditional model reads."""
-    mse = bce = 0.0
-    device = device_of(model, x.device)  # `x` may be a training split kept in host memory (`Dataset.to`)
-    for start in range(0, x.shape[0], batch_size):
-        xb = unit_float(x[start : start + batch_size], device)
-        yb = None if y is None else y[start : start + batch_size].to(device)
-        logits = model.decode(model.encode(xb, yb).mu, yb)
-        mse += recon_mse(logits, xb).sum().item()
-        bce += recon_bce(logits, xb).sum().item()
-    return {"mse": mse / x.shape[0], "bce": bce / x.shape[0]}
+    return mean_errors(recon_error_sums(model, x, batch_size, y), x.shape[0])
 
 
 def mean_image_mse(train_x: torch.Tensor, test_x: torch.Tensor, batch_size: int = 4096) -> float:
