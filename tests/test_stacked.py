@@ -106,6 +106,24 @@ def test_only_seed_beta_warm_up_and_loss_may_differ_within_a_stack():
         fit_stacked([a, a.replace(lr=0.01)])
 
 
+def assert_scored_alike(alone, together):
+    """Two `Evaluation`s of one model that may differ by the rounding of batched products only."""
+    assert alone.metrics.keys() == together.metrics.keys()
+    for name, value in alone.metrics.items():
+        if name in TIMING:
+            continue
+        if isinstance(value, float):
+            assert together.metrics[name] == pytest.approx(value, **tolerance(name, 1e-4)), name
+        elif isinstance(value, list):  # kl_per_dim, iwae_nll_by_k ([k, bound] pairs)
+            flat = lambda v: torch.tensor(v, dtype=torch.float64).flatten().tolist()  # noqa: E731
+            assert flat(together.metrics[name]) == pytest.approx(flat(value), rel=1e-4, abs=1e-6), name
+        else:  # None where a group does not apply, counts (active units)
+            assert together.metrics[name] == value, name
+    assert alone.images.keys() == together.images.keys()
+    for name, image in alone.images.items():
+        assert together.images[name] == pytest.approx(image, abs=2e-3), name  # float16's step near 1
+
+
 @pytest.mark.parametrize(("model", "loss"), [("vae", "bce"), ("ae", "mse"), ("vae", "gaussian")])
 def test_stacked_evaluation_scores_each_model_as_evaluating_it_alone(digits, digits_evaluator, model, loss):
     """Every metric of every group (the evaluator's among them) and every kept image, for models of one stack; the
@@ -117,21 +135,7 @@ def test_stacked_evaluation_scores_each_model_as_evaluating_it_alone(digits, dig
     models = [r.model for r in fit_stacked(cfgs, digits)]
     stacked = evaluate_stacked(models, digits, loss, digits_evaluator)
     for m, together in zip(models, stacked, strict=True):
-        alone = evaluate(m, digits, loss, digits_evaluator)
-        assert alone.metrics.keys() == together.metrics.keys()
-        for name, value in alone.metrics.items():
-            if name in TIMING:
-                continue
-            if isinstance(value, float):
-                assert together.metrics[name] == pytest.approx(value, **tolerance(name, 1e-4)), name
-            elif isinstance(value, list):  # kl_per_dim, iwae_nll_by_k ([k, bound] pairs)
-                flat = lambda v: torch.tensor(v, dtype=torch.float64).flatten().tolist()  # noqa: E731
-                assert flat(together.metrics[name]) == pytest.approx(flat(value), rel=1e-4, abs=1e-6), name
-            else:  # None where a group does not apply, counts (active units)
-                assert together.metrics[name] == value, name
-        assert alone.images.keys() == together.images.keys()
-        for name, image in alone.images.items():
-            assert together.images[name] == pytest.approx(image, abs=2e-3), name  # float16's step near 1
+        assert_scored_alike(evaluate(m, digits, loss, digits_evaluator), together)
     only = evaluate_stacked(models, digits, loss, only=["test_recon_mse", "agg_posterior_kl"])
     assert [e.images for e in only] == [{}, {}]
     assert [e.metrics["test_recon_mse"] for e in only] == pytest.approx([e.metrics["test_recon_mse"] for e in stacked])
@@ -150,6 +154,27 @@ def test_stacked_evaluation_refuses_models_it_cannot_stack(digits):
         evaluate_stacked([build(), build(model="ae")], digits)
     with pytest.raises(ValueError, match="conditional"):
         evaluate_stacked([build(model="cvae"), build(model="cvae")], digits)
+
+
+def test_a_stack_too_large_for_memory_is_scored_in_parts(digits, monkeypatch):
+    """Parts of two models, then of one, score as the whole stack; so do the IWAE's larger passes."""
+    from vae_core import metrics
+    from vae_core.models import build_model
+
+    models = [build_model(RunConfig(dataset="digits", seed=s), digits.image_shape) for s in range(3)]
+    only = ["test_recon_mse", "test_iwae_nll", "interp_step_l2"]
+    whole = metrics.evaluate_stacked(models, digits, only=only)
+    per_model = metrics.stack_pass_bytes(digits, torch.device("cpu"))
+    monkeypatch.setattr(metrics, "STACK_BYTES", 2 * per_model)  # two models a part: parts of 2 and 1
+    assert metrics.stack_part(digits, torch.device("cpu")) == 2
+    parts = metrics.evaluate_stacked(models, digits, only=only)
+    for a, b in zip(whole, parts, strict=True):
+        assert [b.metrics[n] for n in only] == pytest.approx([a.metrics[n] for n in only], rel=1e-5)
+    monkeypatch.setattr(metrics, "STACK_BYTES", 1)
+    assert metrics.stack_part(digits, torch.device("cpu")) == 1  # never none
+    monkeypatch.setattr("vae_core.metrics.likelihood.CPU_DECODE_ROWS", 10**9)  # a whole chunk a pass, as off the CPU
+    for a, b in zip(whole, metrics.evaluate_stacked(models, digits, only=only), strict=True):
+        assert b.metrics["test_iwae_nll"] == pytest.approx(a.metrics["test_iwae_nll"], rel=1e-5)
 
 
 def test_a_stack_whose_joint_evaluation_fails_is_evaluated_one_model_at_a_time(monkeypatch):
@@ -221,3 +246,15 @@ def test_a_stack_compiled_with_cuda_graphs_trains_as_the_eager_one(digits_data):
     for e, c in zip(eager, compiled, strict=True):
         assert [row["loss"] for row in c.history] == pytest.approx([row["loss"] for row in e.history], rel=1e-3)
         assert c.compile_seconds > 0
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_stacked_evaluation_on_the_gpu_scores_each_model_as_evaluating_it_alone(digits_data, digits_evaluator):
+    """The device's own paths: whole IWAE chunks per decoder pass, the evaluator's batches of 1,024."""
+    from vae_core.metrics import evaluate_stacked
+
+    cfgs = [RunConfig(dataset="digits", epochs=2, device="cuda", seed=s) for s in (0, 1, 2)]
+    data, evaluator = digits_data.to("cuda"), digits_evaluator.to("cuda")
+    models = [r.model for r in fit_stacked(cfgs, data)]
+    for model, together in zip(models, evaluate_stacked(models, data, "bce", evaluator), strict=True):
+        assert_scored_alike(evaluate(model, data, "bce", evaluator), together)

@@ -24,6 +24,7 @@ import torch
 from torch.func import functional_call, stack_module_state, vmap
 
 from vae_core.data import Dataset, unit_float
+from vae_core.device import device_of
 from vae_core.evaluator import Evaluator
 from vae_core.metrics.angles import angle_path_error_deg
 from vae_core.metrics.blur import sharpness, sharpness_ratios
@@ -31,7 +32,13 @@ from vae_core.metrics.exact_likelihood import MAX_LATENT_DIM, exact_nll
 from vae_core.metrics.feature_space import frechet_distance, kth_neighbour_radius, precision, precision_recall
 from vae_core.metrics.holes import confidence_ratio, mean_confidence
 from vae_core.metrics.latent import CV_FOLDS, knn_accuracy, prior_coverage, silhouette
-from vae_core.metrics.likelihood import bounds_by_k, decoder_log_likelihood, iwae_log_weights
+from vae_core.metrics.likelihood import (
+    CPU_DECODE_ROWS,
+    IWAE_CHUNK,
+    bounds_by_k,
+    decoder_log_likelihood,
+    iwae_log_weights,
+)
 from vae_core.metrics.path_length import EPSILON as PATH_EPSILON
 from vae_core.metrics.path_length import feature_speeds, path_images, path_length_excess, perceptual_path_length
 from vae_core.metrics.positions import position_path_error_px
@@ -620,7 +627,8 @@ def evaluate_stacked(models: list[torch.nn.Module], data: Dataset, recon_loss: s
     Why: on a GPU one model's passes are launch-bound (small products, many kernels), so M models
     cost little more than one; on 2 CPU cores the passes are arithmetic-bound and stacking gains
     nothing, so the harness stacks evaluation where it stacks training. The models must share one
-    architecture and `recon_loss`, and read no class labels (a conditional VAE: `evaluate()` it)."""
+    architecture and `recon_loss`, and read no class labels (a conditional VAE: `evaluate()` it).
+    A stack whose passes would hold more than `STACK_BYTES` is scored in parts (`stack_part`)."""
     if not models:
         return []
     first = models[0]
@@ -629,6 +637,35 @@ def evaluate_stacked(models: list[torch.nn.Module], data: Dataset, recon_loss: s
         raise ValueError("evaluate_stacked needs models of one architecture; evaluate() the others alone")
     if getattr(first, "n_classes", 0) > 0:
         raise ValueError("evaluate_stacked cannot stack a conditional model (its passes read labels); use evaluate()")
+    part = stack_part(data, device_of(first, data.test_x.device))
+    return [evaluation for start in range(0, len(models), part)
+            for evaluation in _evaluate_together(models[start : start + part], data, recon_loss, evaluator, iwae_k,
+                                                 only)]
+
+
+#: Memory the passes of one stack may hold at once (`stack_part`).
+STACK_BYTES = 4 * 2**30
+
+
+def stack_pass_bytes(data: Dataset, device: torch.device) -> int:
+    """About the bytes one model adds to a stack's passes, float32: the images it keeps (the test
+    split's reconstructions, the prior samples, midpoints, paths and path-length points) and the
+    IWAE's largest decoder pass (its logits and two element-wise temporaries)."""
+    iwae_rows = CPU_DECODE_ROWS if device.type == "cpu" else IWAE_CHUNK * min(IWAE_IMAGES, len(data.test_x))
+    images = (len(data.test_x) + 2 * N_FEATURE_SAMPLES + N_PATHS * N_PATH_STEPS
+              + 2 * N_PATHS * N_PATH_LENGTH_STEPS + 3 * iwae_rows)
+    return 4 * data.n_pixels * images
+
+
+def stack_part(data: Dataset, device: torch.device) -> int:
+    """How many models `evaluate_stacked` scores at once on `data`: as many as `STACK_BYTES`
+    holds (`stack_pass_bytes`), at least one."""
+    return max(1, STACK_BYTES // stack_pass_bytes(data, device))
+
+
+def _evaluate_together(models: list[torch.nn.Module], data: Dataset, recon_loss: str, evaluator: Evaluator | None,
+                       iwae_k: int, only: Iterable[str] | None) -> list[Evaluation]:
+    first = models[0]
     for model in models:
         model.eval()
     params, buffers = stack_module_state(models)

@@ -27,6 +27,7 @@ from vae_core.models import Posterior
 # passes of 1,024 rows against 289 ms in passes of a whole chunk (16,384 rows, whose 51 MB of
 # logits leave the cache between the likelihood's element-wise steps), the same values to the bit
 CPU_DECODE_ROWS = 1024
+IWAE_CHUNK = 64  # draws a chunk of `log_importance_weights` draws at once (and decodes at once off the CPU)
 LogLikelihood = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (decoder output, x) -> (N,)
 
 
@@ -57,7 +58,7 @@ def log_importance_weights(
     x: torch.Tensor,
     k: int,
     generator: torch.Generator | None = None,
-    chunk: int = 64,
+    chunk: int = IWAE_CHUNK,
 ) -> torch.Tensor:
     """log p(x, z_i) - log q(z_i | x) for k draws z_i ~ q(z|x) per image, shape (k, N), for a
     Gaussian q(z|x) and the N(0, I) prior."""
@@ -66,7 +67,7 @@ def log_importance_weights(
     if logvar is None:
         raise ValueError("a deterministic code has no importance-weighted bound")
     # draws decoded at once: on the CPU whole draws up to CPU_DECODE_ROWS rows, elsewhere a chunk
-    per_pass = max(1, CPU_DECODE_ROWS // x.shape[0]) if mu.device.type == "cpu" else chunk
+    per_pass = min(chunk, max(1, CPU_DECODE_ROWS // x.shape[0])) if mu.device.type == "cpu" else chunk
     x_pass = x.repeat(per_pass, *[1] * (x.dim() - 1))  # the images once per draw of a pass, copied once
     log_w = []
     for start in range(0, k, chunk):
