@@ -82,6 +82,16 @@ def test_constant_decoder_has_zero_step_change_and_no_jump_ratio():
     assert figures["step_l2_mean"] == 0.0 and figures["jump_ratio"] is None
 
 
+def test_a_path_moved_by_float_rounding_alone_has_no_jump_ratio_and_a_slow_real_one_has(rng):
+    """A path between equal codes that rounding moves by 1e-7 a step (what the pooled VAE's are)
+    is still; an even movement of 1e-4 a step, slower than any trained model's seen, is not."""
+    base = torch.rand(1, 1, 1, 4, 4, generator=rng).expand(2, 9, 1, 4, 4)
+    rounding = base + 1e-7 * torch.randn(2, 9, 1, 4, 4, generator=rng) / 4  # L2 of 16 pixels: ~1e-7
+    assert smoothness_figures(rounding)["jump_ratio"] is None
+    slow = base + 2.5e-5 * torch.arange(9.0).view(1, 9, 1, 1, 1)  # 16 pixels x 2.5e-5: 1e-4 a step
+    assert smoothness_figures(slow.double())["jump_ratio"] == pytest.approx(1.0, abs=1e-3)
+
+
 def test_linear_decoder_steps_evenly():
     model = _Decoder(lambda a: 0.1 + 0.8 * a)
     paths = interpolation_paths(model, torch.zeros(3, 2), torch.ones(3, 2), 9)

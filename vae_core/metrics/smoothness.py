@@ -15,6 +15,13 @@ from __future__ import annotations
 
 import torch
 
+#: Mean step (pixel L2) below which a path counts as still: a path between two equal codes, which
+#: float32 rounding of the interpolation alone moves (the pooled VAE's, whose test codes are all one
+#: point: 2e-8 to 3e-7 per step on digits and mnist5k, with "jump ratios" of 1.5-2.3 made of
+#: rounding), has no defined ratio; the slowest real movement seen, a nearly collapsed VAE's, steps
+#: 9e-5 per step (the claims suite's snapshot, docs/data/claims-runs.csv)
+STILL_STEP_L2 = 1e-5
+
 
 @torch.no_grad()
 def interpolation_paths(
@@ -34,9 +41,10 @@ def step_changes(paths: torch.Tensor) -> torch.Tensor:
 
 def smoothness_figures(paths: torch.Tensor) -> dict[str, float | None]:
     """`step_l2_mean` and `jump_ratio` (see the module docstring). Paths along which nothing
-    changes have no defined ratio and are left out of it; None when no path changes."""
+    changes (a mean step below `STILL_STEP_L2`) have no defined ratio and are left out of it;
+    None when no path changes."""
     steps = step_changes(paths)
     mean_step = steps.mean(1)
-    moving = mean_step > 1e-8
+    moving = mean_step > STILL_STEP_L2
     jump = (steps.max(1).values[moving] / mean_step[moving]).mean().item() if moving.any() else None
     return {"step_l2_mean": steps.mean().item(), "jump_ratio": jump}
