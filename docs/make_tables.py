@@ -331,7 +331,11 @@ def table_evaluation() -> str:
                   "", ""],
                  [f"evaluation of the same {n} models stacked (`evaluate_stacked`), per model",
                   f"{stacked['stacked_s_per_model']:.2f}", "", f"speed-up {stacked['speedup']:.2f}x"]]
-        stacked_note = (f" The last two lines score {n} default VAEs trained {stacked['epochs']} epochs, alone and "
+        if "passes_s_per_model" in stacked:
+            rows += [["of which its model passes, vmapped", f"{stacked['passes_s_per_model']:.2f}", "", ""],
+                     ["of which the figures, one model at a time (the evaluator's features among them)",
+                      f"{stacked['figures_s_per_model']:.2f}", "", ""]]
+        stacked_note = (f" The last lines score {n} default VAEs trained {stacked['epochs']} epochs, alone and "
                         "as one stack, interleaved, best of the same rounds.")
     return markdown(["part of one run", "seconds", "of the run", "of evaluation"], rows) + (
         f"\n\nThe default VAE trained {r['epochs']} epochs on {r['dataset']} (as the ablations suite trains it), "

@@ -186,6 +186,8 @@ def test_evaluation_share_times_every_applicable_group_of_one_run():
     stacked = share["stacked"]  # the same models scored alone and as one stack
     assert stacked["models"] == 2 and min(stacked["alone_s_per_model"], stacked["stacked_s_per_model"]) > 0
     assert stacked["speedup"] == pytest.approx(stacked["alone_s_per_model"] / stacked["stacked_s_per_model"])
+    assert stacked["passes_s_per_model"] + stacked["figures_s_per_model"] == pytest.approx(
+        stacked["stacked_s_per_model"])
     assert f"{stacked['speedup']:.2f}x" in text
 
 

@@ -579,10 +579,13 @@ def evaluate(model: torch.nn.Module, data: Dataset, recon_loss: str = "bce", eva
     `recon_loss` names the decoder likelihood for the ELBO and IWAE; `evaluator` (on the same
     device) gives the feature-space figures."""
     model.eval()
-    return _score(Scoring(model, data, recon_loss, evaluator, iwae_k), only)
+    return score(Scoring(model, data, recon_loss, evaluator, iwae_k), only)
 
 
-def _score(s: Scoring, only: Iterable[str] | None) -> Evaluation:
+@torch.no_grad()
+def score(s: Scoring, only: Iterable[str] | None = None) -> Evaluation:
+    """The metrics of the groups that produce `only` (all for None) from `s`, whose tensors are
+    computed on first use unless `stacked_scorings` filled them in; the images for None."""
     metrics: dict = {}
     for group in groups_for(only):
         if all(NEEDS[need](s) for need in group.needs):
@@ -631,16 +634,9 @@ def evaluate_stacked(models: list[torch.nn.Module], data: Dataset, recon_loss: s
     A stack whose passes would hold more than `STACK_BYTES` is scored in parts (`stack_part`)."""
     if not models:
         return []
-    first = models[0]
-    layout = lambda m: [(k, tuple(v.shape), v.dtype) for k, v in m.state_dict().items()]  # noqa: E731
-    if any(type(m) is not type(first) or layout(m) != layout(first) for m in models):
-        raise ValueError("evaluate_stacked needs models of one architecture; evaluate() the others alone")
-    if getattr(first, "n_classes", 0) > 0:
-        raise ValueError("evaluate_stacked cannot stack a conditional model (its passes read labels); use evaluate()")
-    part = stack_part(data, device_of(first, data.test_x.device))
-    return [evaluation for start in range(0, len(models), part)
-            for evaluation in _evaluate_together(models[start : start + part], data, recon_loss, evaluator, iwae_k,
-                                                 only)]
+    part = stack_part(data, device_of(models[0], data.test_x.device))
+    return [score(s, only) for start in range(0, len(models), part)
+            for s in stacked_scorings(models[start : start + part], data, recon_loss, evaluator, iwae_k, only)]
 
 
 #: Memory the passes of one stack may hold at once (`stack_part`).
@@ -663,9 +659,19 @@ def stack_part(data: Dataset, device: torch.device) -> int:
     return max(1, STACK_BYTES // stack_pass_bytes(data, device))
 
 
-def _evaluate_together(models: list[torch.nn.Module], data: Dataset, recon_loss: str, evaluator: Evaluator | None,
-                       iwae_k: int, only: Iterable[str] | None) -> list[Evaluation]:
+@torch.no_grad()
+def stacked_scorings(models: list[torch.nn.Module], data: Dataset, recon_loss: str = "bce",
+                     evaluator: Evaluator | None = None, iwae_k: int = IWAE_K,
+                     only: Iterable[str] | None = None) -> list[Scoring]:
+    """One `Scoring` per model, its model passes for the groups of `only` (all for None) run for
+    all the models at once and filled in, its generators in the state those passes leave: what
+    `evaluate_stacked` scores (`score`), one part of a stack at a time."""
     first = models[0]
+    layout = lambda m: [(k, tuple(v.shape), v.dtype) for k, v in m.state_dict().items()]  # noqa: E731
+    if any(type(m) is not type(first) or layout(m) != layout(first) for m in models):
+        raise ValueError("evaluate_stacked needs models of one architecture; evaluate() the others alone")
+    if getattr(first, "n_classes", 0) > 0:
+        raise ValueError("evaluate_stacked cannot stack a conditional model (its passes read labels); use evaluate()")
     for model in models:
         model.eval()
     params, buffers = stack_module_state(models)
@@ -682,14 +688,14 @@ def _evaluate_together(models: list[torch.nn.Module], data: Dataset, recon_loss:
         return {name: _as_tree(s.__dict__[name]) for name in _CACHED if s.__dict__.get(name) is not None}
 
     stacked = vmap(lambda w: functional_call(carrier, w, (passes,)), randomness="same")(weights)
-    evaluations = []
+    scorings = []
     for i, model in enumerate(models):
         s = Scoring(model, data, recon_loss, evaluator, iwae_k)
         s.__dict__.update(_from_tree(_slice(stacked, i)))
         for purpose, gen in s.gen.items():
             gen.set_state(states[purpose])
-        evaluations.append(_score(s, only))
-    return evaluations
+        scorings.append(s)
+    return scorings
 
 
 def _as_tree(value: object) -> object:
