@@ -6,6 +6,7 @@ results folder, so the cache, the atomic writes and the lock work the same for a
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
@@ -67,6 +68,8 @@ def run_inline(jobs: list[Job], progress: Callable[[str], None] | None = None, s
         keys, evaluator = [key for key, _, _ in group], group[0][2]  # one data set, one evaluator
         records = _attempt(evaluate_stack, configs, keys, results, data, evaluator)
         if isinstance(records, Exception):  # each alone, so that what failed is one model's own record
+            print(f"scoring {len(group)} stacked runs together failed ({type(records).__name__}: {records}); "
+                  "scoring each alone", file=sys.stderr)
             records = [_attempt(evaluate_result, config, key, result, data, evaluator)
                        for (key, config, _), result in zip(group, results, strict=True)]
         yield from zip(keys, records, strict=True)

@@ -177,8 +177,8 @@ def test_a_stack_too_large_for_memory_is_scored_in_parts(digits, monkeypatch):
         assert b.metrics["test_iwae_nll"] == pytest.approx(a.metrics["test_iwae_nll"], rel=1e-5)
 
 
-def test_a_stack_whose_joint_evaluation_fails_is_evaluated_one_model_at_a_time(monkeypatch):
-    """What failed is then one model's own record, not the whole stack's."""
+def test_a_stack_whose_joint_evaluation_fails_is_evaluated_one_model_at_a_time(monkeypatch, capsys):
+    """What failed is then one model's own record, not the whole stack's; the fall-back is said."""
     from bench.executors import run_inline
 
     def fail(*args: object) -> None:
@@ -190,6 +190,7 @@ def test_a_stack_whose_joint_evaluation_fails_is_evaluated_one_model_at_a_time(m
     assert sorted(outcomes) == ["run0", "run1"]
     for record in outcomes.values():
         assert record.status == "ok" and record.info["stacked_with"] == 2 and record.metrics["test_recon_mse"] > 0
+    assert "a pass that cannot be stacked); scoring each alone" in capsys.readouterr().err
 
 
 def test_runner_with_stacking_agrees_with_the_plain_runner(tiny_suite_run, tmp_path):
