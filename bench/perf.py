@@ -730,6 +730,7 @@ def stacked_evaluation(device: str, data: Dataset, evaluator: Evaluator | None, 
     configs = [RunConfig(dataset=data.name, device=device, epochs=epochs, seed=s) for s in range(n_models)]
     models = [r.model for r in stacking.fit_stacked(configs, data)]
     evaluate(models[0], data, evaluator=evaluator)  # the kept real-image figures, as for every run but a suite's first
+    part = stack_part(data, torch.device(device))  # as `evaluate_stacked` splits a stack too large for memory
     alone, passes, figures = [], [], []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -738,7 +739,6 @@ def stacked_evaluation(device: str, data: Dataset, evaluator: Evaluator | None, 
         synchronize(device)
         alone.append((time.perf_counter() - start) / n_models)
         start = time.perf_counter()
-        part = stack_part(data, torch.device(device))  # as `evaluate_stacked` splits a stack too large for memory
         scorings = [s for i in range(0, n_models, part) for s in stacked_scorings(models[i : i + part], data,
                                                                                   evaluator=evaluator)]
         synchronize(device)

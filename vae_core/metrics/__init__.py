@@ -616,16 +616,17 @@ def evaluate_stacked(models: list[torch.nn.Module], data: Dataset, recon_loss: s
                      evaluator: Evaluator | None = None, iwae_k: int = IWAE_K,
                      only: Iterable[str] | None = None) -> list[Evaluation]:
     """`[evaluate(model, data, ...) for model in models]`, but with the model passes of every
-    group (`MetricGroup.passes`: encoding and decoding the test and training images, the paths,
-    the prior samples, the IWAE draws, the evaluator's features of the decoded images) run for
-    all the models at once: their weights stacked (`torch.func.stack_module_state`) and each pass
-    vmapped over them, as `vae_core.stacked` trains them. The figures are then computed one model
-    at a time from its slice of those tensors.
+    group (`MetricGroup.passes`: encoding and decoding the test and training images, the ELBO and
+    IWAE draws, the paths, midpoints, prior samples and path-length points) run for all the models
+    at once: their weights stacked (`torch.func.stack_module_state`) and each pass vmapped over
+    them, as `vae_core.stacked` trains them (`stacked_scorings`). The figures, the evaluator's
+    features of the decoded images among them, are then computed one model at a time from its
+    slice of those tensors (`score`).
 
     Every model is scored on the same draws as alone: the evaluation generators draw once for the
     stack (vmap's randomness="same"), as they draw for one model, and each model's figures go on
     from the generators' states after the passes. The numbers agree with `evaluate()` up to the
-    rounding of batched matrix products (`tests/test_metrics_stacked.py`).
+    rounding of batched matrix products (`tests/test_stacked.py`).
 
     Why: on a GPU one model's passes are launch-bound (small products, many kernels), so M models
     cost little more than one; on 2 CPU cores the passes are arithmetic-bound and stacking gains

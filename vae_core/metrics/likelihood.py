@@ -27,7 +27,7 @@ from vae_core.models import Posterior
 # passes of 1,024 rows against 289 ms in passes of a whole chunk (16,384 rows, whose 51 MB of
 # logits leave the cache between the likelihood's element-wise steps), the same values to the bit
 CPU_DECODE_ROWS = 1024
-IWAE_CHUNK = 64  # draws a chunk of `log_importance_weights` draws at once (and decodes at once off the CPU)
+IWAE_CHUNK = 64  # draws `log_importance_weights` makes at once (and, off the CPU, decodes at once)
 LogLikelihood = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (decoder output, x) -> (N,)
 
 
