@@ -141,6 +141,26 @@ def test_stacked_evaluation_scores_each_model_as_evaluating_it_alone(digits, dig
     assert [e.metrics["test_recon_mse"] for e in only] == pytest.approx([e.metrics["test_recon_mse"] for e in stacked])
 
 
+@pytest.mark.parametrize("model", ["vae", "ae"])
+def test_a_group_that_names_its_passes_reads_the_model_through_them_only(digits, digits_evaluator, model):
+    """After `stacked_scorings`, scoring the groups with passes never calls the model: a group reading a pass it
+    does not name would run it one model at a time, unstacked, and this test would say so."""
+    from vae_core.metrics import GROUPS, score, stacked_scorings
+    from vae_core.models import build_model
+
+    models = [build_model(RunConfig(dataset="digits", model=model, seed=s), digits.image_shape) for s in (0, 1)]
+    stacked = [g for g in GROUPS if g.passes]
+    only = [name for g in stacked for name in g.produces]
+    for s in stacked_scorings(models, digits, evaluator=digits_evaluator, only=only):
+        def refuse(*args: object) -> None:
+            raise AssertionError("a model pass that no group named")
+
+        s.model = type("NoPasses", (), {"encode": refuse, "decode": refuse, "log_sigma": None,
+                                        "n_classes": 0, "latent_dim": s.model.latent_dim})()
+        metrics = score(s, only).metrics
+        assert metrics["test_recon_mse"] > 0 and metrics["interp_step_l2"] >= 0
+
+
 def test_stacked_evaluation_refuses_models_it_cannot_stack(digits):
     from vae_core.metrics import evaluate_stacked
     from vae_core.models import build_model
