@@ -26,6 +26,7 @@ from vae_core.train import EpochCallback, TrainResult, fit
 EVALUATOR_FOLDER = "evaluators"
 EVALUATOR_FILE = 64 * 2**20  # bytes: the small CNN's weights take a fraction of this
 _evaluators: dict[tuple, Evaluator] = {}  # per process: each data set's evaluator is loaded once
+_on_device: dict[tuple[int, str], tuple[Evaluator, Evaluator]] = {}  # (its id, device) -> (it, its copy there)
 
 
 def evaluator_for(config: RunConfig, results_root: Path) -> Evaluator | None:
@@ -73,7 +74,7 @@ def evaluate_result(config: RunConfig, key: str, result: TrainResult, data: Data
     if result.status == "ok":
         eval_start = time.perf_counter()
         evaluation = evaluate(result.model, data.to(result.device), config.recon_loss,
-                              _on(evaluator, result.device), config.iwae_k)
+                              evaluator_on(evaluator, result.device), config.iwae_k)
         eval_seconds = time.perf_counter() - eval_start
     return _record(config, key, result, evaluator, evaluation, eval_seconds)
 
@@ -93,15 +94,24 @@ def evaluate_stack(configs: list[RunConfig], keys: list[str], results: list[Trai
         device = results[members[0]].device
         eval_start = time.perf_counter()
         evaluations = evaluate_stacked([results[i].model for i in members], data.to(device), recon_loss,
-                                       _on(evaluator, device), configs[members[0]].iwae_k)
+                                       evaluator_on(evaluator, device), configs[members[0]].iwae_k)
         share = (time.perf_counter() - eval_start) / len(members)
         evaluated.update({i: (evaluation, share) for i, evaluation in zip(members, evaluations, strict=True)})
     return [_record(config, key, result, evaluator, *evaluated.get(i, (None, None)))
             for i, (config, key, result) in enumerate(zip(configs, keys, results, strict=True))]
 
 
-def _on(evaluator: Evaluator | None, device: str) -> Evaluator | None:
-    return None if evaluator is None else evaluator.to(device)
+def evaluator_on(evaluator: Evaluator | None, device: str) -> Evaluator | None:
+    """`evaluator` on `device`, copied there once per process: every run of a suite on a GPU then
+    shares one copy, and with it the copy's kept features of the test images (`Evaluator.to`
+    copies afresh on each call)."""
+    if evaluator is None:
+        return None
+    key = (id(evaluator), device)
+    kept = _on_device.get(key)
+    if kept is None or kept[0] is not evaluator:  # held, so that its id stays its own
+        kept = _on_device[key] = (evaluator, evaluator.to(device))
+    return kept[1]
 
 
 def _record(config: RunConfig, key: str, result: TrainResult, evaluator: Evaluator | None,

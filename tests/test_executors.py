@@ -27,3 +27,16 @@ def test_ray_tasks_on_a_local_instance_give_the_in_process_results(inline, tmp_p
     finally:
         ray.shutdown()
     assert stored_results(tmp_path / "runs") == inline
+
+
+def test_each_run_on_a_device_shares_one_copy_of_the_evaluator(digits_evaluator):
+    import torch
+
+    from bench.work import evaluator_on
+
+    assert evaluator_on(None, "cpu") is None
+    assert evaluator_on(digits_evaluator, "cpu") is digits_evaluator  # already there: no copy
+    elsewhere = evaluator_on(digits_evaluator, "meta")  # a device it is not on, as a GPU for a CPU-kept one
+    assert elsewhere is not digits_evaluator and next(elsewhere.net.parameters()).device == torch.device("meta")
+    assert evaluator_on(digits_evaluator, "meta") is elsewhere  # copied once, not once a run
+    assert next(digits_evaluator.net.parameters()).device == torch.device("cpu")  # the original stays put
