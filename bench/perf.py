@@ -679,8 +679,9 @@ def evaluation_share(device: str, dataset: str = "mnist5k", epochs: int = 20, re
     set's evaluator network, every metric group, best of `repeats`; and the seconds of each
     group in `GROUPS` order (best of `repeats` too), where a tensor several groups share (the
     test posterior, the prior samples) counts for the first group that reads it. After the first
-    round the evaluator keeps the test images' features, and `vae_core.metrics` their nearest
-    training distances and sharpness, as they do for every run of a suite after the first.
+    round `vae_core.metrics` keeps the reference test images' nearest training distances,
+    sharpness, evaluator features and their k-NN radii, as it does for every run of a suite after
+    the first.
     Then `stacked_evaluation` for `n_stacked` models (none for 0)."""
     from vae_core.evaluator import train_evaluator
     from vae_core.metrics import GROUPS, IWAE_K, NEEDS, Scoring, evaluate

@@ -103,8 +103,8 @@ def evaluate_stack(configs: list[RunConfig], keys: list[str], results: list[Trai
 
 def evaluator_on(evaluator: Evaluator | None, device: str) -> Evaluator | None:
     """`evaluator` on `device`, copied there once per process: every run of a suite on a GPU then
-    shares one copy, and with it the copy's kept features of the test images (`Evaluator.to`
-    copies afresh on each call)."""
+    shares one copy, and with it the real images' features kept for that copy (`vae_core.metrics`
+    keeps them per evaluator; `Evaluator.to` copies afresh on each call)."""
     if evaluator is None:
         return None
     key = (id(evaluator), device)

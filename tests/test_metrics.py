@@ -173,25 +173,28 @@ def test_evaluate_reports_every_registered_metric(digits, digits_evaluator):
     assert evaluation.metrics["infer_images_per_s"] > 0
 
 
-def test_the_evaluator_keeps_real_features_per_stored_tensor_and_no_further(digits, monkeypatch):
-    """The test split's features are computed once for every model of a suite, are those of
-    `features`, are computed anew for another tensor, and do not travel to a worker process."""
-    import pickle
-
+def test_the_real_images_features_are_kept_per_evaluator_for_every_model(digits):
+    """The reference test images' evaluator features and their k-NN radii are computed once for
+    every model scored with one evaluator, equal a fresh computation, and another evaluator gets
+    its own."""
+    from vae_core import RunConfig
+    from vae_core import metrics as m
     from vae_core.evaluator import Evaluator, EvaluatorNet
+    from vae_core.models import build_model
 
-    evaluator = Evaluator(EvaluatorNet(1, 10), 0.0, "x")
-    calls = []
-    features = evaluator.features
-    monkeypatch.setattr(evaluator, "features", lambda images: calls.append(images) or features(images))
-    first = evaluator.real_features(digits.test_x)
-    assert evaluator.real_features(digits.test_x) is first and len(calls) == 1
-    assert torch.equal(first, features(digits.test_x))
-    other = digits.test_x.clone()
-    assert torch.equal(evaluator.real_features(other), first) and len(calls) == 2
-    sent = Evaluator(EvaluatorNet(1, 10), 0.0, "x")
-    sent.real_features(digits.test_x)
-    assert len(sent._real) == 1 and pickle.loads(pickle.dumps(sent))._real == {}
+    torch.manual_seed(0)
+    evaluators = [Evaluator(EvaluatorNet(1, 10), 0.0, "x") for _ in range(2)]
+    models = [build_model(RunConfig(dataset="digits", seed=s), digits.image_shape) for s in (0, 1)]
+    kept = lambda e: {name: m._REAL_KEPT["figures"][(name, id(e))][1] for name in ("features", "radius")}  # noqa: E731
+    evaluate(models[0], digits, evaluator=evaluators[0], only=["prior_precision"])
+    first = kept(evaluators[0])
+    evaluate(models[1], digits, evaluator=evaluators[0], only=["prior_precision"])
+    assert all(kept(evaluators[0])[name] is first[name] for name in first)  # read, not computed again
+    s = m.Scoring(models[1], digits, "bce", evaluators[0], m.IWAE_K)
+    assert torch.equal(first["features"], evaluators[0].features(s.reference_x))
+    assert torch.equal(first["radius"], m.kth_neighbour_radius(first["features"]))
+    evaluate(models[1], digits, evaluator=evaluators[1], only=["prior_precision"])
+    assert not torch.equal(kept(evaluators[1])["features"], first["features"])  # another network's
 
 
 def test_ae_and_vae_are_scored_on_the_same_latent_path_endpoints(digits):
@@ -253,14 +256,14 @@ def test_real_image_figures_are_kept_for_one_data_set_and_equal_a_fresh_computat
     models = [fit(RunConfig(dataset="digits", epochs=1, device="cpu", seed=seed), data=digits).model
               for seed in (0, 1)]
     kept = [evaluate(model, digits, only=names).metrics for model in models]  # the second reads the kept ones
-    assert m._REAL_KEPT["figures"].keys() == {"nn_distances", "sharpness"}
+    assert {k for k in m._REAL_KEPT["figures"] if isinstance(k, str)} == {"nn_distances", "sharpness"}
     for model, metrics in zip(models, kept, strict=True):
         m._REAL_KEPT.update(tensors=(), figures={})
         assert evaluate(model, digits, only=names).metrics == metrics
     shifted = dataclasses.replace(digits, test_x=digits.test_x.flip(-1), train_x=digits.train_x.flip(-1))
     evaluate(models[0], shifted, only=names)
     x = unit_float(shifted.test_x)
-    assert torch.equal(m._REAL_KEPT["figures"]["nn_distances"], nearest_distance(x, shifted.train_x))
+    assert torch.equal(m._REAL_KEPT["figures"]["nn_distances"][1], nearest_distance(x, shifted.train_x))
     assert m._REAL_KEPT["tensors"][0]() is shifted.test_x
 
 

@@ -15,7 +15,7 @@ import copy
 import hashlib
 import io
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -56,23 +56,9 @@ class Evaluator:
     net: EvaluatorNet
     test_accuracy: float  # on the data set's real test images: the ceiling for conditional accuracy
     fingerprint: str
-    # features of stored real images by the tensor they came from (held, so its id stays its own)
-    _real: dict[int, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict, init=False, repr=False,
-                                                                compare=False)
 
     def __post_init__(self) -> None:
         self.net.to(memory_format=torch.channels_last)
-
-    def __getstate__(self) -> dict:  # sent to a worker process without the kept features
-        return {**self.__dict__, "_real": {}}
-
-    def real_features(self, images: torch.Tensor) -> torch.Tensor:
-        """`features(images)` of a data set's stored images (its test split), computed once while
-        this evaluator lives: every model of a suite is compared with the same real images."""
-        kept = self._real.get(id(images))
-        if kept is None or kept[0] is not images:
-            kept = self._real[id(images)] = (images, self.features(images))
-        return kept[1]
 
     def _batches(self, images: torch.Tensor, batch_size: int | None) -> Iterator[torch.Tensor]:
         """`images` as float batches on the network's device, channels-last: on 2 CPU cores the

@@ -204,25 +204,30 @@ class Evaluation:
     images: dict[str, np.ndarray]  # small arrays for the report's image grids, float16
 
 
-# Figures of the last data set's own images (the reference test images' nearest-training distances
-# and sharpness), which every model of a suite is compared with: computed once, not once a run (they
-# cost 0.04-0.05 s of a run's scoring on mnist5k), as the evaluator keeps the test images' features.
-# Keyed by the data's tensors themselves (weakly, so no data set is kept alive for it), which
-# `load_dataset` shares and `Dataset.to` keeps on the CPU, and by the reference images' indices;
-# one data set at a time.
+# Figures of the last data set's own images (the reference test images' nearest-training distances,
+# sharpness, evaluator features and their k-NN radii), which every model of a suite is compared
+# with: computed once, not once a run (0.06-0.08 s of a run's scoring on mnist5k). Keyed by the
+# data's tensors themselves (weakly, so no data set is kept alive for it), which `load_dataset`
+# shares and `Dataset.to` keeps on the CPU, and by the reference images' indices, one data set at a
+# time; a figure in the evaluator's features also by the evaluator itself (weakly).
 _REAL_KEPT: dict = {"tensors": (), "reference": None, "figures": {}}
 
 
-def _kept_real(data: Dataset, reference: torch.Tensor, name: str, compute: Callable[[], object]) -> object:
+def _kept_real(data: Dataset, reference: torch.Tensor, name: str, compute: Callable[[], object],
+               evaluator: Evaluator | None = None) -> object:
     tensors = (data.test_x, data.train_x)
     kept = tuple(ref() for ref in _REAL_KEPT["tensors"])
     same_data = len(kept) == len(tensors) and all(a is b for a, b in zip(kept, tensors, strict=True))
     if not same_data or not torch.equal(_REAL_KEPT["reference"], reference):
         _REAL_KEPT.update(tensors=tuple(weakref.ref(t) for t in tensors), reference=reference, figures={})
     figures = _REAL_KEPT["figures"]
-    if name not in figures:
-        figures[name] = compute()
-    return figures[name]
+    key = name if evaluator is None else (name, id(evaluator))
+    figure = figures.get(key)
+    if figure is None or (evaluator is not None and figure[0]() is not evaluator):  # an id of another, gone
+        for gone in [k for k, (ref, _) in figures.items() if ref is not None and ref() is None]:
+            del figures[gone]  # the figures of evaluators no longer alive
+        figure = figures[key] = (None if evaluator is None else weakref.ref(evaluator), compute())
+    return figure[1]
 
 
 class Scoring:
@@ -353,9 +358,10 @@ class Scoring:
         return path_images(lambda z: torch.sigmoid(self.model.decode(z)), mu[self.pairs[:, 0]],
                            mu[self.pairs[:, 1]], t)
 
-    def real(self, name: str, compute: Callable[[], object]) -> object:
-        """A figure of the data set's own images, which no model changes (`_REAL_KEPT`)."""
-        return _kept_real(self.data, self.reference, name, compute)
+    def real(self, name: str, compute: Callable[[], object], evaluator: Evaluator | None = None) -> object:
+        """A figure of the data set's own images, which no model changes (`_REAL_KEPT`); one that
+        reads `evaluator`'s features is kept for that evaluator."""
+        return _kept_real(self.data, self.reference, name, compute, evaluator)
 
     @property
     def real_nn_distances(self) -> torch.Tensor:
@@ -373,13 +379,13 @@ class Scoring:
 
     @property
     def real_features(self) -> torch.Tensor:
-        """Evaluator features of the reference test images (the evaluator keeps the whole split's)."""
-        return self.evaluator.real_features(self.data.test_x)[self.reference]
+        """Evaluator features of the reference test images."""
+        return self.real("features", lambda: self.evaluator.features(self.reference_x), self.evaluator)
 
-    @cached_property
+    @property
     def real_radius(self) -> torch.Tensor:
         """The k-NN radii of the real features, which both precision figures compare with."""
-        return kth_neighbour_radius(self.real_features)
+        return self.real("radius", lambda: kth_neighbour_radius(self.real_features), self.evaluator)
 
 
 def _reconstruction(s: Scoring) -> dict:
