@@ -726,12 +726,11 @@ def stacked_evaluation(device: str, data: Dataset, evaluator: Evaluator | None, 
     also split into its two stages, the vmapped model passes (`passes_s_per_model`) and the
     figures computed one model at a time (`figures_s_per_model`, the evaluator's features among
     them), which stacking leaves as they are."""
-    from vae_core.metrics import evaluate, score, stack_part, stacked_scorings
+    from vae_core.metrics import evaluate, score, stacked_scorings
 
     configs = [RunConfig(dataset=data.name, device=device, epochs=epochs, seed=s) for s in range(n_models)]
     models = [r.model for r in stacking.fit_stacked(configs, data)]
     evaluate(models[0], data, evaluator=evaluator)  # the kept real-image figures, as for every run but a suite's first
-    part = stack_part(data, torch.device(device))  # as `evaluate_stacked` splits a stack too large for memory
     alone, passes, figures = [], [], []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -740,8 +739,7 @@ def stacked_evaluation(device: str, data: Dataset, evaluator: Evaluator | None, 
         synchronize(device)
         alone.append((time.perf_counter() - start) / n_models)
         start = time.perf_counter()
-        scorings = [s for i in range(0, n_models, part) for s in stacked_scorings(models[i : i + part], data,
-                                                                                  evaluator=evaluator)]
+        scorings = list(stacked_scorings(models, data, evaluator=evaluator))  # in parts, as `evaluate_stacked`
         synchronize(device)
         passes.append((time.perf_counter() - start) / n_models)
         start = time.perf_counter()

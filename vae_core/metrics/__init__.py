@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -639,11 +639,7 @@ def evaluate_stacked(models: list[torch.nn.Module], data: Dataset, recon_loss: s
     nothing, so the harness stacks evaluation where it stacks training. The models must share one
     architecture and `recon_loss`, and read no class labels (a conditional VAE: `evaluate()` it).
     A stack whose passes would hold more than `STACK_BYTES` is scored in parts (`stack_part`)."""
-    if not models:
-        return []
-    part = stack_part(data, device_of(models[0], data.test_x.device))
-    return [score(s, only) for start in range(0, len(models), part)
-            for s in stacked_scorings(models[start : start + part], data, recon_loss, evaluator, iwae_k, only)]
+    return [score(s, only) for s in stacked_scorings(models, data, recon_loss, evaluator, iwae_k, only)]
 
 
 #: Memory the passes of one stack may hold at once (`stack_part`).
@@ -666,13 +662,23 @@ def stack_part(data: Dataset, device: torch.device) -> int:
     return max(1, STACK_BYTES // stack_pass_bytes(data, device))
 
 
-@torch.no_grad()
 def stacked_scorings(models: list[torch.nn.Module], data: Dataset, recon_loss: str = "bce",
                      evaluator: Evaluator | None = None, iwae_k: int = IWAE_K,
-                     only: Iterable[str] | None = None) -> list[Scoring]:
-    """One `Scoring` per model, its model passes for the groups of `only` (all for None) run for
-    all the models at once and filled in, its generators in the state those passes leave: what
-    `evaluate_stacked` scores (`score`), one part of a stack at a time."""
+                     only: Iterable[str] | None = None) -> Iterator[Scoring]:
+    """One `Scoring` per model, in order, its model passes for the groups of `only` (all for
+    None) run for its part of the stack (`stack_part`) at once and filled in, its generators in
+    the state those passes leave: what `evaluate_stacked` scores (`score`). A part's passes run
+    when its first model is asked for, so only one part's tensors need be held at a time."""
+    if not models:
+        return
+    part = stack_part(data, device_of(models[0], data.test_x.device))
+    for start in range(0, len(models), part):
+        yield from _stacked_part(models[start : start + part], data, recon_loss, evaluator, iwae_k, only)
+
+
+@torch.no_grad()
+def _stacked_part(models: list[torch.nn.Module], data: Dataset, recon_loss: str, evaluator: Evaluator | None,
+                  iwae_k: int, only: Iterable[str] | None) -> list[Scoring]:
     first = models[0]
     layout = lambda m: [(k, tuple(v.shape), v.dtype) for k, v in m.state_dict().items()]  # noqa: E731
     if any(type(m) is not type(first) or layout(m) != layout(first) for m in models):
