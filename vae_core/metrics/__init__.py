@@ -529,6 +529,10 @@ class MetricGroup:
     needs: tuple[str, ...] = ()
     passes: tuple[str, ...] = ()
 
+    def applies(self, s: Scoring) -> bool:
+        """Whether the model and data of `s` have all this group `needs`."""
+        return all(NEEDS[need](s) for need in self.needs)
+
 
 SAMPLES = ("all_samples", "recons")
 GROUPS: tuple[MetricGroup, ...] = (
@@ -594,7 +598,7 @@ def score(s: Scoring, only: Iterable[str] | None = None) -> Evaluation:
     computed on first use unless `stacked_scorings` filled them in; the images for None."""
     metrics: dict = {}
     for group in groups_for(only):
-        if all(NEEDS[need](s) for need in group.needs):
+        if group.applies(s):
             metrics.update(group.compute(s))
         else:
             metrics.update(dict.fromkeys(group.produces))
@@ -694,7 +698,7 @@ def _stacked_part(models: list[torch.nn.Module], data: Dataset, recon_loss: str,
     def passes(model: torch.nn.Module) -> dict:
         s = Scoring(model, data, recon_loss, evaluator, iwae_k)
         for group in groups_for(only):
-            if all(NEEDS[need](s) for need in group.needs):
+            if group.applies(s):
                 for name in group.passes:
                     getattr(s, name)
         states.update({purpose: gen.get_state() for purpose, gen in s.gen.items()})

@@ -19,7 +19,7 @@ def recon_error_sums(model: torch.nn.Module, x: torch.Tensor, batch_size: int = 
                      y: torch.Tensor | None = None) -> torch.Tensor:
     """Per batch of `batch_size` images, the summed squared error and the summed Bernoulli NLL
     of their reconstructions, z = mu, shape (batches, 2): the model's pass, kept apart from the
-    figures (`recon_errors`) so that a stack of models can run it at once
+    figures (`mean_errors`) so that a stack of models can run it at once
     (`vae_core.metrics.evaluate_stacked`); `y` are the labels a conditional model reads."""
     device = device_of(model, x.device)  # `x` may be a training split kept in host memory (`Dataset.to`)
     sums = []
