@@ -67,8 +67,11 @@ def _suite(name: str, *extra: str) -> tuple[str, ...]:
 STEPS = (
     Step("tests", 240, ("-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_streaming.py", "tests/test_data.py",
                         "tests/test_stacked.py::test_a_stack_compiled_with_cuda_graphs_trains_as_the_eager_one",
-                        "tests/test_stacked.py::test_stacked_evaluation_on_the_gpu_scores_each_model_as_evaluating_it_alone"),
-         "the CUDA paths: streamed training equals device-resident training, CUDA graphs, stacked evaluation"),
+                        "tests/test_stacked.py::test_stacked_evaluation_on_the_gpu_scores_each_model_as_evaluating_it_alone",
+                        "tests/test_claim_metrics.py::"
+                        "test_the_evaluator_of_gpu_runs_trains_on_the_gpu_and_is_kept_on_the_cpu"),
+         "the CUDA paths: streamed training equals device-resident training, CUDA graphs, stacked evaluation, "
+         "the evaluator network trained on the GPU"),
     Step("perf", 240, ("-m", "bench", "perf", "--device", "cuda", "--json", "WORK/perf-cuda.json"),
          "throughput of the MLP and conv steps as fractions of the device's peak (conv on 32x32 and 64x64 RGB)"),
     Step("ablations", 180, _suite("ablations", "--suite", "ablations"),

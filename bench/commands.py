@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import statistics
 import sys
+import time
 from pathlib import Path
 
 from bench import perf as perf_measure
@@ -52,11 +53,13 @@ def run(suite: Suite, options: SuiteOptions, how: ExecOptions, results: Path, re
     if reports is not None:
         check_folder(reports, "reports", "--reports")
     records, manifest = run_suite(suite, runs, options, prepare_folder(results, "results", "--results"), how)
+    start = time.perf_counter()
     path = None if reports is None else write_report(records, manifest, prepare_folder(reports, "reports", "--reports"))
+    report_s = time.perf_counter() - start
     bad = sum(r.status != "ok" for r in records)
     print(f"{len(records)} runs ({manifest.trained} trained, {manifest.cached} cached, {bad} not ok) "
           f"in {manifest.wall_seconds:.1f} s")
-    print(f"report: {path}" if path is not None else
+    print(f"report: {path} (rendered in {report_s:.1f} s)" if path is not None else
           f"report: not written (--no-report); python -m bench report --suite {manifest.suite} --results {results} "
           "renders it")
     if failed := sum(r.status == "failed" for r in records):  # a diverged run is a result; a failed one is not

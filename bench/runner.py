@@ -84,7 +84,7 @@ def run_suite(suite: Suite, runs: list[SuiteRun], options: SuiteOptions, results
         todo = [key for key in unique if key not in records]
         print(f"suite {suite.name}: {len(unique)} runs, {len(records)} cached, {len(todo)} to train",
               file=sys.stderr)
-        jobs = [(key, unique[key], evaluator_for(unique[key], results_root)) for key in todo]
+        jobs = [(key, unique[key], evaluator_for(unique[key], results_root, how.progress)) for key in todo]
         how = replace(how, stack=bool(jobs) and stacks(how, jobs[0][1]))
         with tqdm(total=len(jobs), desc=suite.name, unit="run", disable=not how.progress, file=sys.stderr) as bar:
             for key, outcome in EXECUTORS[how.executor](jobs, how, bar.set_postfix_str):

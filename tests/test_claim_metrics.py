@@ -122,11 +122,12 @@ def test_mean_image_mse_is_zero_when_every_image_is_the_mean_and_the_variance_ot
     assert mean_image_mse(x, x) == pytest.approx(expected, rel=1e-5)
 
 
-def test_the_evaluator_classifies_digits_and_is_cached_once(digits, tmp_path, monkeypatch):
+def test_the_evaluator_classifies_digits_and_is_cached_once(digits, tmp_path, monkeypatch, capsys):
     config = RunConfig(dataset="digits")
     monkeypatch.setattr(work, "_evaluators", {})
     first = work.evaluator_for(config, tmp_path)
     assert first.test_accuracy > 0.8
+    assert "(trained once)" in capsys.readouterr().err  # its training's progress bar
     assert first.features(digits.test_x).shape == (len(digits.test_x), 128)
     (cached,) = (tmp_path / "evaluators").glob("digits-*.pt")
 
@@ -141,8 +142,22 @@ def test_the_evaluator_classifies_digits_and_is_cached_once(digits, tmp_path, mo
     monkeypatch.undo()
     monkeypatch.setattr(work, "_evaluators", {})
     cached.write_bytes(b"not a torch file")  # damaged: trained again and replaced, never loaded
-    assert work.evaluator_for(config, tmp_path).test_accuracy == first.test_accuracy
+    assert work.evaluator_for(config, tmp_path, progress=False).test_accuracy == first.test_accuracy
     assert cached.read_bytes() != b"not a torch file"
+    assert "(trained once)" not in capsys.readouterr().err  # --no-progress: no bar
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_the_evaluator_of_gpu_runs_trains_on_the_gpu_and_is_kept_on_the_cpu(tmp_path, monkeypatch):
+    monkeypatch.setattr(work, "_evaluators", {})
+    trained_on = []
+    real = work.train_evaluator
+    monkeypatch.setattr(work, "train_evaluator", lambda data, device, **kw: trained_on.append(device) or
+                        real(data, device, **kw))
+    evaluator = work.evaluator_for(RunConfig(dataset="digits", device="cuda"), tmp_path)
+    assert trained_on == ["cuda"] and evaluator.test_accuracy > 0.8
+    assert {p.device.type for p in evaluator.net.parameters()} == {"cpu"}
+    assert len(list((tmp_path / "evaluators").glob("digits-*.pt"))) == 1
 
 
 def test_the_evaluator_is_deterministic(digits):
