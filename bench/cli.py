@@ -217,6 +217,11 @@ def build_parser() -> argparse.ArgumentParser:
     perf.add_argument("--scaling", action="store_true",
                       help="instead, measure a suite's cost against data size (5k, 20k, 60k images) and number "
                            "of runs (1, 8, 64 stacked), and whether it grows linearly (minutes)")
+    perf.add_argument("--sampling", action="store_true",
+                      help="instead, measure what the evaluation's sample sizes buy: its seconds at the suites' "
+                           "sizes and at half, against how much each sampled figure moves between evaluation "
+                           "seeds and between training seeds (the default VAE and AE, 4 seeds each; about 2 "
+                           "minutes on 2 CPU cores)")
 
     tune = sub.add_parser("tune", help="tune the loss balance with Optuna", describe=tune_description)
     tune.add_argument("--study", required=True, type=name_text, metavar="NAME", help="study name (created or resumed)")
@@ -338,7 +343,8 @@ def perf(args: argparse.Namespace) -> int:
 
     return commands.perf(PerfOptions(device=args.device, repeats=args.repeats, json=args.json, compare=args.compare,
                                      max_regression=args.max_regression, profile=args.profile, memory=args.memory,
-                                     evaluation=args.evaluation, scaling=args.scaling))
+                                     evaluation=args.evaluation, scaling=args.scaling,
+                                     sampling=args.sampling))
 
 
 def list_(args: argparse.Namespace) -> int:

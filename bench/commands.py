@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from bench import perf as perf_measure
+from bench import sampling
 from bench.options import ExecOptions, PerfOptions, SuiteOptions, TuneOptions, default_storage_url
 from bench.reports import write_report
 from bench.resources import check_fits
@@ -206,7 +207,7 @@ def perf(opts: PerfOptions) -> int:
     if opts.json is not None and not opts.json.parent.is_dir():
         raise ConfigError(f"--json {opts.json}: folder {opts.json.parent} does not exist; create it first")
     modes = [flag for flag, on in (("--memory", opts.memory), ("--evaluation", opts.evaluation),
-                                   ("--scaling", opts.scaling)) if on]
+                                   ("--scaling", opts.scaling), ("--sampling", opts.sampling)) if on]
     if modes:
         if opts.compare is not None or opts.profile or len(modes) > 1:
             raise ConfigError(f"{modes[0]} measures that alone; drop --compare, --profile and the other modes "
@@ -216,6 +217,9 @@ def perf(opts: PerfOptions) -> int:
         elif opts.evaluation:
             result = perf_measure.evaluation_share(device, repeats=opts.repeats)
             print(perf_measure.evaluation_share_table(result))
+        elif opts.sampling:
+            result = sampling.measure(device, repeats=opts.repeats)
+            print(sampling.table(result))
         else:
             result = perf_measure.scaling(device)
             print(perf_measure.scaling_table(result))

@@ -103,3 +103,4 @@ class PerfOptions:
     memory: bool = False  # measure peak memory (`bench.perf.memory`) instead of throughput
     evaluation: bool = False  # measure one run's evaluation against its training (`bench.perf.evaluation_share`)
     scaling: bool = False  # measure a suite's cost against data size and runs (`bench.perf.scaling`)
+    sampling: bool = False  # measure what the evaluation's sample sizes buy and cost (`bench.sampling`)

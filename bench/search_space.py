@@ -12,7 +12,7 @@ import torch
 from vae_core.config import ConfigError
 from vae_core.data import Dataset
 from vae_core.evaluator import Evaluator
-from vae_core.metrics import METRICS, evaluate, groups_for
+from vae_core.metrics import DEFAULT_DRAWS, METRICS, Draws, evaluate, groups_for
 
 
 @dataclass(frozen=True)
@@ -87,10 +87,11 @@ class Objective:
         return float(raw)
 
     def measure(self, model: torch.nn.Module, data: Dataset, recon_loss: str = "bce",
-                evaluator: Evaluator | None = None) -> float:
+                evaluator: Evaluator | None = None, draws: Draws = DEFAULT_DRAWS) -> float:
         """The objective now, on `data` (the model's device): the group of `evaluate` that
-        produces the metric, nothing else."""
-        return self.value(evaluate(model, data, recon_loss, evaluator, only=[self.metric]).metrics[self.metric])
+        produces the metric, nothing else, on `draws` (the run's, `run_draws`, as its record's)."""
+        metrics = evaluate(model, data, recon_loss, evaluator, only=[self.metric], draws=draws).metrics
+        return self.value(metrics[self.metric])
 
 
 OBJECTIVES: dict[str, Objective] = {

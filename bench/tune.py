@@ -45,6 +45,7 @@ from bench.store import STALE_S, Store
 from bench.work import evaluator_for
 from vae_core.config import ConfigError, RunConfig, config_dict, config_from_dict
 from vae_core.data import Dataset
+from vae_core.metrics import run_draws
 
 HEARTBEAT_S = 10
 INTERRUPT_GRACE_S = 5  # seconds workers get to stop on their own Ctrl-C before it is passed on
@@ -260,7 +261,7 @@ def make_objective(opts: TuneOptions, store: Store, position: int = 0,
                 bar.set_postfix_str(shown + last)
                 return
             device_evaluator = evaluator.to(data.test_x.device) if evaluator is not None else None
-            value = first.measure(model, data, config.recon_loss, device_evaluator)
+            value = first.measure(model, data, config.recon_loss, device_evaluator, run_draws(config.seed))
             bar.set_postfix_str(f"{opts.objectives[0]} {_shown(value)}{last} | {shown}")
             trial.report(value, row["epoch"])
             if trial.should_prune():

@@ -20,7 +20,7 @@ from vae_core.data import Dataset, dataset_for
 from vae_core.device import resolve_device
 from vae_core.evaluator import EPOCHS as EVALUATOR_EPOCHS
 from vae_core.evaluator import Evaluator, fingerprint, train_evaluator
-from vae_core.metrics import Evaluation, evaluate, evaluate_stacked
+from vae_core.metrics import Evaluation, evaluate, evaluate_stacked, run_draws
 from vae_core.train import EpochCallback, TrainResult, fit
 
 EVALUATOR_FOLDER = "evaluators"
@@ -71,13 +71,13 @@ def train_and_evaluate(config: RunConfig, key: str, on_epoch: EpochCallback | No
 
 def evaluate_result(config: RunConfig, key: str, result: TrainResult, data: Dataset,
                     evaluator: Evaluator | None = None) -> RunRecord:
-    """The stored record of a trained model: its metrics (every group, unless it diverged) and
-    what made it."""
+    """The stored record of a trained model: its metrics (every group, unless it diverged; on the
+    draws of its seed, `run_draws`) and what made it."""
     evaluation, eval_seconds = None, None
     if result.status == "ok":
         eval_start = time.perf_counter()
         evaluation = evaluate(result.model, data.to(result.device), config.recon_loss,
-                              evaluator_on(evaluator, result.device), config.iwae_k)
+                              evaluator_on(evaluator, result.device), config.iwae_k, draws=run_draws(config.seed))
         eval_seconds = time.perf_counter() - eval_start
     return _record(config, key, result, evaluator, evaluation, eval_seconds)
 
@@ -86,18 +86,20 @@ def evaluate_stack(configs: list[RunConfig], keys: list[str], results: list[Trai
                    evaluator: Evaluator | None = None) -> list[RunRecord]:
     """The records of a stack trained together (`vae_core.stacked.fit_stacked`), its models
     evaluated together too (`vae_core.metrics.evaluate_stacked`), those of each reconstruction
-    loss as one stack (the loss names their likelihood); a diverged model is evaluated no
-    further. Each run's `eval_seconds` is its share of its stack's evaluation time."""
+    loss and seed as one stack (the loss names their likelihood, the seed their draws,
+    `run_draws`); a diverged model is evaluated no further. Each run's `eval_seconds` is its
+    share of its stack's evaluation time."""
     evaluated: dict[int, tuple[Evaluation, float]] = {}
-    by_loss: dict[str, list[int]] = {}
+    by_loss_and_seed: dict[tuple[str, int], list[int]] = {}
     for i, (config, result) in enumerate(zip(configs, results, strict=True)):
         if result.status == "ok":
-            by_loss.setdefault(config.recon_loss, []).append(i)
-    for recon_loss, members in by_loss.items():
+            by_loss_and_seed.setdefault((config.recon_loss, config.seed), []).append(i)
+    for (recon_loss, seed), members in by_loss_and_seed.items():
         device = results[members[0]].device
         eval_start = time.perf_counter()
         evaluations = evaluate_stacked([results[i].model for i in members], data.to(device), recon_loss,
-                                       evaluator_on(evaluator, device), configs[members[0]].iwae_k)
+                                       evaluator_on(evaluator, device), configs[members[0]].iwae_k,
+                                       draws=run_draws(seed))
         share = (time.perf_counter() - eval_start) / len(members)
         evaluated.update({i: (evaluation, share) for i, evaluation in zip(members, evaluations, strict=True)})
     return [_record(config, key, result, evaluator, *evaluated.get(i, (None, None)))

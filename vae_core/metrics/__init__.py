@@ -7,8 +7,8 @@ read the same definitions. A `MetricGroup` computes several metrics from the sam
 declares what it needs (a stochastic encoder, an unconditional decoder, the evaluator network,
 known angles); where a need is not met (the KL of an AE, the Frechet distance without the
 evaluator) its metrics are None. Evaluation draws its random numbers (interpolation endpoints,
-prior samples, ELBO noise) from fixed generators, independent of the run's seed, so every
-model of a suite is scored on the same test images, endpoints and prior draws.
+prior samples, ELBO noise) from seeded generators (`Draws`); a suite scores each training seed
+on its own draws and every configuration of that seed on the same ones (`run_draws`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import weakref
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 import numpy as np
@@ -198,6 +198,46 @@ N_REFERENCE_IMAGES = 1000
 PURPOSES = ("elbo", "pairs", "prior", "iwae", "mmd", "kl_mc", "coverage", "path_length", "midpoints", "reference")
 
 
+@dataclass(frozen=True)
+class Draws:
+    """The seed of the evaluation's random draws and the sizes of the samples whose cost grows
+    with them: the prior samples and path midpoints of the feature figures, the stratified
+    path-length positions per path and the test images the IWAE bound reads. Suites score with
+    these sizes and the seed of `run_draws`; `bench perf --sampling` varies both, to measure
+    what other draws or smaller samples change in the figures against what they save."""
+
+    seed: int = EVAL_SEED
+    feature_samples: int = N_FEATURE_SAMPLES
+    path_length_steps: int = N_PATH_LENGTH_STEPS
+    iwae_images: int = IWAE_IMAGES
+
+    def __post_init__(self) -> None:
+        for name in ("feature_samples", "path_length_steps", "iwae_images"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"Draws.{name} must be at least 1, got {getattr(self, name)}")
+
+    def halved(self) -> Draws:
+        """The same seed with every sample half as large (at least 1)."""
+        return replace(self, feature_samples=max(1, self.feature_samples // 2),
+                       path_length_steps=max(1, self.path_length_steps // 2),
+                       iwae_images=max(1, self.iwae_images // 2))
+
+
+DEFAULT_DRAWS = Draws()
+DRAW_SEED_STEP = 1000  # a draw's generators are seeded seed + 0, 1, ... (`PURPOSES`): seeds this far apart share none
+
+
+def run_draws(run_seed: int) -> Draws:
+    """The draws a suite scores a run of training seed `run_seed` on: its own, so that the
+    spread between a suite's seeds, which the claims' intervals read, holds the evaluation's
+    sampling noise as well as training's. On one draw shared by every seed it held only
+    training's, while the draw alone moved the smoothness and precision figures' AE - VAE gap
+    as much as the training seeds did (`bench perf --sampling`, docs/performance.md). The runs
+    of one seed share their draws, so configurations are still compared on the same test
+    images, endpoints and prior draws (common random numbers). Seed 0 keeps `EVAL_SEED`."""
+    return replace(DEFAULT_DRAWS, seed=EVAL_SEED + DRAW_SEED_STEP * run_seed)
+
+
 @dataclass
 class Evaluation:
     metrics: dict  # METRICS names -> float, int, list or None (not applicable)
@@ -238,9 +278,10 @@ class Scoring:
     run (an AE and a VAE get the same endpoints although only the VAE draws ELBO noise)."""
 
     def __init__(self, model: torch.nn.Module, data: Dataset, recon_loss: str, evaluator: Evaluator | None,
-                 iwae_k: int) -> None:
+                 iwae_k: int, draws: Draws = DEFAULT_DRAWS) -> None:
         self.model, self.data, self.recon_loss, self.evaluator, self.iwae_k = model, data, recon_loss, evaluator, iwae_k
-        self.gen = {purpose: torch.Generator().manual_seed(EVAL_SEED + i) for i, purpose in enumerate(PURPOSES)}
+        self.draws = draws
+        self.gen = {purpose: torch.Generator().manual_seed(draws.seed + i) for i, purpose in enumerate(PURPOSES)}
         self.conditional = getattr(model, "n_classes", 0) > 0
         self.test_y, self.train_y = (data.test_y, data.train_y) if self.conditional else (None, None)
         # the test split as floats in [0, 1], once (it is small); the training split stays as stored
@@ -283,8 +324,9 @@ class Scoring:
 
     @cached_property
     def iwae_log_weights(self) -> dict[int, torch.Tensor]:
-        y = None if self.test_y is None else self.test_y[:IWAE_IMAGES]
-        return iwae_log_weights(self.model, self.test_x[:IWAE_IMAGES], self.recon_loss, self.iwae_k,
+        n = self.draws.iwae_images
+        y = None if self.test_y is None else self.test_y[:n]
+        return iwae_log_weights(self.model, self.test_x[:n], self.recon_loss, self.iwae_k,
                                 self.gen["iwae"], y)
 
     @cached_property
@@ -322,9 +364,10 @@ class Scoring:
 
     @cached_property
     def midpoints(self) -> torch.Tensor:
-        """Decoded midpoints of straight paths between the codes of 1,000 pairs of test images."""
+        """Decoded midpoints of straight paths between the codes of random pairs of test images
+        (`Draws.feature_samples` pairs)."""
         mu, n = self.posterior.mu, self.test_x.shape[0]
-        pairs = torch.randint(0, n, (N_FEATURE_SAMPLES, 2), generator=self.gen["midpoints"]).to(mu.device)
+        pairs = torch.randint(0, n, (self.draws.feature_samples, 2), generator=self.gen["midpoints"]).to(mu.device)
         return torch.sigmoid(self.model.decode(0.5 * (mu[pairs[:, 0]] + mu[pairs[:, 1]])))
 
     @cached_property
@@ -334,12 +377,13 @@ class Scoring:
     @cached_property
     def prior_y(self) -> torch.Tensor | None:
         """A conditional model is asked for each class in turn: 0, 1, ..., 9, 0, 1, ..."""
-        device = self.test_x.device
-        return torch.arange(N_FEATURE_SAMPLES, device=device) % self.model.n_classes if self.conditional else None
+        if not self.conditional:
+            return None
+        return torch.arange(self.draws.feature_samples, device=self.test_x.device) % self.model.n_classes
 
     @cached_property
     def all_samples(self) -> torch.Tensor:
-        z = prior_samples(self.model, N_FEATURE_SAMPLES, self.gen["prior"],
+        z = prior_samples(self.model, self.draws.feature_samples, self.gen["prior"],
                           lambda: codes(self.model, self.data.train_x, self.train_y))
         return torch.sigmoid(self.model.decode(z, self.prior_y))
 
@@ -351,9 +395,10 @@ class Scoring:
     def path_points(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Images decoded at stratified positions t along the paths and at t + eps (`path_images`)."""
         mu = self.posterior.mu
-        strata = torch.arange(N_PATH_LENGTH_STEPS).view(1, -1)
-        draws = torch.rand((N_PATHS, N_PATH_LENGTH_STEPS), generator=self.gen["path_length"])
-        t = (strata + draws) / N_PATH_LENGTH_STEPS
+        steps = self.draws.path_length_steps
+        strata = torch.arange(steps).view(1, -1)
+        draws = torch.rand((N_PATHS, steps), generator=self.gen["path_length"])
+        t = (strata + draws) / steps
         t = (t * (1 - PATH_EPSILON)).to(mu.device)  # t + eps stays on the path
         return path_images(lambda z: torch.sigmoid(self.model.decode(z)), mu[self.pairs[:, 0]],
                            mu[self.pairs[:, 1]], t)
@@ -414,7 +459,7 @@ def _likelihood(s: Scoring) -> dict:
 
 
 def _exact_likelihood(s: Scoring) -> dict:
-    x = s.test_x[:IWAE_IMAGES]
+    x = s.test_x[:s.draws.iwae_images]
     out = exact_nll(lambda z: s.model.decode(z), x, s.recon_loss, s.model.log_sigma, s.posterior.mu.shape[1])
     return {"test_exact_nll": out["nll"], "exact_nll_quadrature_error": out["quadrature_error"]}
 
@@ -443,7 +488,7 @@ def _paths(s: Scoring) -> dict:
 
 def _feature_paths(s: Scoring) -> dict:
     here, there = (s.evaluator.features(images) for images in s.path_points)  # `squared_speeds`
-    speeds = feature_speeds(here, there, torch.Size((N_PATHS, N_PATH_LENGTH_STEPS)))
+    speeds = feature_speeds(here, there, torch.Size((N_PATHS, s.draws.path_length_steps)))
     ends = (s.evaluator.features(s.paths[:, 0]), s.evaluator.features(s.paths[:, -1]))
     midpoint_features = s.evaluator.features(s.midpoints)
     return {"perceptual_path_length": perceptual_path_length(speeds),
@@ -582,14 +627,15 @@ def groups_for(names: Iterable[str] | None) -> tuple[MetricGroup, ...]:
 
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, data: Dataset, recon_loss: str = "bce", evaluator: Evaluator | None = None,
-             iwae_k: int = IWAE_K, only: Iterable[str] | None = None) -> Evaluation:
+             iwae_k: int = IWAE_K, only: Iterable[str] | None = None,
+             draws: Draws = DEFAULT_DRAWS) -> Evaluation:
     """The metrics of `METRICS` (but the training ones) for a trained model on `data`, which must
     be on the model's device: every group by default, as suites store them so reports stay
     comparable, or the groups that produce the names in `only` (then no images are kept).
     `recon_loss` names the decoder likelihood for the ELBO and IWAE; `evaluator` (on the same
-    device) gives the feature-space figures."""
+    device) gives the feature-space figures; `draws`, the seed and sizes of the random samples."""
     model.eval()
-    return score(Scoring(model, data, recon_loss, evaluator, iwae_k), only)
+    return score(Scoring(model, data, recon_loss, evaluator, iwae_k, draws), only)
 
 
 @torch.no_grad()
@@ -624,7 +670,7 @@ class _Carrier(torch.nn.Module):
 @torch.no_grad()
 def evaluate_stacked(models: list[torch.nn.Module], data: Dataset, recon_loss: str = "bce",
                      evaluator: Evaluator | None = None, iwae_k: int = IWAE_K,
-                     only: Iterable[str] | None = None) -> list[Evaluation]:
+                     only: Iterable[str] | None = None, draws: Draws = DEFAULT_DRAWS) -> list[Evaluation]:
     """`[evaluate(model, data, ...) for model in models]`, but with the model passes of every
     group (`MetricGroup.passes`: encoding and decoding the test and training images, the ELBO and
     IWAE draws, the paths, midpoints, prior samples and path-length points) run for all the models
@@ -643,7 +689,7 @@ def evaluate_stacked(models: list[torch.nn.Module], data: Dataset, recon_loss: s
     nothing, so the harness stacks evaluation where it stacks training. The models must share one
     architecture and `recon_loss`, and read no class labels (a conditional VAE: `evaluate()` it).
     A stack whose passes would hold more than `STACK_BYTES` is scored in parts (`stack_part`)."""
-    return [score(s, only) for s in stacked_scorings(models, data, recon_loss, evaluator, iwae_k, only)]
+    return [score(s, only) for s in stacked_scorings(models, data, recon_loss, evaluator, iwae_k, only, draws)]
 
 
 #: Memory the passes of one stack may hold at once (`stack_part`).
@@ -668,7 +714,7 @@ def stack_part(data: Dataset, device: torch.device) -> int:
 
 def stacked_scorings(models: list[torch.nn.Module], data: Dataset, recon_loss: str = "bce",
                      evaluator: Evaluator | None = None, iwae_k: int = IWAE_K,
-                     only: Iterable[str] | None = None) -> Iterator[Scoring]:
+                     only: Iterable[str] | None = None, draws: Draws = DEFAULT_DRAWS) -> Iterator[Scoring]:
     """One `Scoring` per model, in order, its model passes for the groups of `only` (all for
     None) run for its part of the stack (`stack_part`) at once and filled in, its generators in
     the state those passes leave: what `evaluate_stacked` scores (`score`). A part's passes run
@@ -677,12 +723,12 @@ def stacked_scorings(models: list[torch.nn.Module], data: Dataset, recon_loss: s
         return
     part = stack_part(data, device_of(models[0], data.test_x.device))
     for start in range(0, len(models), part):
-        yield from _stacked_part(models[start : start + part], data, recon_loss, evaluator, iwae_k, only)
+        yield from _stacked_part(models[start : start + part], data, recon_loss, evaluator, iwae_k, only, draws)
 
 
 @torch.no_grad()
 def _stacked_part(models: list[torch.nn.Module], data: Dataset, recon_loss: str, evaluator: Evaluator | None,
-                  iwae_k: int, only: Iterable[str] | None) -> list[Scoring]:
+                  iwae_k: int, only: Iterable[str] | None, draws: Draws) -> list[Scoring]:
     first = models[0]
     layout = lambda m: [(k, tuple(v.shape), v.dtype) for k, v in m.state_dict().items()]  # noqa: E731
     if any(type(m) is not type(first) or layout(m) != layout(first) for m in models):
@@ -696,7 +742,7 @@ def _stacked_part(models: list[torch.nn.Module], data: Dataset, recon_loss: str,
     carrier, states = _Carrier(first), {}
 
     def passes(model: torch.nn.Module) -> dict:
-        s = Scoring(model, data, recon_loss, evaluator, iwae_k)
+        s = Scoring(model, data, recon_loss, evaluator, iwae_k, draws)
         for group in groups_for(only):
             if group.applies(s):
                 for name in group.passes:
@@ -707,7 +753,7 @@ def _stacked_part(models: list[torch.nn.Module], data: Dataset, recon_loss: str,
     stacked = vmap(lambda w: functional_call(carrier, w, (passes,)), randomness="same")(weights)
     scorings = []
     for i, model in enumerate(models):
-        s = Scoring(model, data, recon_loss, evaluator, iwae_k)
+        s = Scoring(model, data, recon_loss, evaluator, iwae_k, draws)
         s.__dict__.update(_from_tree(_slice(stacked, i)))
         for purpose, gen in s.gen.items():
             gen.set_state(states[purpose])
