@@ -284,6 +284,8 @@ def test_set_figures_read_a_fixed_sample_of_a_large_test_split_and_all_of_a_smal
         reference = m.Scoring(vae, digits, "bce", None, 10).reference
         assert len(reference) == 100 and reference.unique().numel() == 100
         assert torch.equal(reference, m.Scoring(vae, digits, "bce", None, 10).reference)
+        # the same test images for every run, whichever seed's draws score it
+        assert torch.equal(reference, m.Scoring(vae, digits, "bce", None, 10, m.run_draws(3)).reference)
         sampled = evaluate(vae, digits, only=["recon_nn_ratio", "test_recon_mse"]).metrics
     assert sampled["recon_nn_ratio"] == pytest.approx(nn_distance_ratio(recons[reference], x[reference], train))
     assert sampled["recon_nn_ratio"] != pytest.approx(whole)

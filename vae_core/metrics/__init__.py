@@ -196,6 +196,7 @@ N_PATH_LENGTH_STEPS = 8  # stratified positions t per path for the perceptual pa
 # with the data (not with test x train or test^2) and their sample-size bias is the same on every set
 N_REFERENCE_IMAGES = 1000
 PURPOSES = ("elbo", "pairs", "prior", "iwae", "mmd", "kl_mc", "coverage", "path_length", "midpoints", "reference")
+SHARED_PURPOSES = ("reference",)  # drawn from EVAL_SEED whatever `Draws.seed` (`Scoring`)
 
 
 @dataclass(frozen=True)
@@ -273,15 +274,18 @@ def _kept_real(data: Dataset, reference: torch.Tensor, name: str, compute: Calla
 class Scoring:
     """One model on one data set, with the tensors several metric groups share, each computed
     once on first use. Evaluation draws its random numbers from one generator per purpose, seeded
-    independently of the run's seed, so every model of a suite is scored on the same test
-    images, endpoints and prior draws, and a group draws the same numbers whichever other groups
-    run (an AE and a VAE get the same endpoints although only the VAE draws ELBO noise)."""
+    from `draws.seed`, so every model scored with the same `Draws` sees the same endpoints and
+    prior draws, and a group draws the same numbers whichever other groups run (an AE and a VAE
+    get the same endpoints although only the VAE draws ELBO noise). The reference test images
+    (`N_REFERENCE_IMAGES`) are drawn from `EVAL_SEED` whatever the draws: like the test split
+    itself, they are the same for every run, and their figures are kept once per data set."""
 
     def __init__(self, model: torch.nn.Module, data: Dataset, recon_loss: str, evaluator: Evaluator | None,
                  iwae_k: int, draws: Draws = DEFAULT_DRAWS) -> None:
         self.model, self.data, self.recon_loss, self.evaluator, self.iwae_k = model, data, recon_loss, evaluator, iwae_k
         self.draws = draws
-        self.gen = {purpose: torch.Generator().manual_seed(draws.seed + i) for i, purpose in enumerate(PURPOSES)}
+        seed = lambda purpose: EVAL_SEED if purpose in SHARED_PURPOSES else draws.seed  # noqa: E731
+        self.gen = {p: torch.Generator().manual_seed(seed(p) + i) for i, p in enumerate(PURPOSES)}
         self.conditional = getattr(model, "n_classes", 0) > 0
         self.test_y, self.train_y = (data.test_y, data.train_y) if self.conditional else (None, None)
         # the test split as floats in [0, 1], once (it is small); the training split stays as stored
