@@ -93,6 +93,8 @@ def test_c3_rule():
     assert verdict("C3", *c3_groups([0.001] * 3, LOW)) == "confirmed"
     assert verdict("C3", *c3_groups([0.5] * 3, LOW)) == "refuted"
     assert verdict("C3", *c3_groups([0.05] * 3, LOW)) == "inconclusive"
+    assert verdict("C3", *c3_groups([0.001] * 3, HIGH)) == "refuted"  # collapsed, yet smooth like the VAE
+    assert verdict("C3", *c3_groups([0.001] * 3, SPREAD)) == "inconclusive"  # like both: the intervals decide nothing
 
 
 def test_c4_rule():
