@@ -30,7 +30,7 @@ against the matching matmul peak. Instead, with `--memory`, the peak memory of r
 of CIFAR-10's and CelebA's sizes stored as uint8 and as float32 (`memory`); with
 `--evaluation`, what scoring a run costs beside training it, by metric group
 (`evaluation_share`); with `--scaling`, a suite's cost against data size and number of runs
-(`scaling`).
+(`scaling`); with `--sampling`, what the evaluation's sample sizes buy (`bench.sampling`).
 """
 
 from __future__ import annotations

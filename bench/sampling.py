@@ -46,7 +46,8 @@ def measure(device: str = "cpu", dataset: str = "mnist5k", epochs: int = 20, see
     """The default VAE and AE trained with `seeds` training seeds, each scored on the metrics of
     `SIZED_GROUPS` on `n_draws` draws (`draw_seeds`), at the suites' sizes ("suite") and at half
     of them ("half"), as rows; and the seconds of one whole `evaluate()` (every group) of the
-    first VAE at each size, best of `repeats` interleaved rounds, beside that VAE's training."""
+    first VAE at each size, best of `repeats` interleaved rounds, beside a VAE's training (the
+    quickest of its seeds')."""
     data = load_dataset(dataset).to(device)
     evaluator = train_evaluator(data, device)
     sizes = {"suite": DEFAULT_DRAWS, "half": DEFAULT_DRAWS.halved()}
