@@ -25,7 +25,7 @@ MIN_SEEDS_SHOWN_INTERVAL = 3
 #: How tables and figures show the spread over seeds; printed beside them.
 SPREAD = ("mean over seeds; brackets and whiskers: the 95% Student-t interval of the mean with 3 or more seeds, "
           "clipped to the values the metric can take; with 2 seeds their range (in parentheses), no interval; "
-          "dots: the seeds")
+          "dots: the seeds, each trained and scored on its own random draws, so the spread holds both")
 
 
 def spread(values: Sequence[float], bounds: tuple[float, float] = (-math.inf, math.inf)) -> tuple[float, float]:
