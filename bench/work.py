@@ -34,9 +34,9 @@ def evaluator_for(config: RunConfig, results_root: Path, progress: bool = True) 
     `<results>/evaluators/<data>-<fingerprint>.pt` and trained on first use, on the config's
     device (5.5 s for mnist5k on 2 CPU cores). A missing or damaged file is written anew, with
     the evaluator this process already has for that fingerprint or a newly trained one. Kept on
-    the CPU: each run moves it to its own device. None for data without two classes (a user's unlabelled arrays): the
-    evaluator is a classifier, and the metrics in its features are then not computed. `progress`
-    shows its training's bar (off with `--no-progress`)."""
+    the CPU: each run moves it to its own device. None for data without two classes (a user's
+    unlabelled arrays): the evaluator is a classifier, and the metrics in its features are then
+    not computed. `progress` shows its training's bar (off with `--no-progress`)."""
     key = (config.dataset, config.data_dir, config.image_size, config.eval_split, str(results_root))
     if key not in _evaluators:
         data = dataset_for(config.replace(train_images=0))  # one yardstick, whatever subset a run trains on
