@@ -721,25 +721,28 @@ def stacked_evaluation(device: str, data: Dataset, evaluator: Evaluator | None, 
                        repeats: int = 3) -> dict:
     """Seconds per model of scoring `n_models` default VAEs (seeds 0, 1, ..., trained together
     `epochs` epochs) one after another with `evaluate()` against all at once with
-    `evaluate_stacked()`, every metric group, best of `repeats` each, interleaved, so that both
-    see the same machine; `speedup` is alone / stacked (higher is better). The stacked time is
-    also split into its two stages, the vmapped model passes (`passes_s_per_model`) and the
-    figures computed one model at a time (`figures_s_per_model`, the evaluator's features among
-    them), which stacking leaves as they are."""
-    from vae_core.metrics import evaluate, score, stacked_scorings
+    `evaluate_stacked()`, every metric group, each on its seed's draws as a suite scores it
+    (`run_draws`), best of `repeats` each, interleaved, so that both see the same machine;
+    `speedup` is alone / stacked (higher is better). The stacked time is also split into its two
+    stages, the vmapped model passes (`passes_s_per_model`) and the figures computed one model at
+    a time (`figures_s_per_model`, the evaluator's features among them), which stacking leaves as
+    they are."""
+    from vae_core.metrics import evaluate, run_draws, score, stacked_scorings
 
     configs = [RunConfig(dataset=data.name, device=device, epochs=epochs, seed=s) for s in range(n_models)]
     models = [r.model for r in stacking.fit_stacked(configs, data)]
+    draws = [run_draws(config.seed) for config in configs]
     evaluate(models[0], data, evaluator=evaluator)  # the kept real-image figures, as for every run but a suite's first
     alone, passes, figures = [], [], []
     for _ in range(repeats):
         start = time.perf_counter()
-        for model in models:
-            evaluate(model, data, evaluator=evaluator)
+        for model, model_draws in zip(models, draws, strict=True):
+            evaluate(model, data, evaluator=evaluator, draws=model_draws)
         synchronize(device)
         alone.append((time.perf_counter() - start) / n_models)
         start = time.perf_counter()
-        scorings = list(stacked_scorings(models, data, evaluator=evaluator))  # in parts, as `evaluate_stacked`
+        # in parts, as `evaluate_stacked`
+        scorings = list(stacked_scorings(models, data, evaluator=evaluator, draws=draws))
         synchronize(device)
         passes.append((time.perf_counter() - start) / n_models)
         start = time.perf_counter()
@@ -803,7 +806,7 @@ def suite_cost(data: Dataset, n_runs: int, device: str, epochs: int) -> dict:
     suite-level throughput, training images (runs x epochs x training set) per second of the
     whole suite, evaluator and scoring included (`images_per_s`, higher is better)."""
     from vae_core.evaluator import train_evaluator
-    from vae_core.metrics import evaluate, evaluate_stacked
+    from vae_core.metrics import evaluate, evaluate_stacked, run_draws
     from vae_core.stacked import fit_stacked
 
     data = data.to(device)
@@ -817,11 +820,12 @@ def suite_cost(data: Dataset, n_runs: int, device: str, epochs: int) -> dict:
     synchronize(device)
     train_s = time.perf_counter() - start
     start = time.perf_counter()
+    draws = [run_draws(config.seed) for config in configs]  # each seed its own, as a suite scores them
     if stacked:
-        evaluate_stacked([result.model for result in results], data, evaluator=evaluator)
+        evaluate_stacked([result.model for result in results], data, evaluator=evaluator, draws=draws)
     else:
-        for result in results:
-            evaluate(result.model, data, evaluator=evaluator)
+        for result, run_draw in zip(results, draws, strict=True):
+            evaluate(result.model, data, evaluator=evaluator, draws=run_draw)
     synchronize(device)
     evaluate_s = time.perf_counter() - start
     total_s = evaluator_s + train_s + evaluate_s

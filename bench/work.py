@@ -86,20 +86,20 @@ def evaluate_stack(configs: list[RunConfig], keys: list[str], results: list[Trai
                    evaluator: Evaluator | None = None) -> list[RunRecord]:
     """The records of a stack trained together (`vae_core.stacked.fit_stacked`), its models
     evaluated together too (`vae_core.metrics.evaluate_stacked`), those of each reconstruction
-    loss and seed as one stack (the loss names their likelihood, the seed their draws,
-    `run_draws`); a diverged model is evaluated no further. Each run's `eval_seconds` is its
-    share of its stack's evaluation time."""
+    loss as one stack (the loss names their likelihood), each on its seed's draws (`run_draws`);
+    a diverged model is evaluated no further. Each run's `eval_seconds` is its share of its
+    stack's evaluation time."""
     evaluated: dict[int, tuple[Evaluation, float]] = {}
-    by_loss_and_seed: dict[tuple[str, int], list[int]] = {}
+    by_loss: dict[str, list[int]] = {}
     for i, (config, result) in enumerate(zip(configs, results, strict=True)):
         if result.status == "ok":
-            by_loss_and_seed.setdefault((config.recon_loss, config.seed), []).append(i)
-    for (recon_loss, seed), members in by_loss_and_seed.items():
+            by_loss.setdefault(config.recon_loss, []).append(i)
+    for recon_loss, members in by_loss.items():
         device = results[members[0]].device
         eval_start = time.perf_counter()
         evaluations = evaluate_stacked([results[i].model for i in members], data.to(device), recon_loss,
                                        evaluator_on(evaluator, device), configs[members[0]].iwae_k,
-                                       draws=run_draws(seed))
+                                       draws=[run_draws(configs[i].seed) for i in members])
         share = (time.perf_counter() - eval_start) / len(members)
         evaluated.update({i: (evaluation, share) for i, evaluation in zip(members, evaluations, strict=True)})
     return [_record(config, key, result, evaluator, *evaluated.get(i, (None, None)))

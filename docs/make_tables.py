@@ -349,8 +349,9 @@ def table_evaluation(device: str = "cpu") -> str:
             rows += [["of which its model passes, vmapped", f"{stacked['passes_s_per_model']:.2f}", "", ""],
                      ["of which the figures, one model at a time (the evaluator's features among them)",
                       f"{stacked['figures_s_per_model']:.2f}", "", ""]]
-        stacked_note = (f" The last lines score {n} default VAEs trained {stacked['epochs']} epochs, alone and "
-                        "as one stack, interleaved, best of the same rounds.")
+        stacked_note = (f" The last lines score {n} default VAEs of seeds 0 to {n - 1} trained {stacked['epochs']} "
+                        "epochs, each on its seed's draws, alone and as one stack, interleaved, best of the same "
+                        "rounds.")
     return markdown(["part of one run", "seconds", "of the run", "of evaluation"], rows) + (
         f"\n\nThe default VAE trained {r['epochs']} epochs on {r['dataset']} (as the ablations suite trains it), "
         f"then scored with the data set's evaluator network; best of {r['repeats']} rounds, each group timed alone "

@@ -131,18 +131,23 @@ def assert_scored_alike(alone, together):
 
 @pytest.mark.parametrize(("model", "loss"), [("vae", "bce"), ("ae", "mse"), ("vae", "gaussian")])
 def test_stacked_evaluation_scores_each_model_as_evaluating_it_alone(digits, digits_evaluator, model, loss):
-    """Every metric of every group (the evaluator's among them) and every kept image, for models of one stack; the
-    draws are the same as alone, so only the rounding of batched products differs."""
-    from vae_core.metrics import evaluate_stacked
+    """Every metric of every group (the evaluator's among them) and every kept image, for models of one stack, each
+    on its seed's own draws as a suite scores them (two seeds, one of them twice); the draws are the same as alone,
+    so only the rounding of batched products differs."""
+    from vae_core.metrics import evaluate_stacked, run_draws
 
     cfgs = [RunConfig(dataset="digits", epochs=2, device="cpu", model=model, recon_loss=loss, seed=s, beta=b)
-            for s, b in ((0, 1.0), (1, 4.0))]
+            for s, b in ((0, 1.0), (1, 4.0), (1, 2.0))]
     models = [r.model for r in fit_stacked(cfgs, digits)]
-    stacked = evaluate_stacked(models, digits, loss, digits_evaluator)
-    for m, together in zip(models, stacked, strict=True):
-        assert_scored_alike(evaluate(m, digits, loss, digits_evaluator), together)
-    only = evaluate_stacked(models, digits, loss, only=["test_recon_mse", "agg_posterior_kl"])
-    assert [e.images for e in only] == [{}, {}]
+    draws = [run_draws(c.seed) for c in cfgs]
+    stacked = evaluate_stacked(models, digits, loss, digits_evaluator, draws=draws)
+    for m, d, together in zip(models, draws, stacked, strict=True):
+        assert_scored_alike(evaluate(m, digits, loss, digits_evaluator, draws=d), together)
+    # the seeds' own draws differ: seed 1's models scored on seed 0's give other figures
+    shared = evaluate_stacked(models[1:], digits, loss, digits_evaluator)
+    assert shared[0].metrics["interp_step_l2"] != pytest.approx(stacked[1].metrics["interp_step_l2"], rel=1e-3)
+    only = evaluate_stacked(models, digits, loss, only=["test_recon_mse", "agg_posterior_kl"], draws=draws)
+    assert [e.images for e in only] == [{}, {}, {}]
     assert [e.metrics["test_recon_mse"] for e in only] == pytest.approx([e.metrics["test_recon_mse"] for e in stacked])
 
 
@@ -167,7 +172,7 @@ def test_a_group_that_names_its_passes_reads_the_model_through_them_only(digits,
 
 
 def test_stacked_evaluation_refuses_models_it_cannot_stack(digits):
-    from vae_core.metrics import evaluate_stacked
+    from vae_core.metrics import evaluate_stacked, run_draws
     from vae_core.models import build_model
 
     base = RunConfig(dataset="digits", device="cpu")
@@ -179,6 +184,10 @@ def test_stacked_evaluation_refuses_models_it_cannot_stack(digits):
         evaluate_stacked([build(), build(model="ae")], digits)
     with pytest.raises(ValueError, match="conditional"):
         evaluate_stacked([build(model="cvae"), build(model="cvae")], digits)
+    with pytest.raises(ValueError, match="2 draws for 3 models"):
+        evaluate_stacked([build()] * 3, digits, draws=[run_draws(0), run_draws(1)])
+    with pytest.raises(ValueError, match="draws of one size"):
+        evaluate_stacked([build()] * 2, digits, draws=[run_draws(0), run_draws(1).halved()])
 
 
 def test_a_stack_too_large_for_memory_is_scored_in_parts(digits, monkeypatch):
@@ -277,10 +286,12 @@ def test_a_stack_compiled_with_cuda_graphs_trains_as_the_eager_one(digits_data):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_stacked_evaluation_on_the_gpu_scores_each_model_as_evaluating_it_alone(digits_data, digits_evaluator):
     """The device's own paths: whole IWAE chunks per decoder pass, the evaluator's batches of 1,024."""
-    from vae_core.metrics import evaluate_stacked
+    from vae_core.metrics import evaluate_stacked, run_draws
 
     cfgs = [RunConfig(dataset="digits", epochs=2, device="cuda", seed=s) for s in (0, 1, 2)]
     data, evaluator = digits_data.to("cuda"), digits_evaluator.to("cuda")
     models = [r.model for r in fit_stacked(cfgs, data)]
-    for model, together in zip(models, evaluate_stacked(models, data, "bce", evaluator), strict=True):
-        assert_scored_alike(evaluate(model, data, "bce", evaluator), together)
+    draws = [run_draws(c.seed) for c in cfgs]
+    for model, d, together in zip(models, draws, evaluate_stacked(models, data, "bce", evaluator, draws=draws),
+                                  strict=True):
+        assert_scored_alike(evaluate(model, data, "bce", evaluator, draws=d), together)

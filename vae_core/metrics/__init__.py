@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import weakref
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
 
@@ -31,6 +31,7 @@ from vae_core.metrics.blur import sharpness, sharpness_ratios
 from vae_core.metrics.exact_likelihood import MAX_LATENT_DIM, exact_nll
 from vae_core.metrics.feature_space import frechet_distance, kth_neighbour_radius, precision, precision_recall
 from vae_core.metrics.holes import confidence_ratio, mean_confidence
+from vae_core.metrics.lanes import Generator, LaneGenerators, draw
 from vae_core.metrics.latent import CV_FOLDS, knn_accuracy, prior_coverage, silhouette
 from vae_core.metrics.likelihood import (
     CPU_DECODE_ROWS,
@@ -228,6 +229,13 @@ DEFAULT_DRAWS = Draws()
 DRAW_SEED_STEP = 1000  # a draw's generators are seeded seed + 0, 1, ... (`PURPOSES`): seeds this far apart share none
 
 
+def draw_generators(draws: Draws) -> dict[str, torch.Generator]:
+    """One generator per purpose (`PURPOSES`), seeded from `draws.seed` (`SHARED_PURPOSES` from
+    `EVAL_SEED`): a group draws the same numbers whichever other groups run."""
+    seed = lambda purpose: EVAL_SEED if purpose in SHARED_PURPOSES else draws.seed  # noqa: E731
+    return {p: torch.Generator().manual_seed(seed(p) + i) for i, p in enumerate(PURPOSES)}
+
+
 def run_draws(run_seed: int) -> Draws:
     """The draws a suite scores a run of training seed `run_seed` on: its own, so that the
     spread between a suite's seeds, which the claims' intervals read, holds the evaluation's
@@ -281,11 +289,11 @@ class Scoring:
     itself, they are the same for every run, and their figures are kept once per data set."""
 
     def __init__(self, model: torch.nn.Module, data: Dataset, recon_loss: str, evaluator: Evaluator | None,
-                 iwae_k: int, draws: Draws = DEFAULT_DRAWS) -> None:
+                 iwae_k: int, draws: Draws = DEFAULT_DRAWS, gen: dict[str, Generator] | None = None) -> None:
         self.model, self.data, self.recon_loss, self.evaluator, self.iwae_k = model, data, recon_loss, evaluator, iwae_k
         self.draws = draws
-        seed = lambda purpose: EVAL_SEED if purpose in SHARED_PURPOSES else draws.seed  # noqa: E731
-        self.gen = {p: torch.Generator().manual_seed(seed(p) + i) for i, p in enumerate(PURPOSES)}
+        # a stack's passes draw each model's numbers from its own generators (`_stacked_part`)
+        self.gen = draw_generators(draws) if gen is None else gen
         self.conditional = getattr(model, "n_classes", 0) > 0
         self.test_y, self.train_y = (data.test_y, data.train_y) if self.conditional else (None, None)
         # the test split as floats in [0, 1], once (it is small); the training split stays as stored
@@ -339,7 +347,7 @@ class Scoring:
         mu = self.posterior.mu
         if not self.stochastic:
             return mu
-        return self.posterior.sample(torch.randn(mu.shape, generator=self.gen["mmd"]).to(mu.device))
+        return self.posterior.sample(draw(self.gen["mmd"], torch.randn, mu.shape).to(mu.device))
 
     @cached_property
     def reference(self) -> torch.Tensor:
@@ -347,7 +355,7 @@ class Scoring:
         n = self.test_x.shape[0]
         if n <= N_REFERENCE_IMAGES:
             return torch.arange(n, device=self.test_x.device)
-        chosen = torch.randperm(n, generator=self.gen["reference"])[:N_REFERENCE_IMAGES]
+        chosen = draw(self.gen["reference"], torch.randperm, n)[:N_REFERENCE_IMAGES]
         return chosen.sort().values.to(self.test_x.device)
 
     @cached_property
@@ -357,7 +365,7 @@ class Scoring:
     @cached_property
     def pairs(self) -> torch.Tensor:
         x = self.test_x
-        return torch.randint(0, x.shape[0], (N_PATHS, 2), generator=self.gen["pairs"]).to(x.device)
+        return draw(self.gen["pairs"], torch.randint, 0, x.shape[0], (N_PATHS, 2)).to(x.device)
 
     @cached_property
     def paths(self) -> torch.Tensor:
@@ -371,7 +379,7 @@ class Scoring:
         """Decoded midpoints of straight paths between the codes of random pairs of test images
         (`Draws.feature_samples` pairs)."""
         mu, n = self.posterior.mu, self.test_x.shape[0]
-        pairs = torch.randint(0, n, (self.draws.feature_samples, 2), generator=self.gen["midpoints"]).to(mu.device)
+        pairs = draw(self.gen["midpoints"], torch.randint, 0, n, (self.draws.feature_samples, 2)).to(mu.device)
         return torch.sigmoid(self.model.decode(0.5 * (mu[pairs[:, 0]] + mu[pairs[:, 1]])))
 
     @cached_property
@@ -401,7 +409,7 @@ class Scoring:
         mu = self.posterior.mu
         steps = self.draws.path_length_steps
         strata = torch.arange(steps).view(1, -1)
-        draws = torch.rand((N_PATHS, steps), generator=self.gen["path_length"])
+        draws = draw(self.gen["path_length"], torch.rand, (N_PATHS, steps))
         t = (strata + draws) / steps
         t = (t * (1 - PATH_EPSILON)).to(mu.device)  # t + eps stays on the path
         return path_images(lambda z: torch.sigmoid(self.model.decode(z)), mu[self.pairs[:, 0]],
@@ -674,7 +682,8 @@ class _Carrier(torch.nn.Module):
 @torch.no_grad()
 def evaluate_stacked(models: list[torch.nn.Module], data: Dataset, recon_loss: str = "bce",
                      evaluator: Evaluator | None = None, iwae_k: int = IWAE_K,
-                     only: Iterable[str] | None = None, draws: Draws = DEFAULT_DRAWS) -> list[Evaluation]:
+                     only: Iterable[str] | None = None,
+                     draws: Draws | Sequence[Draws] = DEFAULT_DRAWS) -> list[Evaluation]:
     """`[evaluate(model, data, ...) for model in models]`, but with the model passes of every
     group (`MetricGroup.passes`: encoding and decoding the test and training images, the ELBO and
     IWAE draws, the paths, midpoints, prior samples and path-length points) run for all the models
@@ -683,10 +692,13 @@ def evaluate_stacked(models: list[torch.nn.Module], data: Dataset, recon_loss: s
     features of the decoded images among them, are then computed one model at a time from its
     slice of those tensors (`score`).
 
-    Every model is scored on the same draws as alone: the evaluation generators draw once for the
-    stack (vmap's randomness="same"), as they draw for one model, and each model's figures go on
-    from the generators' states after the passes. The numbers agree with `evaluate()` up to the
-    rounding of batched matrix products (`tests/test_stacked.py`).
+    `draws` are every model's, or one per model: only their seeds may differ, so that a stack
+    holds the runs of several training seeds, each on its own draws (`run_draws`). Every model is
+    scored on the same draws as alone: each distinct draw's generators draw for the stack as they
+    draw for one model, each model's vmap lane reads its own draw's numbers (`lanes.draw`), and
+    its figures go on from its generators' states after the passes. The numbers agree with
+    `evaluate(model, ..., draws=its draws)` up to the rounding of batched matrix products
+    (`tests/test_stacked.py`).
 
     Why: on a GPU one model's passes are launch-bound (small products, many kernels), so M models
     cost little more than one; on 2 CPU cores the passes are arithmetic-bound and stacking gains
@@ -718,21 +730,29 @@ def stack_part(data: Dataset, device: torch.device) -> int:
 
 def stacked_scorings(models: list[torch.nn.Module], data: Dataset, recon_loss: str = "bce",
                      evaluator: Evaluator | None = None, iwae_k: int = IWAE_K,
-                     only: Iterable[str] | None = None, draws: Draws = DEFAULT_DRAWS) -> Iterator[Scoring]:
+                     only: Iterable[str] | None = None,
+                     draws: Draws | Sequence[Draws] = DEFAULT_DRAWS) -> Iterator[Scoring]:
     """One `Scoring` per model, in order, its model passes for the groups of `only` (all for
     None) run for its part of the stack (`stack_part`) at once and filled in, its generators in
     the state those passes leave: what `evaluate_stacked` scores (`score`). A part's passes run
     when its first model is asked for, so only one part's tensors need be held at a time."""
+    draws = [draws] * len(models) if isinstance(draws, Draws) else list(draws)
+    if len(draws) != len(models):
+        raise ValueError(f"evaluate_stacked got {len(draws)} draws for {len(models)} models: give one each, or one")
+    if len({replace(d, seed=EVAL_SEED) for d in draws}) > 1:
+        raise ValueError("evaluate_stacked needs draws of one size (only their seeds may differ); "
+                         "evaluate() the others alone")
     if not models:
         return
     part = stack_part(data, device_of(models[0], data.test_x.device))
     for start in range(0, len(models), part):
-        yield from _stacked_part(models[start : start + part], data, recon_loss, evaluator, iwae_k, only, draws)
+        yield from _stacked_part(models[start : start + part], data, recon_loss, evaluator, iwae_k, only,
+                                 draws[start : start + part])
 
 
 @torch.no_grad()
 def _stacked_part(models: list[torch.nn.Module], data: Dataset, recon_loss: str, evaluator: Evaluator | None,
-                  iwae_k: int, only: Iterable[str] | None, draws: Draws) -> list[Scoring]:
+                  iwae_k: int, only: Iterable[str] | None, draws: list[Draws]) -> list[Scoring]:
     first = models[0]
     layout = lambda m: [(k, tuple(v.shape), v.dtype) for k, v in m.state_dict().items()]  # noqa: E731
     if any(type(m) is not type(first) or layout(m) != layout(first) for m in models):
@@ -743,24 +763,32 @@ def _stacked_part(models: list[torch.nn.Module], data: Dataset, recon_loss: str,
         model.eval()
     params, buffers = stack_module_state(models)
     weights = {f"model.{k}": v for k, v in {**params, **buffers}.items()}
-    carrier, states = _Carrier(first), {}
+    # one set of generators per distinct draw, and each model's index into them (its vmap lane's);
+    # a shared purpose draws the same numbers for every model, from one generator
+    distinct = list(dict.fromkeys(draws))
+    generators = [draw_generators(d) for d in distinct]
+    lanes = torch.tensor([distinct.index(d) for d in draws])
+    carrier = _Carrier(first)
 
-    def passes(model: torch.nn.Module) -> dict:
-        s = Scoring(model, data, recon_loss, evaluator, iwae_k, draws)
+    def passes(model: torch.nn.Module, lane: torch.Tensor) -> dict:
+        gen = {p: LaneGenerators(tuple(g[p] for g in generators[: 1 if p in SHARED_PURPOSES else None]), lane)
+               for p in PURPOSES}
+        s = Scoring(model, data, recon_loss, evaluator, iwae_k, distinct[0], gen)
         for group in groups_for(only):
             if group.applies(s):
                 for name in group.passes:
                     getattr(s, name)
-        states.update({purpose: gen.get_state() for purpose, gen in s.gen.items()})
         return {name: _as_tree(s.__dict__[name]) for name in _CACHED if s.__dict__.get(name) is not None}
 
-    stacked = vmap(lambda w: functional_call(carrier, w, (passes,)), randomness="same")(weights)
+    stacked = vmap(lambda w, lane: functional_call(carrier, w, (lambda m: passes(m, lane),)),
+                   randomness="same")(weights, lanes)
     scorings = []
     for i, model in enumerate(models):
-        s = Scoring(model, data, recon_loss, evaluator, iwae_k, draws)
+        s = Scoring(model, data, recon_loss, evaluator, iwae_k, draws[i])
         s.__dict__.update(_from_tree(_slice(stacked, i)))
-        for purpose, gen in s.gen.items():
-            gen.set_state(states[purpose])
+        passed = generators[int(lanes[i])]
+        for purpose, gen in s.gen.items():  # its figures go on drawing where its passes stopped
+            gen.set_state((generators[0] if purpose in SHARED_PURPOSES else passed)[purpose].get_state())
         scorings.append(s)
     return scorings
 

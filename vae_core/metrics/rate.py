@@ -16,6 +16,7 @@ import torch
 from vae_core.data import unit_float
 from vae_core.device import device_of
 from vae_core.losses import kl_monte_carlo, kl_per_dim
+from vae_core.metrics.lanes import Generator, draw
 from vae_core.metrics.likelihood import LogLikelihood
 from vae_core.models import Posterior
 
@@ -43,13 +44,13 @@ def gaussian_kl_to_standard_normal(z: torch.Tensor) -> float:
 
 
 @torch.no_grad()
-def elbo_sample(model: torch.nn.Module, posterior: Posterior, x: torch.Tensor, generator: torch.Generator,
+def elbo_sample(model: torch.nn.Module, posterior: Posterior, x: torch.Tensor, generator: Generator,
                 log_likelihood: LogLikelihood, y: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """The model's pass of the 1-sample ELBO: one draw z ~ q(z|x) per image of `x`, whose
     `posterior` is given, and log p(x|z) under the decoder likelihood `log_likelihood` (nats
     per image); `y` are the labels a conditional model reads. Kept apart from the figures
     (`posterior_figures`) so that a stack of models can run it at once."""
-    eps = torch.randn(posterior.mu.shape, generator=generator).to(posterior.mu.device)
+    eps = draw(generator, torch.randn, posterior.mu.shape).to(posterior.mu.device)
     z = posterior.sample(eps)
     return {"z": z, "log_px_z": log_likelihood(model.decode(z, y), x)}
 
@@ -88,14 +89,14 @@ def codes(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor | None = None
 
 
 def prior_samples(
-    model: torch.nn.Module, n: int, generator: torch.Generator, train_codes: Callable[[], torch.Tensor]
+    model: torch.nn.Module, n: int, generator: Generator, train_codes: Callable[[], torch.Tensor]
 ) -> torch.Tensor:
     """Latent samples to decode: N(0, I) for a VAE (its prior); for an AE, which has no prior,
     the diagonal Gaussian fitted to its training codes (the most charitable simple choice).
     `train_codes` gives those codes (`codes` of the training split) and is called for an AE
     only: a VAE's prior needs no pass over the training images."""
     device = device_of(model, torch.device("cpu"))
-    eps = torch.randn((n, model.latent_dim), generator=generator).to(device)
+    eps = draw(generator, torch.randn, (n, model.latent_dim)).to(device)
     if getattr(model, "stochastic", False):
         return eps
     train_mu = train_codes()
