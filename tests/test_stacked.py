@@ -211,6 +211,28 @@ def test_a_stack_too_large_for_memory_is_scored_in_parts(digits, monkeypatch):
         assert b.metrics["test_iwae_nll"] == pytest.approx(a.metrics["test_iwae_nll"], rel=1e-5)
 
 
+def test_a_trained_stack_of_seeds_and_losses_is_scored_as_each_run_alone(digits, monkeypatch):
+    """`bench.work.evaluate_stack` scores a stack per loss, its seeds together, each on its own draws: its records
+    agree with each run's `evaluate_result`, as the runner stores them."""
+    from bench import work
+    from vae_core import metrics
+
+    calls = []
+    monkeypatch.setattr(work, "evaluate_stacked", lambda models, *a, **kw: calls.append(len(models))
+                        or metrics.evaluate_stacked(models, *a, **kw))
+    cfgs = [RunConfig(dataset="digits", epochs=1, device="cpu", recon_loss=loss, seed=seed)
+            for loss, seed in (("bce", 0), ("bce", 1), ("mse", 0), ("mse", 2))]
+    results = fit_stacked(cfgs, digits)
+    only = ["test_recon_bce", "test_neg_elbo", "interp_step_l2", "prior_nn_ratio"]
+    monkeypatch.setattr(metrics, "GROUPS", metrics.groups_for(only))  # the groups these figures need, for speed
+    keys = [f"run{i}" for i in range(len(cfgs))]
+    stacked = work.evaluate_stack(cfgs, keys, results, digits)
+    assert sorted(calls) == [2, 2]  # one stack per loss, two seeds each
+    for config, key, result, record in zip(cfgs, keys, results, stacked, strict=True):
+        alone = work.evaluate_result(config, key, result, digits)
+        assert [record.metrics[n] for n in only] == pytest.approx([alone.metrics[n] for n in only], rel=1e-4), key
+
+
 def test_a_stack_whose_joint_evaluation_fails_is_evaluated_one_model_at_a_time(monkeypatch, capsys):
     """What failed is then one model's own record, not the whole stack's; the fall-back is said."""
     from bench.executors import run_inline
