@@ -206,6 +206,8 @@ def test_a_stack_too_large_for_memory_is_scored_in_parts(digits, monkeypatch):
         assert [b.metrics[n] for n in only] == pytest.approx([a.metrics[n] for n in only], rel=1e-5)
     monkeypatch.setattr(metrics, "STACK_BYTES", 1)
     assert metrics.stack_part(digits, torch.device("cpu")) == 1  # never none
+    half = metrics.DEFAULT_DRAWS.halved()  # smaller samples hold less
+    assert metrics.stack_pass_bytes(digits, torch.device("cpu"), half) < per_model
     monkeypatch.setattr("vae_core.metrics.likelihood.CPU_DECODE_ROWS", 10**9)  # a whole chunk a pass, as off the CPU
     for a, b in zip(whole, metrics.evaluate_stacked(models, digits, only=only), strict=True):
         assert b.metrics["test_iwae_nll"] == pytest.approx(a.metrics["test_iwae_nll"], rel=1e-5)

@@ -712,20 +712,21 @@ def evaluate_stacked(models: list[torch.nn.Module], data: Dataset, recon_loss: s
 STACK_BYTES = 4 * 2**30
 
 
-def stack_pass_bytes(data: Dataset, device: torch.device) -> int:
+def stack_pass_bytes(data: Dataset, device: torch.device, draws: Draws = DEFAULT_DRAWS) -> int:
     """About the bytes one model adds to a stack's passes, float32: the images it keeps (the test
-    split's reconstructions, the prior samples, midpoints, paths and path-length points) and the
-    IWAE's largest decoder pass (its logits and two element-wise temporaries)."""
-    iwae_rows = CPU_DECODE_ROWS if device.type == "cpu" else IWAE_CHUNK * min(IWAE_IMAGES, len(data.test_x))
-    images = (len(data.test_x) + 2 * N_FEATURE_SAMPLES + N_PATHS * N_PATH_STEPS
-              + 2 * N_PATHS * N_PATH_LENGTH_STEPS + 3 * iwae_rows)
+    split's reconstructions, the prior samples, midpoints, paths and path-length points, as many
+    as `draws` sizes) and the IWAE's largest decoder pass (its logits and two element-wise
+    temporaries)."""
+    iwae_rows = CPU_DECODE_ROWS if device.type == "cpu" else IWAE_CHUNK * min(draws.iwae_images, len(data.test_x))
+    images = (len(data.test_x) + 2 * draws.feature_samples + N_PATHS * N_PATH_STEPS
+              + 2 * N_PATHS * draws.path_length_steps + 3 * iwae_rows)
     return 4 * data.n_pixels * images
 
 
-def stack_part(data: Dataset, device: torch.device) -> int:
-    """How many models `evaluate_stacked` scores at once on `data`: as many as `STACK_BYTES`
-    holds (`stack_pass_bytes`), at least one."""
-    return max(1, STACK_BYTES // stack_pass_bytes(data, device))
+def stack_part(data: Dataset, device: torch.device, draws: Draws = DEFAULT_DRAWS) -> int:
+    """How many models `evaluate_stacked` scores at once on `data` with samples of `draws`' sizes:
+    as many as `STACK_BYTES` holds (`stack_pass_bytes`), at least one."""
+    return max(1, STACK_BYTES // stack_pass_bytes(data, device, draws))
 
 
 def stacked_scorings(models: list[torch.nn.Module], data: Dataset, recon_loss: str = "bce",
@@ -744,7 +745,7 @@ def stacked_scorings(models: list[torch.nn.Module], data: Dataset, recon_loss: s
                          "evaluate() the others alone")
     if not models:
         return
-    part = stack_part(data, device_of(models[0], data.test_x.device))
+    part = stack_part(data, device_of(models[0], data.test_x.device), draws[0])  # one size, checked above
     for start in range(0, len(models), part):
         yield from _stacked_part(models[start : start + part], data, recon_loss, evaluator, iwae_k, only,
                                  draws[start : start + part])
