@@ -31,7 +31,7 @@ from vae_core.metrics.blur import sharpness, sharpness_ratios
 from vae_core.metrics.exact_likelihood import MAX_LATENT_DIM, exact_nll
 from vae_core.metrics.feature_space import frechet_distance, kth_neighbour_radius, precision, precision_recall
 from vae_core.metrics.holes import confidence_ratio, mean_confidence
-from vae_core.metrics.lanes import Generator, LaneGenerators, draw
+from vae_core.metrics.lanes import GeneratorLike, LaneGenerators, draw
 from vae_core.metrics.latent import CV_FOLDS, knn_accuracy, prior_coverage, silhouette
 from vae_core.metrics.likelihood import (
     CPU_DECODE_ROWS,
@@ -289,7 +289,7 @@ class Scoring:
     itself, they are the same for every run, and their figures are kept once per data set."""
 
     def __init__(self, model: torch.nn.Module, data: Dataset, recon_loss: str, evaluator: Evaluator | None,
-                 iwae_k: int, draws: Draws = DEFAULT_DRAWS, gen: dict[str, Generator] | None = None) -> None:
+                 iwae_k: int, draws: Draws = DEFAULT_DRAWS, gen: dict[str, GeneratorLike] | None = None) -> None:
         self.model, self.data, self.recon_loss, self.evaluator, self.iwae_k = model, data, recon_loss, evaluator, iwae_k
         self.draws = draws
         # a stack's passes draw each model's numbers from its own generators (`_stacked_part`)

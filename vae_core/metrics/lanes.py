@@ -26,10 +26,11 @@ class LaneGenerators:
     lane: torch.Tensor
 
 
-Generator = torch.Generator | LaneGenerators | None
+GeneratorLike = torch.Generator | LaneGenerators | None  # what a pass draws from
 
 
-def draw(generator: Generator, sampler: Callable[..., torch.Tensor], *args: object, **kwargs: object) -> torch.Tensor:
+def draw(generator: GeneratorLike, sampler: Callable[..., torch.Tensor], *args: object,
+         **kwargs: object) -> torch.Tensor:
     """`sampler(*args, generator=generator, **kwargs)` (`torch.randn`, `torch.randint`, ...); for
     `LaneGenerators`, every generator's sample, of which each lane reads its own (one generator:
     its sample, which every lane shares, as vmap broadcasts it)."""

@@ -21,7 +21,7 @@ from collections.abc import Callable
 import torch
 
 from vae_core.losses import MSE_LOG_SIGMA, gaussian_nll, recon_bce
-from vae_core.metrics.lanes import Generator, draw
+from vae_core.metrics.lanes import GeneratorLike, draw
 from vae_core.models import Posterior
 
 # latent draws one decoder pass reads on the CPU: IWAE_100 of 256 mnist5k images took 134 ms in
@@ -58,7 +58,7 @@ def log_importance_weights(
     log_likelihood: LogLikelihood,
     x: torch.Tensor,
     k: int,
-    generator: Generator = None,
+    generator: GeneratorLike = None,
     chunk: int = IWAE_CHUNK,
 ) -> torch.Tensor:
     """log p(x, z_i) - log q(z_i | x) for k draws z_i ~ q(z|x) per image, shape (k, N), for a
@@ -103,7 +103,7 @@ def mean_bound(log_w: torch.Tensor, k: int) -> float:
 
 
 def iwae_log_weights(model: torch.nn.Module, x: torch.Tensor, recon_loss: str, k: int,
-                     generator: Generator = None,
+                     generator: GeneratorLike = None,
                      y: torch.Tensor | None = None) -> dict[int, torch.Tensor]:
     """The model's passes of `iwae_nll_by_k`: for each k' = 1, 10, 100, ... up to k, and k, the
     log weights (draws, N) of its own fresh draws (k for k' = k, and max(k', k // 10) for a

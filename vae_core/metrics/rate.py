@@ -16,7 +16,7 @@ import torch
 from vae_core.data import unit_float
 from vae_core.device import device_of
 from vae_core.losses import kl_monte_carlo, kl_per_dim
-from vae_core.metrics.lanes import Generator, draw
+from vae_core.metrics.lanes import GeneratorLike, draw
 from vae_core.metrics.likelihood import LogLikelihood
 from vae_core.models import Posterior
 
@@ -44,7 +44,7 @@ def gaussian_kl_to_standard_normal(z: torch.Tensor) -> float:
 
 
 @torch.no_grad()
-def elbo_sample(model: torch.nn.Module, posterior: Posterior, x: torch.Tensor, generator: Generator,
+def elbo_sample(model: torch.nn.Module, posterior: Posterior, x: torch.Tensor, generator: GeneratorLike,
                 log_likelihood: LogLikelihood, y: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """The model's pass of the 1-sample ELBO: one draw z ~ q(z|x) per image of `x`, whose
     `posterior` is given, and log p(x|z) under the decoder likelihood `log_likelihood` (nats
@@ -89,7 +89,7 @@ def codes(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor | None = None
 
 
 def prior_samples(
-    model: torch.nn.Module, n: int, generator: Generator, train_codes: Callable[[], torch.Tensor]
+    model: torch.nn.Module, n: int, generator: GeneratorLike, train_codes: Callable[[], torch.Tensor]
 ) -> torch.Tensor:
     """Latent samples to decode: N(0, I) for a VAE (its prior); for an AE, which has no prior,
     the diagonal Gaussian fitted to its training codes (the most charitable simple choice).
