@@ -764,16 +764,14 @@ def _stacked_part(models: list[torch.nn.Module], data: Dataset, recon_loss: str,
         model.eval()
     params, buffers = stack_module_state(models)
     weights = {f"model.{k}": v for k, v in {**params, **buffers}.items()}
-    # one set of generators per distinct draw, and each model's index into them (its vmap lane's);
-    # a shared purpose draws the same numbers for every model, from one generator
+    # one set of generators per distinct draw, and each model's index into them (its vmap lane's)
     distinct = list(dict.fromkeys(draws))
     generators = [draw_generators(d) for d in distinct]
     lanes = torch.tensor([distinct.index(d) for d in draws])
     carrier = _Carrier(first)
 
     def passes(model: torch.nn.Module, lane: torch.Tensor) -> dict:
-        gen = {p: LaneGenerators(tuple(g[p] for g in generators[: 1 if p in SHARED_PURPOSES else None]), lane)
-               for p in PURPOSES}
+        gen = {p: LaneGenerators(tuple(g[p] for g in generators), lane) for p in PURPOSES}
         s = Scoring(model, data, recon_loss, evaluator, iwae_k, distinct[0], gen)
         for group in groups_for(only):
             if group.applies(s):
@@ -789,7 +787,7 @@ def _stacked_part(models: list[torch.nn.Module], data: Dataset, recon_loss: str,
         s.__dict__.update(_from_tree(_slice(stacked, i)))
         passed = generators[int(lanes[i])]
         for purpose, gen in s.gen.items():  # its figures go on drawing where its passes stopped
-            gen.set_state((generators[0] if purpose in SHARED_PURPOSES else passed)[purpose].get_state())
+            gen.set_state(passed[purpose].get_state())
         scorings.append(s)
     return scorings
 
