@@ -1,8 +1,12 @@
 import os
+import shutil
 import signal
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import torch
+from filelock import FileLock
 from helpers import TINY, exit_code
 
 from vae_core.data import load_dataset
@@ -33,6 +37,28 @@ def pytest_xdist_auto_num_workers(config):
     return max(1, min(os.cpu_count() or 1, MAX_WORKERS))
 
 
+def built_once(tmp_path_factory: pytest.TempPathFactory, name: str, build: Callable[[Path], bool]) -> Path:
+    """A folder that `build(folder)` fills (returning True once it succeeded), built once per test
+    session and read by every pytest-xdist worker: each worker built its own copy before, and the
+    second copies of the two tiny suites cost a core 20 to 60 s, as many as 30 s of the suite's wall
+    time (the pattern of pytest-xdist's "Making session-scoped fixtures execute only once"). A worker
+    that needs it while another builds it waits on the lock; a failed build is tried again by the
+    next worker and fails it too. Without xdist it is a plain session folder."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        root = tmp_path_factory.mktemp(name)
+        assert build(root)
+        return root
+    root = tmp_path_factory.getbasetemp().parent / name  # the session's folder above the workers' own
+    built = root.with_name(f"{name}.built")
+    with FileLock(root.with_name(f"{name}.lock")):
+        if not built.exists():
+            shutil.rmtree(root, ignore_errors=True)
+            root.mkdir()
+            assert build(root)
+            built.touch()
+    return root
+
+
 @pytest.fixture(scope="session")
 def digits():
     return load_dataset("digits")
@@ -50,10 +76,11 @@ def digits_evaluator(digits):
 def tiny_suite_run(tmp_path_factory):
     """The quick ablations suite on digits, run once per test session into `root/r` (results)
     and `root/p` (reports); returns (root, the CLI arguments). Read it; copy it to change it."""
-    root = tmp_path_factory.mktemp("tiny-suite")
-    args = ["run", "--suite", "ablations", *TINY, "--results", root / "r", "--reports", root / "p"]
-    assert exit_code(args) == 0
-    return root, args
+    def args(root: Path) -> list:
+        return ["run", "--suite", "ablations", *TINY, "--results", root / "r", "--reports", root / "p"]
+
+    root = built_once(tmp_path_factory, "tiny-suite", lambda root: exit_code(args(root)) == 0)
+    return root, args(root)
 
 
 @pytest.fixture(scope="session")
@@ -61,11 +88,11 @@ def tiny_claims_run(tmp_path_factory):
     """The quick claims suite on digits (1 epoch, 1 seed: 32 runs in 29 s, where 2 seeds took
     52 s; the tiny ablations suite runs 2 seeds end to end), run once per test session into
     `root/r` and `root/p`; returns root. Read it; copy it to change it."""
-    root = tmp_path_factory.mktemp("tiny-claims")
-    args = ["run", "--suite", "claims", "--quick", "--dataset", "digits", "--epochs", "1", "--seeds", "1",
-            "--no-progress", "--results", root / "r", "--reports", root / "p"]
-    assert exit_code(args) == 0
-    return root
+    def build(root: Path) -> bool:
+        return exit_code(["run", "--suite", "claims", "--quick", "--dataset", "digits", "--epochs", "1", "--seeds",
+                          "1", "--no-progress", "--results", root / "r", "--reports", root / "p"]) == 0
+
+    return built_once(tmp_path_factory, "tiny-claims", build)
 
 
 #: The id of every test this session collected, before `-m` and `-k` deselect any (for the robustness
